@@ -1,0 +1,53 @@
+# Two commands on a fresh clone:
+#   make run    set up .venv if needed, start the daemon on config/feeds.yaml, print the digest
+#   make test   set up .venv if needed, run lint, type checks and the tests (what CI runs)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CONFIG ?= config/feeds.yaml
+DB     ?= data/aggregator.db
+
+.PHONY: run update digest feeds test lint format clean help
+
+help:
+	@echo "make run     start the daemon on $(CONFIG) (first poll at once, digest printed after it)"
+	@echo "make test    lint, type-check and run the tests"
+	@echo "make update  one pass over every feed, then exit"
+	@echo "make digest  print the digest of the last 24 hours"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+# Re-install whenever pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/aggregator run --config $(CONFIG) --db $(DB) --digest
+
+update: $(VENV)/.installed
+	$(BIN)/aggregator update --all --config $(CONFIG) --db $(DB)
+
+digest: $(VENV)/.installed
+	$(BIN)/aggregator digest --config $(CONFIG) --db $(DB)
+
+feeds: $(VENV)/.installed
+	$(BIN)/aggregator feeds --config $(CONFIG) --db $(DB)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check aggregator tests seeds
+	$(BIN)/ruff format --check aggregator tests seeds
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+format: $(VENV)/.installed
+	$(BIN)/ruff check --fix aggregator tests seeds
+	$(BIN)/ruff format aggregator tests seeds
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,63 @@
+"""One exception tree for everything the aggregator reports on purpose.
+
+    AggregatorError
+    ├── ConfigError      the YAML feed list is wrong (names file, line and key)
+    ├── FetchError       a feed could not be fetched (carries a short reason code)
+    ├── ParseError       fetched bytes are not a usable feed (carries a reason code)
+    └── StoreError       the database cannot be used (locked, read-only, full, wrong schema)
+
+Per-feed failures (FetchError, ParseError) are caught by the pipeline and stored on
+the feed as values; they never stop a run. Only the CLI turns errors into exit codes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class AggregatorError(Exception):
+    """Base class for every error the aggregator raises deliberately."""
+
+
+class ConfigError(AggregatorError):
+    """The feed list is invalid. `str()` gives one line: file:line: key: problem."""
+
+    def __init__(
+        self, message: str, *, path: Path | str | None = None, line: int | None = None,
+        key: str | None = None,
+    ) -> None:
+        self.message = message
+        self.path = Path(path) if path is not None else None
+        self.line = line
+        self.key = key
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = str(self.path) if self.path is not None else "<config>"
+        if self.line is not None:
+            where += f":{self.line}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+class FetchError(AggregatorError):
+    """A feed could not be fetched. `reason` is a short stable code stored on the feed
+    (`timeout`, `too_large`, `connection_refused`, `http_404`, `too_many_redirects`, ...)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class ParseError(AggregatorError):
+    """Fetched bytes are not a usable feed (`not_a_feed`, `empty_body`, `parser_crash:X`)."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class StoreError(AggregatorError):
+    """The database cannot be opened or written (locked, read-only, disk full, newer schema)."""

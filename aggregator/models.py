@@ -1,0 +1,248 @@
+"""Frozen dataclasses passed between the layers.
+
+Data flows one way: config -> FeedSpec; fetch -> FetchResult; parse -> ParsedFeed of
+RawEntry; normalize -> Entry; dedup decides an Assignment; store returns StoredEntry and
+EventView; digest and render read those. No layer hands another a raw dict or row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+DEFAULT_INTERVAL = timedelta(minutes=60)
+DEFAULT_MAX_BODY_BYTES = 15 * 1024 * 1024
+DEFAULT_DEDUP_WINDOW = timedelta(hours=72)
+
+
+class CanonicalRule(StrEnum):
+    """One criterion of the canonical-entry choice; applied in the configured order."""
+
+    PRIORITY = "priority"  # the feed with the highest `priority` wins
+    EARLIEST = "earliest"  # the earliest published entry wins
+    LONGEST = "longest"  # the most complete text wins
+
+
+DEFAULT_CANONICAL_ORDER: tuple[CanonicalRule, ...] = (
+    CanonicalRule.PRIORITY,
+    CanonicalRule.EARLIEST,
+    CanonicalRule.LONGEST,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSpec:
+    """One feed as the user wrote it in the YAML file, with group defaults applied.
+
+    Exactly one of `url` (http or https) and `path` (a local file named in the config,
+    resolved relative to the config file) is set. Feed content can never create a path.
+    """
+
+    name: str
+    group: str
+    url: str | None = None
+    path: Path | None = None
+    interval: timedelta = DEFAULT_INTERVAL
+    priority: int = 0
+    enabled: bool = True
+    allow_private: bool = False
+    line: int | None = None  # where the feed is declared, for messages
+
+    @property
+    def location(self) -> str:
+        """The URL, or the local path as a string: the feed's identity in the database."""
+        if self.url is not None:
+            return self.url
+        assert self.path is not None
+        return str(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Options that apply to every feed (the `settings:` block of the YAML file)."""
+
+    canonical: tuple[CanonicalRule, ...] = DEFAULT_CANONICAL_ORDER
+    dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    fetch_timeout: float = 20.0  # total deadline of one fetch, seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated feed list."""
+
+    path: Path
+    feeds: tuple[FeedSpec, ...]
+    settings: Settings = field(default_factory=Settings)
+
+    def enabled_feeds(self) -> tuple[FeedSpec, ...]:
+        return tuple(f for f in self.feeds if f.enabled)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What a fetch returned. `not_modified` means a 304 (or an unchanged local file):
+    nothing to parse, nothing to write."""
+
+    location: str  # the URL or path finally read (after redirects)
+    status: int | None  # HTTP status; None for local files
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-cased names
+    etag: str | None = None
+    last_modified: str | None = None
+    not_modified: bool = False
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class RawEntry:
+    """One item as feedparser gave it: strings, untrusted, not yet cleaned."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary_html: str
+    content_html: str
+    author: str | None
+    published: datetime | None  # UTC when the feed gave a date
+    updated: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    """A parsed feed document."""
+
+    title: str | None
+    link: str | None
+    entries: tuple[RawEntry, ...]
+    ttl_minutes: int | None = None
+    bozo_reason: str | None = None  # a recoverable problem feedparser reported
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One normalised item, ready for dedup and storage.
+
+    `identity` is stable across fetches: the GUID within the feed, else the canonical URL,
+    else a hash of title and date. `content_key` identifies the same text (exact dedup).
+    """
+
+    identity: str
+    guid: str | None
+    url: str | None
+    canonical_url: str | None
+    title: str
+    text: str
+    html: str  # sanitised, for display only
+    author: str | None
+    published: datetime | None
+    updated: datetime | None
+    content_key: str
+
+
+class JoinLevel(StrEnum):
+    """How an entry joined its event."""
+
+    FOUNDER = "founder"  # first entry of the event
+    EXACT = "exact"  # same canonical URL, or same normalised title and text
+    NEAR_DUPLICATE = "near_duplicate"  # MinHash-verified copy (edited wire copy, teaser, repeat)
+    MANUAL = "manual"  # placed by a person (merge or split)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    """An entry as read back from the database, with its feed and event."""
+
+    id: int
+    feed_id: int
+    feed_name: str
+    feed_group: str
+    feed_priority: int
+    identity: str
+    url: str | None
+    title: str
+    text: str
+    html: str
+    author: str | None
+    published: datetime | None
+    first_seen: datetime
+    event_id: int | None
+    join_level: JoinLevel
+    similarity: float | None  # estimated Jaccard with the entry it matched, when it matched
+
+    @property
+    def effective_time(self) -> datetime:
+        """Published time when known, else the time we first saw it."""
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    """One event: its canonical entry and every other copy ("also reported by")."""
+
+    id: int
+    canonical: StoredEntry
+    others: tuple[StoredEntry, ...]
+    first_seen: datetime
+    last_seen: datetime
+    canonical_reason: str
+
+    @property
+    def members(self) -> tuple[StoredEntry, ...]:
+        return (self.canonical, *self.others)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Distinct feed names, canonical first, in order of appearance."""
+        seen: dict[str, None] = {}
+        for member in self.members:
+            seen.setdefault(member.feed_name, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed's stored state, as `aggregator feeds` shows it."""
+
+    id: int
+    name: str
+    group: str
+    location: str
+    enabled: bool
+    last_fetch: datetime | None
+    last_success: datetime | None
+    status: str  # "new", "ok", "not_modified", "error"
+    error: str | None
+    failures: int
+    next_due: datetime | None
+    etag: str | None
+    last_modified: str | None
+    entry_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedReport:
+    """The outcome of one feed update: a value in the run report, never an exception."""
+
+    feed: str
+    status: str  # "ok", "not_modified", "error"
+    new: int = 0
+    updated: int = 0
+    duplicates: int = 0
+    events: int = 0  # events that gained a member or were created
+    error: str | None = None
+    elapsed: float = 0.0
+
+    def log_line(self) -> str:
+        line = f"feed={self.feed!r} status={self.status}"
+        if self.status == "error":
+            line += f" error={self.error}"
+        else:
+            line += (
+                f" new={self.new} updated={self.updated} duplicates={self.duplicates}"
+                f" events={self.events}"
+            )
+        return line + f" {self.elapsed:.2f}s"

@@ -1,0 +1,48 @@
+"""Shared fixtures: paths of the repository, the seed config, a fixed clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+SEED_CONFIG = REPO / "config" / "feeds.yaml"
+MAISON_BLANCHE = (
+    "La Maison Blanche affirme qu'un haut responsable russe a demandé à la Corée du Nord "
+    "d'augmenter ses ventes de munitions à Moscou"
+)
+
+
+class FixedClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 22, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def shared_data() -> Callable[[str], Path]:
+    """Path into ../shared/data; skips the test when ../shared is absent."""
+
+    def locate(relative: str) -> Path:
+        path = SHARED / "data" / relative
+        if not path.exists():
+            pytest.skip(f"{path} is absent")
+        return path
+
+    return locate

@@ -1,0 +1,90 @@
+"""The layering of docs/design.md holds: a module imports only layers listed before it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).parents[2] / "aggregator"
+
+# docs/design.md, "Layers". The package root (version, user agent) is open to every layer.
+LAYERS = [
+    "aggregator",
+    "aggregator.errors",
+    "aggregator.models",
+    "aggregator.clock",
+    "aggregator.config",
+    "aggregator.normalize",
+    "aggregator.parse",
+    "aggregator.dedup",
+    "aggregator.schedule",
+    "aggregator.fetch",
+    "aggregator.store",
+    "aggregator.pipeline",
+    "aggregator.daemon",
+    "aggregator.digest",
+    "aggregator.render",
+    "aggregator.web",
+    "aggregator.cli",
+    "aggregator.__main__",
+]
+
+
+def layer_of(module: str) -> int:
+    """Index of the longest layer name that `module` is or lies under."""
+    matches = [i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")]
+    return max(matches, key=lambda i: len(LAYERS[i]))
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def imported_modules(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name.split(".")[0] == "aggregator"}
+
+
+def test_every_module_has_a_layer() -> None:
+    """A new module must be placed in the layering before it can be imported."""
+    for path in PACKAGE.rglob("*.py"):
+        assert layer_of(module_name(path)) > 0 or module_name(path) == "aggregator"
+
+
+def test_imports_point_to_earlier_layers_only() -> None:
+    """No module imports a layer listed after its own (the pure core never imports I/O)."""
+    violations = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        own = layer_of(module_name(path))
+        for imported in imported_modules(path):
+            try:
+                target = layer_of(imported)
+            except ValueError:
+                continue  # `from aggregator import X` where X is a constant of the root
+            if target > own:
+                violations.append(f"{module_name(path)} imports {imported}")
+    assert violations == []
+
+
+def test_only_fetch_touches_the_network_and_only_store_touches_sqlite() -> None:
+    """urllib3/socket only in fetch; sqlite3/sqlite_utils only in store."""
+    owners = {"urllib3": "aggregator.fetch", "socket": "aggregator.fetch",
+              "sqlite3": "aggregator.store", "sqlite_utils": "aggregator.store"}  # fmt: skip
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name.split(".")[0] for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module.split(".")[0]]
+            for name in names:
+                if name in owners:
+                    assert module_name(path) == owners[name], f"{path.name} imports {name}"
