@@ -73,9 +73,7 @@ class Daemon:
 
     def run(self) -> int:
         """Block until stopped; returns the exit code."""
-        previous = {
-            sig: signal.signal(sig, self.stop) for sig in (signal.SIGINT, signal.SIGTERM)
-        }
+        previous = {sig: signal.signal(sig, self.stop) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self.scheduler.add_job(
                 self.tick, "interval", seconds=self.tick_seconds, id="tick",

@@ -23,7 +23,11 @@ class ConfigError(AggregatorError):
     """The feed list is invalid. `str()` gives one line: file:line: key: problem."""
 
     def __init__(
-        self, message: str, *, path: Path | str | None = None, line: int | None = None,
+        self,
+        message: str,
+        *,
+        path: Path | str | None = None,
+        line: int | None = None,
         key: str | None = None,
     ) -> None:
         self.message = message

@@ -232,7 +232,7 @@ def normalize_entry(raw: RawEntry, *, feed_link: str | None = None) -> Entry:
     body_html = raw.content_html or raw.summary_html
     text = html_to_text(body_html)
     canonical = canonical_url(raw.link, base=feed_link)
-    url = display_url(raw.link, base=feed_link) if canonical else None
+    url = display_url(raw.link, base=feed_link) if canonical and raw.link else None
     guid = clean_text(raw.guid, single_line=True) if raw.guid else None
     published = raw.published or raw.updated
     return Entry(

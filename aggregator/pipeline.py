@@ -102,9 +102,7 @@ class Pipeline:
         due = self.store.due_feed_ids(now)
         return [f for f in self.config.enabled_feeds() if self._feed_ids[f.location] in due]
 
-    def run(
-        self, *, all_feeds: bool = False, stop: threading.Event | None = None
-    ) -> RunReport:
+    def run(self, *, all_feeds: bool = False, stop: threading.Event | None = None) -> RunReport:
         """Update the due feeds (every enabled feed with `all_feeds`)."""
         started = time.monotonic()
         now = self.clock()
@@ -208,9 +206,7 @@ class Pipeline:
                     if existing is not None:
                         if existing.content_key != entry.content_key:
                             signatures = self.signer.sign(entry.title, entry.text)
-                            self.store.update_entry_content(
-                                existing.id, entry, signatures, now=now
-                            )
+                            self.store.update_entry_content(existing.id, entry, signatures, now=now)
                             updated += 1
                             if existing.event_id is not None:
                                 touched_events.add(existing.event_id)
@@ -263,8 +259,12 @@ class Pipeline:
         )  # fmt: skip
         self.index.add(
             Fingerprint(
-                entry_id=entry_id, feed_id=feed_id, event_id=event_id, first_seen=now,
-                published=entry.published, signatures=signatures,
-            )  # fmt: skip
+                entry_id=entry_id,
+                feed_id=feed_id,
+                event_id=event_id,
+                first_seen=now,
+                published=entry.published,
+                signatures=signatures,
+            )
         )
         return entry_id, event_id, level

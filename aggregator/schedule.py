@@ -34,7 +34,8 @@ def next_due_after_success(
 def backoff(failures: int) -> timedelta:
     """5 min, 10 min, 20 min ... capped at 24 h, for the n-th consecutive failure."""
     exponent = max(0, min(failures - 1, 20))
-    return min(FIRST_BACKOFF * (2**exponent), MAX_BACKOFF)
+    wait: timedelta = min(FIRST_BACKOFF * (2**exponent), MAX_BACKOFF)
+    return wait
 
 
 def next_due_after_failure(

@@ -59,6 +59,12 @@ class ExistingEntry:
     content_key: str
 
 
+def _last_pk(table: sqlite_utils.db.Table) -> int:
+    if table.last_pk is None:
+        raise StoreError("insert returned no row id")
+    return int(table.last_pk)
+
+
 class Store:
     """A SQLite database of feeds, entries and events."""
 
@@ -118,8 +124,8 @@ class Store:
 
     def _create_schema(self) -> None:
         db = self.db
-        db["meta"].create({"key": str, "value": str}, pk="key")
-        db["feeds"].create(
+        db.table("meta").create({"key": str, "value": str}, pk="key")
+        db.table("feeds").create(
             {
                 "id": int, "location": str, "name": str, "grp": str, "priority": int,
                 "enabled": int, "interval_s": int, "title": str, "link": str,
@@ -131,8 +137,8 @@ class Store:
             not_null=["location", "name", "grp", "status"],
             defaults={"status": "new", "failures": 0, "enabled": 1, "priority": 0},
         )  # fmt: skip
-        db["feeds"].create_index(["location"], unique=True)
-        db["events"].create(
+        db.table("feeds").create_index(["location"], unique=True)
+        db.table("events").create(
             {
                 "id": int, "canonical_entry_id": int, "canonical_reason": str,
                 "first_seen": str, "last_seen": str, "member_count": int,
@@ -140,7 +146,7 @@ class Store:
             },
             pk="id",
         )  # fmt: skip
-        db["entries"].create(
+        db.table("entries").create(
             {
                 "id": int, "feed_id": int, "identity": str, "guid": str, "url": str,
                 "canonical_url": str, "title": str, "text": str, "html": str, "author": str,
@@ -154,12 +160,12 @@ class Store:
             foreign_keys=[("feed_id", "feeds", "id"), ("event_id", "events", "id")],
             not_null=["feed_id", "identity", "title", "text", "first_seen", "content_key"],
         )  # fmt: skip
-        db["entries"].create_index(["feed_id", "identity"], unique=True)
-        db["entries"].create_index(["canonical_url"])
-        db["entries"].create_index(["content_key"])
-        db["entries"].create_index(["event_id"])
-        db["entries"].create_index(["first_seen"])
-        db["events"].create_index(["last_seen"])
+        db.table("entries").create_index(["feed_id", "identity"], unique=True)
+        db.table("entries").create_index(["canonical_url"])
+        db.table("entries").create_index(["content_key"])
+        db.table("entries").create_index(["event_id"])
+        db.table("entries").create_index(["first_seen"])
+        db.table("events").create_index(["last_seen"])
         self._set_meta("schema_version", str(SCHEMA_VERSION))
 
     # -- meta ----------------------------------------------------------------------------
@@ -169,7 +175,7 @@ class Store:
         return str(rows[0]["value"]) if rows else None
 
     def _set_meta(self, key: str, value: str) -> None:
-        self.db["meta"].upsert({"key": key, "value": value}, pk="key")
+        self.db.table("meta").upsert({"key": key, "value": value}, pk="key")
 
     def check_dedup_params(self, params: MinHashParams) -> None:
         """Record the MinHash parameters, or refuse signatures made with other ones."""
@@ -192,7 +198,7 @@ class Store:
         """
         ids: dict[str, int] = {}
         with self.transaction():
-            known = {row["location"]: row for row in self.db["feeds"].rows}
+            known = {row["location"]: row for row in self.db.table("feeds").rows}
             for spec in specs:
                 values = {
                     "name": spec.name,
@@ -203,21 +209,21 @@ class Store:
                 }
                 row = known.pop(spec.location, None)
                 if row is None:
-                    table = self.db["feeds"].insert(
+                    table = self.db.table("feeds").insert(
                         {**values, "location": spec.location, "created": to_db_time(now),
                          "next_due": to_db_time(now), "status": "new", "failures": 0},
                     )  # fmt: skip
-                    ids[spec.location] = int(table.last_pk)
+                    ids[spec.location] = _last_pk(table)
                 else:
-                    self.db["feeds"].update(row["id"], values)
+                    self.db.table("feeds").update(row["id"], values)
                     ids[spec.location] = int(row["id"])
             for row in known.values():
                 if row["enabled"]:
-                    self.db["feeds"].update(row["id"], {"enabled": 0})
+                    self.db.table("feeds").update(row["id"], {"enabled": 0})
         return ids
 
     def feed_cache_headers(self, feed_id: int) -> tuple[str | None, str | None]:
-        row = self.db["feeds"].get(feed_id)
+        row = self.db.table("feeds").get(feed_id)
         return row["etag"], row["last_modified"]
 
     def due_feed_ids(self, now: datetime) -> set[int]:
@@ -241,15 +247,15 @@ class Store:
             values["title"] = title
         if link is not None:
             values["link"] = link
-        self.db["feeds"].update(feed_id, values)
+        self.db.table("feeds").update(feed_id, values)
 
     def record_feed_failure(
         self, feed_id: int, *, now: datetime, next_due: datetime, error: str
     ) -> int:
         """Store the reason and count the failure; returns the consecutive failure count."""
-        row = self.db["feeds"].get(feed_id)
+        row = self.db.table("feeds").get(feed_id)
         failures = int(row["failures"] or 0) + 1
-        self.db["feeds"].update(
+        self.db.table("feeds").update(
             feed_id,
             {"last_fetch": to_db_time(now), "status": "error", "error": error,
              "failures": failures, "next_due": to_db_time(next_due)},
@@ -257,7 +263,7 @@ class Store:
         return failures
 
     def feed_failures(self, feed_id: int) -> int:
-        return int(self.db["feeds"].get(feed_id)["failures"] or 0)
+        return int(self.db.table("feeds").get(feed_id)["failures"] or 0)
 
     def feed_states(self) -> list[FeedState]:
         rows = self.db.query(
@@ -269,14 +275,21 @@ class Store:
         )
         return [
             FeedState(
-                id=row["id"], name=row["name"], group=row["grp"],
+                id=row["id"],
+                name=row["name"],
+                group=row["grp"],
                 location=row["location"],
-                enabled=bool(row["enabled"]), last_fetch=from_db_time(row["last_fetch"]),
-                last_success=from_db_time(row["last_success"]), status=row["status"],
-                error=row["error"], failures=row["failures"] or 0,
-                next_due=from_db_time(row["next_due"]), etag=row["etag"],
-                last_modified=row["last_modified"], entry_count=row["entry_count"],
-            )  # fmt: skip
+                enabled=bool(row["enabled"]),
+                last_fetch=from_db_time(row["last_fetch"]),
+                last_success=from_db_time(row["last_success"]),
+                status=row["status"],
+                error=row["error"],
+                failures=row["failures"] or 0,
+                next_due=from_db_time(row["next_due"]),
+                etag=row["etag"],
+                last_modified=row["last_modified"],
+                entry_count=row["entry_count"],
+            )
             for row in rows
         ]
 
@@ -285,8 +298,7 @@ class Store:
     def existing_entry(self, feed_id: int, identity: str) -> ExistingEntry | None:
         rows = list(
             self.db.query(
-                "select id, event_id, content_key from entries "
-                "where feed_id = ? and identity = ?",
+                "select id, event_id, content_key from entries where feed_id = ? and identity = ?",
                 [feed_id, identity],
             )
         )
@@ -316,7 +328,7 @@ class Store:
         event_id: int, level: JoinLevel, similarity: float | None = None,
         matched_entry_id: int | None = None, match_rule: str | None = None,
     ) -> int:  # fmt: skip
-        table = self.db["entries"].insert(
+        table = self.db.table("entries").insert(
             {
                 **self._entry_values(entry, signatures),
                 "feed_id": feed_id, "identity": entry.identity,
@@ -325,13 +337,13 @@ class Store:
                 "matched_entry_id": matched_entry_id, "match_rule": match_rule,
             }
         )  # fmt: skip
-        return int(table.last_pk)
+        return _last_pk(table)
 
     def update_entry_content(
         self, entry_id: int, entry: Entry, signatures: Signatures, *, now: datetime
     ) -> None:
         """The publisher changed the item: update it in place, keep its event."""
-        self.db["entries"].update(
+        self.db.table("entries").update(
             entry_id, {**self._entry_values(entry, signatures), "last_seen": to_db_time(now)}
         )
 
@@ -379,20 +391,18 @@ class Store:
     # -- events --------------------------------------------------------------------------
 
     def create_event(self, now: datetime) -> int:
-        table = self.db["events"].insert(
+        table = self.db.table("events").insert(
             {"first_seen": to_db_time(now), "last_seen": to_db_time(now), "member_count": 0,
              "source_count": 0, "updated": to_db_time(now)}
         )  # fmt: skip
-        return int(table.last_pk)
+        return _last_pk(table)
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         ids = sorted(set(event_ids))
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.query(
-            f"select id, member_count from events where id in ({marks})", ids
-        )
+        rows = self.db.query(f"select id, member_count from events where id in ({marks})", ids)
         return {int(row["id"]): int(row["member_count"] or 0) for row in rows}
 
     def event_members(self, event_id: int) -> list[StoredEntry]:
@@ -475,15 +485,22 @@ class Store:
             assert first_seen is not None
             result.append(
                 StoredEntry(
-                    id=row["id"], feed_id=row["feed_id"], feed_name=row["feed_name"],
-                    feed_group=row["feed_group"], feed_priority=row["feed_priority"] or 0,
-                    identity=row["identity"], url=row["url"], title=row["title"],
-                    text=row["text"], html=row["html"] or "", author=row["author"],
-                    published=from_db_time(row["published"]), first_seen=first_seen,
+                    id=row["id"],
+                    feed_id=row["feed_id"],
+                    feed_name=row["feed_name"],
+                    feed_group=row["feed_group"],
+                    feed_priority=row["feed_priority"] or 0,
+                    identity=row["identity"],
+                    url=row["url"],
+                    title=row["title"],
+                    text=row["text"],
+                    html=row["html"] or "",
+                    author=row["author"],
+                    published=from_db_time(row["published"]),
+                    first_seen=first_seen,
                     event_id=row["event_id"],
                     join_level=JoinLevel(row["join_level"] or JoinLevel.FOUNDER),
                     similarity=row["similarity"],
-                )  # fmt: skip
+                )
             )
         return result
-
