@@ -36,7 +36,10 @@ def test_first_update_groups_the_repeated_headline(pipeline: Pipeline) -> None:
     assert len(with_headline) == 1
     event = with_headline[0]
     assert len(event.members) == 2
-    assert {m.identity for m in event.members} == {"guid:seed-003-related-3", "guid:seed-003-article"}
+    assert {m.identity for m in event.members} == {
+        "guid:seed-003-related-3",
+        "guid:seed-003-article",
+    }
     # The article (full text) is canonical: same priority and date, longest text wins.
     assert event.canonical.identity == "guid:seed-003-article"
     assert event.canonical_reason.startswith("longest")
@@ -71,7 +74,10 @@ def test_second_update_adds_and_changes_nothing(pipeline: Pipeline, clock: Fixed
     assert report.total("new") == 0 and report.total("updated") == 0
     assert pipeline.store.counts() == before
     assert list(pipeline.store.db.query("select * from events order by id")) == snapshot
-    assert list(pipeline.store.db.query("select id, title, event_id from entries order by id")) == entries
+    assert (
+        list(pipeline.store.db.query("select id, title, event_id from entries order by id"))
+        == entries
+    )
 
 
 def test_reparsing_unchanged_content_changes_nothing(pipeline: Pipeline) -> None:

@@ -32,7 +32,9 @@ LAYERS = [
 
 def layer_of(module: str) -> int:
     """Index of the longest layer name that `module` is or lies under."""
-    matches = [i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")]
+    matches = [
+        i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")
+    ]
     return max(matches, key=lambda i: len(LAYERS[i]))
 
 

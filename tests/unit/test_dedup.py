@@ -42,7 +42,9 @@ def signer() -> Signer:
     return Signer()
 
 
-def fingerprint(signer: Signer, entry_id: int, title: str, text: str, event_id: int = 0) -> Fingerprint:
+def fingerprint(
+    signer: Signer, entry_id: int, title: str, text: str, event_id: int = 0
+) -> Fingerprint:
     return Fingerprint(
         entry_id=entry_id, feed_id=1, event_id=event_id or entry_id, first_seen=NOW,
         published=None, signatures=signer.sign(title, text),
