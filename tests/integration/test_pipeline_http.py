@@ -1,0 +1,132 @@
+"""The pipeline over HTTP: seed feeds served by a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import parse_config
+from aggregator.models import Config
+from aggregator.pipeline import Pipeline
+from aggregator.store import Store
+from tests.conftest import MAISON_BLANCHE, REPO, FixedClock
+from tests.support.http_server import LocalHTTPServer, Response
+from tests.support.http_server import http_server as http_server  # noqa: F401 (fixture)
+
+SEED_FEEDS = REPO / "seeds" / "feeds"
+LAST_MODIFIED = "Tue, 22 Aug 2023 12:00:00 GMT"
+
+
+def http_config(server: LocalHTTPServer, tmp_path: Path, extra: str = "") -> Config:
+    text = f"""
+groups:
+  seeds:
+    allow_private: true   # the test server is on loopback
+    feeds:
+      - name: related
+        url: {server.url("/003.rss")}
+      - name: article
+        url: {server.url("/000.atom")}
+{extra}"""
+    return parse_config(text, tmp_path / "feeds.yaml")
+
+
+def serve_seeds(server: LocalHTTPServer) -> None:
+    server.serve_bytes(
+        "/003.rss", (SEED_FEEDS / "003-related.rss").read_bytes(),
+        content_type="application/rss+xml", etag='"rss-1"', gzip=True,
+    )  # fmt: skip
+    server.serve_bytes(
+        "/000.atom", (SEED_FEEDS / "000-article.atom").read_bytes(),
+        content_type="application/atom+xml", last_modified=LAST_MODIFIED,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store.open(tmp_path / "http.db")
+    yield db
+    db.close()
+
+
+def test_seeds_over_http_group_like_local_files(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """Fetched over HTTP (one gzipped), the seeds give the same six events."""
+    serve_seeds(http_server)
+    pipeline = Pipeline(store=store, config=http_config(http_server, tmp_path), clock=clock)
+    report = pipeline.run(all_feeds=True)
+    pipeline.close()
+    assert sorted(r.status for r in report.feeds) == ["ok", "ok"]
+    events = store.events_since(clock() - pipeline.config.settings.dedup_window)
+    assert len(events) == 6
+    repeated = [e for e in events if e.canonical.title == MAISON_BLANCHE]
+    assert len(repeated) == 1 and len(repeated[0].members) == 2
+
+
+def test_second_pass_uses_conditional_get_and_writes_nothing(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """The stored ETag and Last-Modified go back verbatim; 304s change nothing."""
+    serve_seeds(http_server)
+    pipeline = Pipeline(store=store, config=http_config(http_server, tmp_path), clock=clock)
+    pipeline.run(all_feeds=True)
+    counts = store.counts()
+    http_server.clear_requests()
+    report = pipeline.run(all_feeds=True)
+    pipeline.close()
+    assert {r.status for r in report.feeds} == {"not_modified"}
+    assert http_server.requests_for("/003.rss")[0].headers.get("if-none-match") == '"rss-1"'
+    assert http_server.requests_for("/000.atom")[0].headers.get("if-modified-since") == (
+        LAST_MODIFIED
+    )
+    assert store.counts() == counts
+
+
+def test_a_broken_feed_fails_alone_with_its_reason(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """A 500, an HTML page and a crashing document fail with reasons; the seeds still land."""
+    serve_seeds(http_server)
+    http_server.route("/500", lambda _r: Response(status=500, body=b"oops"))
+    http_server.serve_bytes("/page", b"<html><body>Hello</body></html>", content_type="text/html")
+    # feedparser 6.0.14 raises on an orphan </width> inside <image> (reliability-anchors 0.2).
+    crash = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><image></width></image></channel></rss>'
+    )
+    http_server.serve_bytes("/crash", crash)
+    extra = "\n".join(
+        f"      - name: {name}\n        url: {http_server.url(path)}"
+        for name, path in (("five-hundred", "/500"), ("html", "/page"), ("crash", "/crash"))
+    )
+    config = http_config(http_server, tmp_path, extra)
+    pipeline = Pipeline(store=store, config=config, clock=clock)
+    report = pipeline.run(all_feeds=True)
+    pipeline.close()
+    by_feed = {r.feed: r for r in report.feeds}
+    assert by_feed["related"].status == "ok" and by_feed["related"].new == 6
+    assert by_feed["article"].status == "ok"
+    assert by_feed["five-hundred"].error == "http_500"
+    assert by_feed["html"].error == "not_a_feed"
+    assert by_feed["crash"].error == "parser_crash:TypeError"
+    states = {s.name: s for s in store.feed_states()}
+    assert states["five-hundred"].status == "error"
+    assert states["five-hundred"].error == "http_500"
+    assert states["five-hundred"].failures == 1
+    assert states["five-hundred"].next_due is not None and states["five-hundred"].next_due > clock()
+    assert states["html"].error == "not_a_feed"
+
+
+def test_private_address_is_refused_without_allow_private(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """Without allow_private, a loopback feed is refused and the server sees no request."""
+    serve_seeds(http_server)
+    text = f"groups:\n  g:\n    feeds:\n      - url: {http_server.url('/003.rss')}\n"
+    pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
+    report = pipeline.run(all_feeds=True)
+    pipeline.close()
+    assert report.feeds[0].error == "private_address"
+    assert http_server.requests == []
