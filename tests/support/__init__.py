@@ -1,0 +1,1 @@
+"""Shared helpers for the test suites (a loopback HTTP server, ...). Not a test package."""
