@@ -13,7 +13,7 @@ from aggregator.pipeline import Pipeline
 from aggregator.store import Store
 from tests.conftest import MAISON_BLANCHE, REPO, FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
-from tests.support.http_server import http_server as http_server  # noqa: F401 (fixture)
+from tests.support.http_server import http_server as http_server
 
 SEED_FEEDS = REPO / "seeds" / "feeds"
 LAST_MODIFIED = "Tue, 22 Aug 2023 12:00:00 GMT"
