@@ -139,6 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%Y-%m-%dT%H:%M:%S",
         stream=sys.stderr,
     )
+    # APScheduler logs every run of the tick at INFO: noise over months of uptime.
+    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, logging.getLogger().level))
     handlers = {"run": _run, "update": _update, "digest": _digest, "feeds": _feeds}
     try:
         return handlers[args.command](args)

@@ -13,7 +13,7 @@ Times are stored as ISO 8601 text in UTC with microseconds, so text order is tim
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,7 +34,6 @@ from aggregator.models import (
     StoredEntry,
 )
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 5_000
 
 
@@ -111,18 +110,21 @@ class Store:
         return self.db.atomic()
 
     def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION, one migration per version, atomically."""
         with self.db.atomic():
-            if "meta" not in self.db.table_names():
-                self._create_schema()
-                return
-            version = int(self._meta("schema_version") or 0)
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"database {self.path} has schema version {version}, newer than this "
-                f"aggregator ({SCHEMA_VERSION}): upgrade the aggregator"
-            )
+            has_meta = "meta" in self.db.table_names()
+            version = int(self._meta("schema_version") or 0) if has_meta else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"database {self.path} has schema version {version}, newer than this "
+                    f"aggregator ({SCHEMA_VERSION}): upgrade the aggregator"
+                )
+            for number, migration in enumerate(MIGRATIONS[version:], start=version + 1):
+                migration(self)
+                self._set_meta("schema_version", str(number))
 
-    def _create_schema(self) -> None:
+    def _schema_v1(self) -> None:
+        """Feeds, entries with signatures, events, meta."""
         db = self.db
         db.table("meta").create({"key": str, "value": str}, pk="key")
         db.table("feeds").create(
@@ -166,7 +168,6 @@ class Store:
         db.table("entries").create_index(["event_id"])
         db.table("entries").create_index(["first_seen"])
         db.table("events").create_index(["last_seen"])
-        self._set_meta("schema_version", str(SCHEMA_VERSION))
 
     # -- meta ----------------------------------------------------------------------------
 
@@ -504,3 +505,10 @@ class Store:
                 )
             )
         return result
+
+
+# Migration n brings the schema from version n-1 to n. Append, never edit a released one.
+MIGRATIONS: list[Callable[[Store], None]] = [
+    Store._schema_v1,
+]
+SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,66 @@
+"""The SQLite store on a real file: schema, durability settings, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from aggregator.dedup.signature import MinHashParams
+from aggregator.errors import StoreError
+from aggregator.store import SCHEMA_VERSION, Store
+
+
+def test_new_database_has_schema_wal_and_version(tmp_path: Path) -> None:
+    """A new file gets every table, WAL mode and the current schema version."""
+    store = Store.open(tmp_path / "a.db")
+    assert {"meta", "feeds", "entries", "events"} <= set(store.db.table_names())
+    assert store.db.journal_mode == "wal"
+    assert store.db.execute("select value from meta where key='schema_version'").fetchone()[0] == (
+        str(SCHEMA_VERSION)
+    )
+    store.close()
+    reopened = Store.open(tmp_path / "a.db")  # opening again migrates nothing and works
+    assert reopened.counts() == {"feeds": 0, "entries": 0, "events": 0}
+    reopened.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A database from a newer aggregator is refused with a message, not corrupted."""
+    store = Store.open(tmp_path / "a.db")
+    store.db.execute("update meta set value = ? where key = 'schema_version'", [SCHEMA_VERSION + 1])
+    store.close()
+    with pytest.raises(StoreError, match="newer than this aggregator"):
+        Store.open(tmp_path / "a.db")
+
+
+def test_other_minhash_parameters_are_refused(tmp_path: Path) -> None:
+    """Signatures made with other MinHash parameters are never mixed: reindex is asked for."""
+    store = Store.open(tmp_path / "a.db")
+    store.check_dedup_params(MinHashParams())
+    store.check_dedup_params(MinHashParams())  # same parameters: fine
+    with pytest.raises(StoreError, match="reindex"):
+        store.check_dedup_params(MinHashParams(num_perm=64))
+    store.close()
+
+
+def test_missing_database_without_create(tmp_path: Path) -> None:
+    """Readers do not create a database: they say how to make one."""
+    with pytest.raises(StoreError, match="aggregator update"):
+        Store.open(tmp_path / "none.db", create=False)
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
+    """A database path that is a directory gives a StoreError, not a raw sqlite3 error."""
+    (tmp_path / "dir.db").mkdir()
+    with pytest.raises(StoreError):
+        Store.open(tmp_path / "dir.db")
+
+
+def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    """A file that is not SQLite gives a StoreError naming the file."""
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"junk\.db"):
+        Store.open(path)
