@@ -8,13 +8,15 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feeds.yaml
 DB     ?= data/aggregator.db
 
-.PHONY: run update digest feeds test lint format clean help
+.PHONY: run update digest feeds serve screenshot test lint format clean help
 
 help:
 	@echo "make run     start the daemon on $(CONFIG) (first poll at once, digest printed after it)"
 	@echo "make test    lint, type-check and run the tests"
 	@echo "make update  one pass over every feed, then exit"
 	@echo "make digest  print the digest of the last 24 hours"
+	@echo "make serve   the digest page and feeds on http://127.0.0.1:8080/"
+	@echo "make screenshot  docs/screenshot.png of the seed digest (needs chromium, chromium-driver)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +38,13 @@ digest: $(VENV)/.installed
 
 feeds: $(VENV)/.installed
 	$(BIN)/aggregator feeds --config $(CONFIG) --db $(DB)
+
+serve: $(VENV)/.installed
+	$(BIN)/aggregator serve --config $(CONFIG) --db $(DB)
+
+# The README's picture, by the code path of the browser tests (tests/support/browser.py).
+screenshot: $(VENV)/.installed
+	$(BIN)/python -m tests.support.browser docs/screenshot.png
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check aggregator tests seeds

@@ -13,6 +13,13 @@ Format (documented for users in `config/feeds.yaml`)::
       dedup_window: 72h
       max_body_size: 15MiB
       fetch_timeout: 20s
+      fetch_workers: 8           # fetches at once
+      fetch_per_host: 2          # fetches at once to one host
+      retention_days: 30         # entries older than this are pruned
+      tombstone_days: 60         # pruned entries' keys are kept this much longer
+      max_entries: 500           # entries kept per feed update (the newest)
+      parse_timeout: 10s         # wall-clock limit of one parse (in a worker process)
+      parse_memory: 512MiB       # address-space limit of a parse worker
     groups:                      # required
       world:
         interval: 60m            # optional group defaults: interval, priority,
@@ -24,6 +31,8 @@ Format (documented for users in `config/feeds.yaml`)::
             priority: 10
             enabled: true
             allow_private: false
+            username: reader     # optional HTTP Basic credentials, sent to the
+            password: secret     #   feed URL's own origin only
 
 `parse_config` is pure apart from one injectable check that local feed files exist;
 `load_config` is the thin wrapper that reads the file. `parse_duration` and `parse_size`
@@ -61,10 +70,14 @@ __all__ = ["load_config", "parse_config", "parse_duration", "parse_size"]
 # --- accepted keys, per level -------------------------------------------------------------
 
 _TOP_KEYS = ("settings", "groups")
-_SETTINGS_KEYS = ("canonical", "dedup_window", "max_body_size", "fetch_timeout")
+_SETTINGS_KEYS = (
+    "canonical", "dedup_window", "max_body_size", "fetch_timeout",
+    "fetch_workers", "fetch_per_host", "retention_days", "tombstone_days",
+    "max_entries", "parse_timeout", "parse_memory",
+)  # fmt: skip
 _GROUP_DEFAULT_KEYS = ("interval", "priority", "enabled", "allow_private")
 _GROUP_KEYS = (*_GROUP_DEFAULT_KEYS, "feeds")
-_FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS)
+_FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS, "username", "password")
 
 # --- limits -------------------------------------------------------------------------------
 
@@ -74,6 +87,16 @@ MIN_DEDUP_WINDOW = timedelta(hours=1)  # shorter misses the same story re-publis
 MIN_FETCH_TIMEOUT = timedelta(seconds=1)
 MAX_FETCH_TIMEOUT = timedelta(minutes=10)  # a deadline longer than this stalls a whole run
 MIN_BODY_SIZE = 1024  # smaller cannot hold even a one-item feed
+# Fetch threads mostly wait on sockets; past 64 the limit is the publishers' patience.
+MAX_FETCH_WORKERS = 64
+MAX_FETCH_PER_HOST = 8  # more parallel requests to one server is no longer polite
+# Ten years: longer is "keep everything", which a long retention already says.
+MAX_RETENTION_DAYS = 3650
+# Entries kept per feed update: a real feed lists tens, an archive a few thousand.
+MAX_MAX_ENTRIES = 100_000
+MIN_PARSE_TIMEOUT = timedelta(seconds=1)
+MAX_PARSE_TIMEOUT = timedelta(minutes=5)  # a parse longer than this stalls the daemon's pass
+MIN_PARSE_MEMORY = 64 * 1024 * 1024  # an interpreter with feedparser loaded needs ~35 MB
 # Priorities only rank feeds; a bound keeps them readable and far inside SQLite's int64.
 MAX_ABS_PRIORITY = 1_000_000
 
@@ -495,7 +518,7 @@ def _format_duration(value: timedelta) -> str:
     return out or "0s"
 
 
-def _size(ctx: _Context, field: _Field) -> int:
+def _size(ctx: _Context, field: _Field, *, low: int = MIN_BODY_SIZE) -> int:
     node = field.value
     if not isinstance(node, ScalarNode) or node.tag not in (_TAG_INT, _TAG_STR):
         raise ctx.error(
@@ -509,9 +532,18 @@ def _size(ctx: _Context, field: _Field) -> int:
         size = parse_size(value)
     except ValueError as exc:
         raise ctx.error(node, field.key, str(exc)) from None
-    if size < MIN_BODY_SIZE:
-        raise ctx.error(node, field.key, f"must be at least 1KiB (1024 bytes), found {raw!r}")
+    if size < low:
+        raise ctx.error(
+            node, field.key, f"must be at least {_format_size(low)} ({low} bytes), found {raw!r}"
+        )
     return size
+
+
+def _format_size(size: int) -> str:
+    for unit, factor in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return f"{size}B"
 
 
 # --- settings -------------------------------------------------------------------------------
@@ -537,12 +569,45 @@ def _parse_settings(ctx: _Context, field: _Field | None) -> Settings:
         fetch_timeout = _duration(
             ctx, fields["fetch_timeout"], MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT
         ).total_seconds()
+    counts = {
+        name: _count(ctx, fields[name], low, high) if name in fields else getattr(defaults, name)
+        for name, low, high in (
+            ("fetch_workers", 1, MAX_FETCH_WORKERS),
+            ("fetch_per_host", 1, MAX_FETCH_PER_HOST),
+            ("retention_days", 1, MAX_RETENTION_DAYS),
+            ("tombstone_days", 1, MAX_RETENTION_DAYS),
+            ("max_entries", 1, MAX_MAX_ENTRIES),
+        )
+    }
+    parse_timeout = defaults.parse_timeout
+    if "parse_timeout" in fields:
+        parse_timeout = _duration(
+            ctx, fields["parse_timeout"], MIN_PARSE_TIMEOUT, MAX_PARSE_TIMEOUT
+        ).total_seconds()
+    parse_memory = defaults.parse_memory
+    if "parse_memory" in fields:
+        parse_memory = _size(ctx, fields["parse_memory"], low=MIN_PARSE_MEMORY)
     return Settings(
         canonical=canonical,
         dedup_window=dedup_window,
         max_body_bytes=max_body_bytes,
         fetch_timeout=fetch_timeout,
+        parse_timeout=parse_timeout,
+        parse_memory=parse_memory,
+        **counts,
     )
+
+
+def _count(ctx: _Context, field: _Field, low: int, high: int) -> int:
+    """A whole number within [low, high]."""
+    node = field.value
+    # The bool tag is distinct from int in YAML, so `fetch_workers: true` lands here too.
+    if not isinstance(node, ScalarNode) or node.tag != _TAG_INT:
+        raise ctx.error(node, field.key, f"expected a whole number, found {_describe(node)}")
+    value = _SCALARS.construct_yaml_int(node)
+    if not low <= value <= high:
+        raise ctx.error(node, field.key, f"must be between {low} and {high}, found {value}")
+    return int(value)
 
 
 def _canonical(ctx: _Context, field: _Field) -> tuple[CanonicalRule, ...]:
@@ -677,6 +742,7 @@ def _parse_feed(ctx: _Context, node: Node, key: str, group: str, defaults: _Defa
         enabled=options.enabled,
         allow_private=options.allow_private,
         line=_line(node),
+        **_credentials(ctx, fields, node, key, is_url=url is not None),
     )
     return _Feed(
         spec=spec,
@@ -686,6 +752,27 @@ def _parse_feed(ctx: _Context, node: Node, key: str, group: str, defaults: _Defa
         name_key=name_field.key if name_field is not None else _join(key, "name"),
         name_derived=name_field is None,
     )
+
+
+def _credentials(
+    ctx: _Context, fields: dict[str, _Field], node: Node, key: str, *, is_url: bool
+) -> dict[str, str | None]:
+    """`username` and `password` of a feed: both strings, a username without ':' (Basic
+    authentication could not tell it from the password), only for `url` feeds."""
+    username_field, password_field = fields.get("username"), fields.get("password")
+    if username_field is None and password_field is None:
+        return {"username": None, "password": None}
+    first = username_field or password_field
+    assert first is not None
+    if not is_url:
+        raise ctx.error(first.key_node, first.key, "credentials only apply to 'url' feeds")
+    if username_field is None:
+        raise ctx.error(node, _join(key, "username"), "a 'password' needs a 'username'")
+    username = _string(ctx, username_field, "username")
+    if ":" in username:
+        raise ctx.error(username_field.value, username_field.key, "username must not contain ':'")
+    password = _string(ctx, password_field, "password") if password_field is not None else None
+    return {"username": username, "password": password}
 
 
 def _url(ctx: _Context, field: _Field) -> tuple[str, str, str]:

@@ -21,7 +21,13 @@ so the safety decisions are all made here:
   `Connection: close` and close every pooled connection before it is handed out again).
 * **Redirects followed by us**, at most `max_redirects`, each hop re-checked: `http`/`https`
   only (a redirect to `file:`, `data:` or `javascript:` is an error, never an action), and the
-  address check below runs again before connecting.
+  address check below runs again before connecting. Where the leading 301/308 hops pointed is
+  reported (`FetchResult.permanent_redirect`) so the pipeline can move the feed once two
+  consecutive fetches agree; 302/303/307 are followed but never reported.
+* **Credentials to their own origin only.** A feed's `username`/`password` (or a
+  `user:password@` in its URL) become an `Authorization: Basic` header on requests to the
+  feed URL's scheme, host and port, and are dropped on a redirect anywhere else (feedparser
+  re-sent them cross-origin, `reliability-anchors.md` section 4 row 35d).
 * **No private addresses** unless the feed opts in (`allow_private`): before every hop the host
   is resolved and refused if *any* address is loopback, private, link-local, multicast,
   unspecified, reserved or carrier-grade NAT (100.64.0.0/10). urllib3 then resolves the name a
@@ -44,6 +50,7 @@ the optional `idna` package that urllib3 uses (without it they fail with `bad_ur
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import email.utils
 import http
@@ -93,6 +100,7 @@ ACCEPT_ENCODING = "gzip, deflate"
 
 _READ_SIZE = 64 * 1024  # largest single read and largest single inflate output
 _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+_PERMANENT_REDIRECTS = frozenset({301, 308})  # RFC 9110 15.4.2, 15.4.9: re-link; others not
 _ALLOWED_SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598; not covered by is_private on 3.11
@@ -470,10 +478,17 @@ class Fetcher:
         self._pool.clear()
 
     def fetch(
-        self, spec: FeedSpec, *, etag: str | None = None, last_modified: str | None = None
+        self,
+        spec: FeedSpec,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        url: str | None = None,
     ) -> FetchResult:
         """Fetch one feed. `etag` and `last_modified` are the validators stored from the
-        previous fetch, sent back verbatim. Raises `FetchError` (never anything rawer)."""
+        previous fetch, sent back verbatim. `url` replaces the feed's URL (where it moved
+        after permanent redirects); it is held to the same rules as the URL itself, and a
+        local feed ignores it. Raises `FetchError` (never anything rawer)."""
         if self._closed:
             raise RuntimeError("Fetcher is closed")
         if spec.path is not None:
@@ -482,7 +497,9 @@ class Fetcher:
             raise FetchError("bad_url", f"feed {spec.name!r} has neither url nor path")
         with _Deadline(self._total_timeout, allow_private=spec.allow_private) as deadline:
             try:
-                return self._fetch_url(spec, deadline, etag=etag, last_modified=last_modified)
+                return self._fetch_url(
+                    spec, url or spec.url, deadline, etag=etag, last_modified=last_modified
+                )
             except FetchError as exc:
                 if exc.reason != "timeout" and deadline.fired:
                     raise deadline.error() from exc
@@ -546,6 +563,7 @@ class Fetcher:
     def _fetch_url(
         self,
         spec: FeedSpec,
+        url: str,
         deadline: _Deadline,
         *,
         etag: str | None,
@@ -564,16 +582,20 @@ class Fetcher:
         if last_modified is not None and _sendable(last_modified):
             headers["If-Modified-Since"] = last_modified
 
-        url = spec.url
-        assert url is not None
-        # Every hop gets the same headers: they carry no credentials or cookies, so a redirect
-        # to another origin leaks nothing.
+        # Credentials go to the origin of the URL we start from, and nowhere else; every
+        # other header is the same on every hop (no cookies are ever kept).
+        origin, authorization = _credentials(spec, url)
+        permanent: str | None = None
+        permanent_run = True  # still inside the leading run of 301/308 hops
         for hop in range(self._max_redirects + 1):
             scheme, host, port, request_uri = _split_url(url, redirected=hop > 0)
             if not spec.allow_private:
                 self._check_address(host, port)
             deadline.check()
-            response = self._request(scheme, host, port, request_uri, headers, deadline)
+            hop_headers = dict(headers)
+            if authorization is not None and (scheme, host.lower(), port) == origin:
+                hop_headers["Authorization"] = authorization
+            response = self._request(scheme, host, port, request_uri, hop_headers, deadline)
             try:
                 status = response.status
                 if status in _REDIRECT_STATUSES:
@@ -581,6 +603,10 @@ class Fetcher:
                     if not location or not location.strip():
                         raise FetchError("bad_redirect", f"{status} without a Location header")
                     url = urljoin(url, location.strip())
+                    if permanent_run and status in _PERMANENT_REDIRECTS:
+                        permanent = url
+                    else:
+                        permanent_run = False
                     continue
                 # itermerged(): repeated headers joined with ", " rather than the last one kept.
                 response_headers = {k.lower(): v for k, v in response.headers.itermerged()}
@@ -594,6 +620,7 @@ class Fetcher:
                         last_modified=response_headers.get("last-modified", last_modified),
                         not_modified=True,
                         elapsed=time.monotonic() - start,
+                        permanent_redirect=_without_userinfo(permanent),
                     )
                 if status != 200:
                     phrase = response.reason or _standard_phrase(status)
@@ -609,6 +636,7 @@ class Fetcher:
                     etag=response_headers.get("etag"),
                     last_modified=response_headers.get("last-modified"),
                     elapsed=time.monotonic() - start,
+                    permanent_redirect=_without_userinfo(permanent),
                 )
             finally:
                 # Never drain an unread body (it may be a bomb): close the socket instead.
@@ -706,6 +734,38 @@ def _split_url(url: str, *, redirected: bool) -> tuple[str, str, int, str]:
         raise FetchError(code, f"no host in {url[:200]!r}")
     port = parsed.port or _DEFAULT_PORTS[scheme]
     return scheme, parsed.host, port, parsed.request_uri
+
+
+def _credentials(spec: FeedSpec, url: str) -> tuple[tuple[str, str, int] | None, str | None]:
+    """The origin (scheme, host, port) that may receive the feed's credentials, and the
+    `Authorization` value; (None, None) without credentials. The YAML's username/password
+    win over a `user:password@` in the URL."""
+    username, password = spec.username, spec.password
+    try:
+        parsed = parse_url(url)
+    except LocationValueError:
+        return None, None  # _split_url reports the bad URL
+    if username is None and parsed.auth:
+        username, _, password = parsed.auth.partition(":")
+    if username is None:
+        return None, None
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        return None, None
+    token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
+    origin = (scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme])
+    return origin, f"Basic {token}"
+
+
+def _without_userinfo(url: str | None) -> str | None:
+    """A redirect target as it may be stored and shown: no `user:password@`."""
+    if url is None:
+        return None
+    try:
+        parsed = parse_url(url)
+    except LocationValueError:
+        return url
+    return parsed._replace(auth=None).url if parsed.auth else url
 
 
 def _sendable(value: str) -> bool:

@@ -16,6 +16,9 @@ from pathlib import Path
 DEFAULT_INTERVAL = timedelta(minutes=60)
 DEFAULT_MAX_BODY_BYTES = 15 * 1024 * 1024
 DEFAULT_DEDUP_WINDOW = timedelta(hours=72)
+DEFAULT_MAX_ENTRIES = 500  # entries kept per feed update: 100k items is an attack, not news
+DEFAULT_PARSE_TIMEOUT = 10.0  # wall-clock seconds one parse may take in the worker
+DEFAULT_PARSE_MEMORY = 512 * 1024 * 1024  # address-space limit of a parse worker, bytes
 
 
 class CanonicalRule(StrEnum):
@@ -50,6 +53,10 @@ class FeedSpec:
     enabled: bool = True
     allow_private: bool = False
     line: int | None = None  # where the feed is declared, for messages
+    # HTTP Basic credentials, sent to the feed URL's own origin only (never after a
+    # redirect to another scheme, host or port).
+    username: str | None = None
+    password: str | None = None
 
     @property
     def location(self) -> str:
@@ -68,6 +75,13 @@ class Settings:
     dedup_window: timedelta = DEFAULT_DEDUP_WINDOW
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     fetch_timeout: float = 20.0  # total deadline of one fetch, seconds
+    max_entries: int = DEFAULT_MAX_ENTRIES
+    parse_timeout: float = DEFAULT_PARSE_TIMEOUT
+    parse_memory: int = DEFAULT_PARSE_MEMORY
+    fetch_workers: int = 8  # fetches running at once (late ones aside: see fetch_pool)
+    fetch_per_host: int = 2  # at most this many at once to one host (politeness)
+    retention_days: int = 30  # entries and events older than this are pruned
+    tombstone_days: int = 60  # a pruned entry's keys are remembered this much longer
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +109,9 @@ class FetchResult:
     last_modified: str | None = None
     not_modified: bool = False
     elapsed: float = 0.0
+    # Where the leading 301/308 redirects of this fetch pointed (None without one): the
+    # feed's new address once two consecutive fetches agree.
+    permanent_redirect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +137,9 @@ class ParsedFeed:
     entries: tuple[RawEntry, ...]
     ttl_minutes: int | None = None
     bozo_reason: str | None = None  # a recoverable problem feedparser reported
+    skip_hours: frozenset[int] = frozenset()  # RSS <skipHours>: UTC hours not to poll in
+    skip_days: frozenset[int] = frozenset()  # RSS <skipDays>: weekdays, Monday = 0
+    total_entries: int | None = None  # entries in the document before the cap
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +169,7 @@ class JoinLevel(StrEnum):
     FOUNDER = "founder"  # first entry of the event
     EXACT = "exact"  # same canonical URL, or same normalised title and text
     NEAR_DUPLICATE = "near_duplicate"  # MinHash-verified copy (edited wire copy, teaser, repeat)
+    SAME_EVENT = "same_event"  # another write-up of the event (term vector near its centroid)
     MANUAL = "manual"  # placed by a person (merge or split)
 
 
@@ -172,6 +193,8 @@ class StoredEntry:
     event_id: int | None
     join_level: JoinLevel
     similarity: float | None  # estimated Jaccard with the entry it matched, when it matched
+    matched_entry_id: int | None = None  # the stored entry it was found to copy
+    match_rule: str | None = None  # the verification rule that accepted the match
 
     @property
     def effective_time(self) -> datetime:
@@ -204,6 +227,22 @@ class EventView:
 
 
 @dataclass(frozen=True, slots=True)
+class EventQuery:
+    """Which events to read. Every condition set must hold; an unset one does not filter.
+
+    `arrived_since` is about arrival (a member first seen at or after it); the published
+    range is about the story's date (a member whose published time, or arrival when the
+    feed gave none, falls in [published_from, published_until)).
+    """
+
+    arrived_since: datetime | None = None
+    published_from: datetime | None = None
+    published_until: datetime | None = None
+    groups: tuple[str, ...] = ()  # a member comes from a feed of one of these groups
+    search: str | None = None  # words that a member's title or text contains (all of them)
+
+
+@dataclass(frozen=True, slots=True)
 class FeedState:
     """A feed's stored state, as `aggregator feeds` shows it."""
 
@@ -221,6 +260,9 @@ class FeedState:
     etag: str | None
     last_modified: str | None
     entry_count: int
+    effective_url: str | None = None  # where it moved (two consecutive 301/308), if it did
+    retired: str | None = None  # why it is no longer fetched (`gone`), if it is not
+    title: str | None = None  # the title the feed gives itself (untrusted text)
 
 
 @dataclass(frozen=True, slots=True)

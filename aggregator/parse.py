@@ -1,53 +1,84 @@
-"""Bytes and response headers -> ParsedFeed, with feedparser.
+"""Bytes and response headers -> ParsedFeed: RSS, Atom and RDF with feedparser, JSON Feed
+with `jsonfeed`.
+
+`parse_feed` is the pure function; `parse_worker.ParserPool` runs it in a separate process
+under memory and time limits, which is how the pipeline calls it.
 
 feedparser only ever receives `io.BytesIO(body)`: given a string it would fetch URLs
-(no timeout, no size cap, private addresses) or read local files. Its own sanitiser is
-turned off (`sanitize_html=False`, 2-3x faster, measured in GUIDE.md): what is displayed is
-sanitised by nh3 in `normalize`, and text fields are stripped of markup there.
+(no timeout, no size cap, private addresses) or read local files. Before it sees the bytes,
+`prefilter` expands entity declarations under a budget (or refuses them), repairs numeric
+character references that make it raise, and isolates the XML declaration from its cubic
+encoding regex. Its own sanitiser is turned off (`sanitize_html=False`, 2-3x faster,
+measured in GUIDE.md): what is displayed is sanitised by nh3 in `normalize`, and text fields
+are stripped of markup there.
 
-feedparser 6 can raise on small hostile inputs instead of setting `bozo`; every exception
+feedparser 6 can still raise on hostile inputs instead of setting `bozo`; every exception
 becomes a ParseError with a stable reason (`parser_crash:<ExceptionType>`), so a hostile
-feed fails alone.
+feed fails alone. Reasons: `empty_body`, `not_a_feed`, `entity_declarations`,
+`parser_crash:<Type>` (and, from the worker, `parse_timeout`, `parse_oom`).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
 
 from aggregator.errors import ParseError
-from aggregator.models import ParsedFeed, RawEntry
+from aggregator.jsonfeed import looks_like_json, parse_json_feed
+from aggregator.models import DEFAULT_MAX_ENTRIES, ParsedFeed, RawEntry
 from aggregator.normalize import struct_time_to_utc
+from aggregator.prefilter import prefilter
 
-# Cap on entries taken from one document: a feed of 100k items is an attack, not news.
-MAX_ENTRIES_PER_FEED = 500
+# Kept for callers of the first version; the configurable cap is `settings.max_entries`.
+MAX_ENTRIES_PER_FEED = DEFAULT_MAX_ENTRIES
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# skipHours / skipDays live in the channel; looking further than this into the document
+# for them would only cost time on a huge feed.
+_SKIP_SEARCH_LIMIT = 1024 * 1024
+_EPOCH = datetime.min.replace(tzinfo=UTC)
 
 
 def parse_feed(
-    body: bytes, *, headers: Mapping[str, str] | None = None, location: str = ""
+    body: bytes,
+    *,
+    headers: Mapping[str, str] | None = None,
+    location: str = "",
+    max_entries: int = DEFAULT_MAX_ENTRIES,
 ) -> ParsedFeed:
-    """Parse one feed document. Raises ParseError (`empty_body`, `not_a_feed`,
-    `parser_crash:<Type>`); never anything else."""
+    """Parse one feed document, keeping at most `max_entries` entries (the newest).
+
+    Raises ParseError (`empty_body`, `not_a_feed`, `entity_declarations`,
+    `parser_crash:<Type>`); never anything else.
+    """
     if not body.strip():
         raise ParseError("empty_body", "the document is empty")
+    headers = dict(headers or {})
     try:
+        if looks_like_json(body, headers.get("content-type")):
+            feed, total = parse_json_feed(body)
+            return _capped(feed, total, max_entries)
+        cleaned = prefilter(body)
         parsed = feedparser.parse(
-            io.BytesIO(body),
-            response_headers=dict(headers or {}),
+            io.BytesIO(cleaned),
+            response_headers=headers,
             sanitize_html=False,
             resolve_relative_uris=False,  # done by normalize, against the canonical base
         )
-        return _to_parsed_feed(parsed)
+        feed, total = _to_parsed_feed(parsed)
+        return _capped(_with_skips(feed, cleaned), total, max_entries)
     except ParseError:
         raise
+    except MemoryError as exc:  # under the worker's RLIMIT_AS
+        raise ParseError("parse_oom", "the parse ran out of memory") from exc
     except Exception as exc:  # feedparser raises arbitrary types on hostile input
         raise ParseError(f"parser_crash:{type(exc).__name__}", str(exc)[:200]) from exc
 
 
-def _to_parsed_feed(parsed: Any) -> ParsedFeed:
+def _to_parsed_feed(parsed: Any) -> tuple[ParsedFeed, int]:
     version = parsed.get("version") or ""
     entries = parsed.get("entries") or []
     bozo_reason = None
@@ -58,13 +89,46 @@ def _to_parsed_feed(parsed: Any) -> ParsedFeed:
         # feedparser reports an HTML page or a JSON document as an empty, non-bozo feed.
         raise ParseError("not_a_feed", bozo_reason or "no RSS, Atom or RDF root element")
     feed = parsed.get("feed") or {}
-    return ParsedFeed(
-        title=_string(feed.get("title")),
-        link=_string(feed.get("link")),
-        entries=tuple(_raw_entry(e) for e in entries[:MAX_ENTRIES_PER_FEED]),
-        ttl_minutes=_int_or_none(feed.get("ttl")),
-        bozo_reason=bozo_reason,
+    return (
+        ParsedFeed(
+            title=_string(feed.get("title")),
+            link=_string(feed.get("link")),
+            entries=tuple(_raw_entry(e) for e in entries),
+            ttl_minutes=_int_or_none(feed.get("ttl")),
+            bozo_reason=bozo_reason,
+        ),
+        len(entries),
     )
+
+
+def _capped(feed: ParsedFeed, total: int, max_entries: int) -> ParsedFeed:
+    """At most `max_entries` entries: the newest by date, kept in document order."""
+    entries = feed.entries
+    if len(entries) > max_entries:
+        entries = newest(entries, max_entries)
+    return ParsedFeed(
+        title=feed.title,
+        link=feed.link,
+        entries=entries,
+        ttl_minutes=feed.ttl_minutes,
+        bozo_reason=feed.bozo_reason,
+        skip_hours=feed.skip_hours,
+        skip_days=feed.skip_days,
+        total_entries=total,
+    )
+
+
+def newest(entries: Sequence[RawEntry], limit: int) -> tuple[RawEntry, ...]:
+    """The `limit` newest entries in their original order. Undated entries count as
+    oldest; among equals the earlier in the document wins (feeds list newest first)."""
+    ranked = sorted(
+        range(len(entries)),
+        key=lambda i: entries[i].published or entries[i].updated or _EPOCH,
+        reverse=True,
+    )
+    # sorted() is stable, but reverse=True keeps equal keys in document order as well.
+    keep = sorted(ranked[:limit])
+    return tuple(entries[i] for i in keep)
 
 
 def _raw_entry(entry: Any) -> RawEntry:
@@ -83,6 +147,56 @@ def _raw_entry(entry: Any) -> RawEntry:
         published=struct_time_to_utc(dict.get(entry, "published_parsed")),
         updated=struct_time_to_utc(dict.get(entry, "updated_parsed")),
     )
+
+
+def _with_skips(feed: ParsedFeed, body: bytes) -> ParsedFeed:
+    """Add RSS `<skipHours>` and `<skipDays>`: feedparser keeps only the last value of each."""
+    head = body[:_SKIP_SEARCH_LIMIT]
+    hours = {
+        int(value)
+        for value in _element_values(head, b"skipHours", b"hour")
+        if value.isdigit() and int(value) < 24
+    }
+    days = {
+        _DAYS.index(value.lower())
+        for value in _element_values(head, b"skipDays", b"day")
+        if value.lower() in _DAYS
+    }
+    if not hours and not days:
+        return feed
+    return ParsedFeed(
+        title=feed.title,
+        link=feed.link,
+        entries=feed.entries,
+        ttl_minutes=feed.ttl_minutes,
+        bozo_reason=feed.bozo_reason,
+        skip_hours=frozenset(hours),
+        skip_days=frozenset(days),
+    )
+
+
+def _element_values(data: bytes, container: bytes, child: bytes) -> list[str]:
+    """Text of each `<child>` inside the first `<container>`, found with `find` (linear)."""
+    start = data.find(b"<" + container + b">")
+    if start < 0:
+        return []
+    end = data.find(b"</" + container + b">", start)
+    if end < 0:
+        return []
+    inner = data[start:end]
+    values: list[str] = []
+    open_tag, close_tag = b"<" + child + b">", b"</" + child + b">"
+    position = 0
+    while len(values) < 24:  # 24 hours, 7 days: more is junk
+        begin = inner.find(open_tag, position)
+        if begin < 0:
+            break
+        finish = inner.find(close_tag, begin)
+        if finish < 0:
+            break
+        values.append(inner[begin + len(open_tag) : finish].decode("ascii", "replace").strip())
+        position = finish
+    return values
 
 
 def _string(value: object) -> str | None:

@@ -19,27 +19,57 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
 
 from aggregator import schedule
 from aggregator.clock import utc_now
-from aggregator.dedup.grouping import MIN_TITLE_WORDS, best_match, choose_canonical
+from aggregator.dedup.events import EventIndex, event_terms
+from aggregator.dedup.grouping import (
+    MAX_EVENT_MEMBERS,
+    MIN_TITLE_WORDS,
+    best_match,
+    choose_canonical,
+)
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.dedup.text import tokens
 from aggregator.errors import AggregatorError, FetchError, ParseError
-from aggregator.fetch import Fetcher
+from aggregator.fetch import Fetcher, HTTPStatusError
+from aggregator.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
 from aggregator.models import Config, Entry, FeedReport, FeedSpec, FetchResult, JoinLevel
 from aggregator.normalize import normalize_entry
-from aggregator.parse import parse_feed
+from aggregator.parse_worker import ParserPool
 from aggregator.store import Store
 
 log = logging.getLogger(__name__)
 
-# Concurrent fetches: network waits overlap, the CPU work after them is serial anyway.
-FETCH_WORKERS = 4
+# A new member can make its event converge with a few others; more in one step means the
+# centroids are too generic to trust, so stop there.
+MAX_MERGES_PER_ENTRY = 3
+
+# A 301/308 moves a feed once this many consecutive fetches saw the same target: one could
+# be a misconfigured server for a minute (reliability-anchors.md section 6).
+PERMANENT_REDIRECT_CONFIRMATIONS = 2
+HTTP_GONE = 410
+HTTP_TOO_MANY_REQUESTS = 429
+RETIRED_GONE = "gone"  # the reason stored on a feed retired by a 410
+
+
+class _RetiredFeed(FetchError):
+    """Raised instead of fetching a retired feed (`update --all`): no request is made."""
+
+
+def _refuse_retired(reason: str) -> FetchResult:
+    raise _RetiredFeed(reason, "the feed is retired; give it a new url to fetch it again")
+
+
+# How long `update_feeds` waits on the fetch pool at a time: the longest it takes to
+# notice a stop request while fetches are running.
+WAIT_SLICE_SECONDS = 0.2
 
 
 @dataclass(slots=True)
@@ -63,6 +93,46 @@ class RunReport:
             f"{self.total('duplicates')} duplicates, {self.total('events')} events touched "
             f"in {self.elapsed:.2f}s"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadReport:
+    """What a config reload changed."""
+
+    added: int  # feeds enabled that were not
+    removed: int  # feeds no longer enabled (their entries stay)
+    rescheduled: int  # feeds whose interval changed
+
+    def summary(self) -> str:
+        return (
+            f"config reloaded: {self.added} feeds added, {self.removed} removed, "
+            f"{self.rescheduled} rescheduled"
+        )
+
+
+def _pool_limits(config: Config) -> dict[str, Any]:
+    settings = config.settings
+    return {
+        "workers": settings.fetch_workers,
+        "per_host": settings.fetch_per_host,
+        "hard_deadline": settings.fetch_timeout + HARD_DEADLINE_GRACE_SECONDS,
+    }
+
+
+def _stopping(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
+
+
+def _log_fields(report: FeedReport) -> dict[str, Any]:
+    """The feed report as fields for structured (JSON) logs."""
+    fields: dict[str, Any] = {"feed": report.feed, "status": report.status}
+    if report.status == "error":
+        fields["error"] = report.error
+    else:
+        fields.update(new=report.new, updated=report.updated, duplicates=report.duplicates,
+                      events=report.events)  # fmt: skip
+    fields["elapsed"] = round(report.elapsed, 3)
+    return fields
 
 
 class Pipeline:
@@ -89,12 +159,17 @@ class Pipeline:
         self.rng = rng or random.Random()
         self.store.check_dedup_params(self.signer.params)
         self.index = SimilarityIndex(self.signer)
-        cutoff = self.clock() - config.settings.dedup_window
-        self.index.add_all(self.store.fingerprints_since(cutoff))
+        self.events = EventIndex(config.settings.dedup_window)
+        self.rebuild_window(self.clock())
         self._feed_ids = self.store.sync_feeds(config.feeds, self.clock())
+        self._owns_fetcher = fetcher is None  # a reload may replace only our own
+        self._pool: FetchPool[FetchResult] = FetchPool(**_pool_limits(config))
+        self._parser_pool: ParserPool | None = None  # started on the first parse
 
     def close(self) -> None:
         self.fetcher.close()
+        if self._parser_pool is not None:
+            self._parser_pool.close()
 
     # -- a pass --------------------------------------------------------------------------
 
@@ -102,71 +177,225 @@ class Pipeline:
         due = self.store.due_feed_ids(now)
         return [f for f in self.config.enabled_feeds() if self._feed_ids[f.location] in due]
 
-    def run(self, *, all_feeds: bool = False, stop: threading.Event | None = None) -> RunReport:
-        """Update the due feeds (every enabled feed with `all_feeds`)."""
+    def run(
+        self,
+        *,
+        all_feeds: bool = False,
+        stop: threading.Event | None = None,
+        budget: float | None = None,
+    ) -> RunReport:
+        """Update the due feeds (every enabled feed with `all_feeds`).
+
+        `budget`: seconds to spend storing results; fetches still running then carry over
+        to the next run (the daemon's ticks). None waits for every fetch, each under its
+        deadline (`update`, `run --once`).
+        """
         started = time.monotonic()
         now = self.clock()
         self.index.drop_older_than(now - self.config.settings.dedup_window)
+        self.events.drop_older_than(now - self.config.settings.dedup_window)
         feeds = list(self.config.enabled_feeds()) if all_feeds else self.due_feeds(now)
         report = RunReport()
-        report.feeds = self.update_feeds(feeds, stop=stop)
+        report.feeds = self.update_feeds(feeds, stop=stop, budget=budget)
         report.elapsed = time.monotonic() - started
         return report
 
+    @property
+    def in_flight(self) -> int:
+        """Feeds queued or being fetched, whose results a later run will store."""
+        return len(self._pool)
+
     def update_feeds(
-        self, feeds: Sequence[FeedSpec], *, stop: threading.Event | None = None
+        self,
+        feeds: Sequence[FeedSpec],
+        *,
+        stop: threading.Event | None = None,
+        budget: float | None = None,
     ) -> list[FeedReport]:
+        """Fetch `feeds` in the pool and store each result as soon as it arrives.
+
+        Feeds already in flight (from an earlier run) are not fetched twice; their results
+        are stored here too. Storing happens in this thread, one feed at a time, because
+        each dedup decision depends on everything stored before it. A stop request ends
+        the run between two feeds: fetched results not stored yet are dropped (the feeds
+        stay due, so they are fetched again). A StoreError (the database is full,
+        read-only or locked) ends the run too and propagates: it is not one feed's fault.
+        """
+        self._queue_fetches(feeds)
+        ends = None if budget is None else time.monotonic() + budget
         reports: list[FeedReport] = []
-        if not feeds:
-            return reports
-        with ThreadPoolExecutor(
-            max_workers=min(FETCH_WORKERS, len(feeds)), thread_name_prefix="fetch"
-        ) as pool:
-            futures: dict[Future[FetchResult], tuple[FeedSpec, float]] = {}
-            for spec in feeds:
-                etag, last_modified = self.store.feed_cache_headers(self._feed_ids[spec.location])
-                future = pool.submit(
-                    self.fetcher.fetch, spec, etag=etag, last_modified=last_modified
-                )
-                futures[future] = (spec, time.monotonic())
-            for future in as_completed(futures):
-                spec, started = futures[future]
-                if stop is not None and stop.is_set():
-                    # Stopping: finish nothing new; what is committed stays committed.
+        enabled = {spec.location: spec for spec in self.config.enabled_feeds()}
+        while len(self._pool) and not _stopping(stop):
+            remaining = WAIT_SLICE_SECONDS if ends is None else ends - time.monotonic()
+            for done in self._pool.collect(min(WAIT_SLICE_SECONDS, max(0.0, remaining))):
+                if _stopping(stop):
+                    break  # stop taking work; what is committed stays committed
+                spec = enabled.get(done.key)
+                if spec is None:
+                    log.info(
+                        "feed %s left the config while it was fetched: result dropped", done.key
+                    )
                     continue
-                report = self._ingest(spec, future, started)
-                log.info(report.log_line())
+                report = self._ingest(spec, done.future, done.started)
+                log.info(report.log_line(), extra=_log_fields(report))
                 reports.append(report)
+            if ends is not None and time.monotonic() >= ends:
+                break
         return reports
+
+    def _queue_fetches(self, feeds: Sequence[FeedSpec]) -> None:
+        """Queue the fetch of each feed not already in flight; feeds whose last fetch
+        failed go last, so feeds known to work never wait behind known-broken ones."""
+        failing = self.store.failing_feed_ids()
+        ordered = sorted(feeds, key=lambda spec: self._feed_ids[spec.location] in failing)
+        for spec in ordered:
+            if spec.location in self._pool:
+                continue
+            # The fetcher is bound now: a reload that replaces it leaves this fetch alone.
+            job = self._fetch_job(spec)
+            # Per-host limits count where the feed is fetched from now (after a 301).
+            moved_to = self.store.feed_fetch_state(self._feed_ids[spec.location]).effective_url
+            self._pool.submit(spec.location, job, host=schedule.host_key(moved_to or spec.url))
+
+    # -- configuration reload ------------------------------------------------------------
+
+    def reload(self, config: Config) -> ReloadReport:
+        """Switch to a new, already validated config, without a restart.
+
+        New feeds become due at once; removed (or disabled) feeds are disabled in the
+        database, keep their entries, and a fetch of theirs in flight is dropped; a feed
+        whose interval changed is rescheduled from its last fetch with the new interval
+        (feeds backing off after failures keep their backoff). Fetch settings, pool
+        limits and the dedup window take effect for the fetches and runs that follow.
+        """
+        now = self.clock()
+        before = {spec.location: spec for spec in self.config.feeds}
+        was_enabled = {spec.location for spec in self.config.enabled_feeds()}
+        ids = self.store.sync_feeds(config.feeds, now)
+        states = {state.location: state for state in self.store.feed_states()}
+        now_enabled = {spec.location for spec in config.enabled_feeds()}
+        rescheduled = 0
+        for spec in config.enabled_feeds():
+            old, state = before.get(spec.location), states.get(spec.location)
+            if old is None or old.interval == spec.interval or state is None:
+                continue
+            if state.failures == 0 and state.last_fetch is not None:
+                next_due = schedule.next_due_after_success(
+                    state.last_fetch, spec.interval, self.rng
+                )
+                self.store.set_next_due(ids[spec.location], next_due)
+                rescheduled += 1
+        self._pool.discard(was_enabled - now_enabled)
+        old_settings, settings = self.config.settings, config.settings
+        if self._owns_fetcher and (
+            old_settings.fetch_timeout != settings.fetch_timeout
+            or old_settings.max_body_bytes != settings.max_body_bytes
+        ):
+            # Not closed: fetches in flight still use the old one (bound when queued).
+            # Its connections are one-shot anyway; it goes when they let go of it.
+            self.fetcher = Fetcher(
+                max_body_bytes=settings.max_body_bytes, total_timeout=settings.fetch_timeout
+            )
+        if settings.dedup_window != old_settings.dedup_window:
+            # The in-memory indexes are built for one window: rebuild them from SQLite.
+            self.config = config
+            self.rebuild_window(now)
+        self._pool.configure(**_pool_limits(config))
+        self.config = config
+        self._feed_ids = ids
+        return ReloadReport(
+            added=len(now_enabled - was_enabled),
+            removed=len(was_enabled - now_enabled),
+            rescheduled=rescheduled,
+        )
+
+    # -- retention -----------------------------------------------------------------------
+
+    def _tombstoned(self, feed_id: int, entry: Entry, now: datetime) -> bool:
+        """Whether `entry` is one pruned by retention (so not new): see Store.prune."""
+        keep = timedelta(days=self.config.settings.tombstone_days)
+        return self.store.match_tombstone(feed_id, entry, keep_until=now + keep)
 
     # -- one feed ------------------------------------------------------------------------
 
+    def _fetch_job(self, spec: FeedSpec) -> Callable[[], FetchResult]:
+        """The fetch of `spec` to run in the pool, bound now (in the calling thread) to the
+        fetcher and to the feed's stored state: validators, the URL it moved to, and
+        whether it is retired (then no request is made at all)."""
+        state = self.store.feed_fetch_state(self._feed_ids[spec.location])
+        if state.retired is not None:
+            return partial(_refuse_retired, state.retired)
+        return partial(
+            self.fetcher.fetch, spec, etag=state.etag, last_modified=state.last_modified,
+            url=state.effective_url,
+        )  # fmt: skip
+
+    def _parser(self) -> ParserPool:
+        """The parse workers, started on first use; replaced when a reload changed their
+        limits."""
+        settings = self.config.settings
+        limits = (settings.parse_timeout, settings.parse_memory, settings.max_entries)
+        pool = self._parser_pool
+        if pool is not None and (pool.timeout, pool.memory_limit, pool.max_entries) != limits:
+            pool.close()
+            pool = None
+        if pool is None:
+            pool = ParserPool(
+                timeout=settings.parse_timeout, memory_limit=settings.parse_memory,
+                max_entries=settings.max_entries,
+            )  # fmt: skip
+            self._parser_pool = pool
+        return pool
+
     def _ingest(self, spec: FeedSpec, future: Future[FetchResult], started: float) -> FeedReport:
+        """Store what one fetch returned: schedule, redirects, parse (in a worker), entries.
+
+        Every failure is a value: the feed's reason is stored and the report says so.
+        """
         feed_id = self._feed_ids[spec.location]
         now = self.clock()
         try:
             fetched = future.result()
+            self._note_redirect(spec, feed_id, fetched)
+            state = self.store.feed_fetch_state(feed_id)
+            publisher_delay = schedule.cache_delay(fetched.headers, now)
             if fetched.not_modified:
                 self.store.record_feed_success(
                     feed_id, now=now, status="not_modified",
-                    next_due=schedule.next_due_after_success(now, spec.interval, self.rng),
+                    next_due=schedule.next_due_after_success(
+                        now, spec.interval, self.rng, ttl_minutes=state.ttl_minutes,
+                        publisher_delay=publisher_delay, skip_hours=state.skip_hours,
+                        skip_days=state.skip_days,
+                    ),
                     etag=fetched.etag, last_modified=fetched.last_modified,
                     location=fetched.location,
                 )  # fmt: skip
                 return FeedReport(spec.name, "not_modified", elapsed=time.monotonic() - started)
-            parsed = parse_feed(fetched.body, headers=fetched.headers, location=fetched.location)
-            entries = [normalize_entry(raw, feed_link=parsed.link) for raw in parsed.entries]
+            parsed = self._parser().parse(fetched.body, fetched.headers, fetched.location)
+            if parsed.total_entries is not None and parsed.total_entries > len(parsed.entries):
+                log.info(
+                    "feed=%r kept the newest %d of %d entries", spec.name,
+                    len(parsed.entries), parsed.total_entries,
+                )  # fmt: skip
+            base = parsed.link or fetched.location
+            entries = [normalize_entry(raw, feed_link=base) for raw in parsed.entries]
             report = self._store_entries(spec, feed_id, entries, now)
+            self.store.set_schedule_hints(
+                feed_id, ttl_minutes=parsed.ttl_minutes, skip_hours=parsed.skip_hours,
+                skip_days=parsed.skip_days,
+            )  # fmt: skip
             self.store.record_feed_success(
                 feed_id, now=now, status="ok",
                 next_due=schedule.next_due_after_success(
-                    now, spec.interval, self.rng, ttl_minutes=parsed.ttl_minutes
+                    now, spec.interval, self.rng, ttl_minutes=parsed.ttl_minutes,
+                    publisher_delay=publisher_delay, skip_hours=parsed.skip_hours,
+                    skip_days=parsed.skip_days,
                 ),
                 etag=fetched.etag, last_modified=fetched.last_modified,
                 location=fetched.location, title=parsed.title, link=parsed.link,
             )  # fmt: skip
         except (FetchError, ParseError) as exc:
-            return self._failed(spec, feed_id, now, exc.reason, started)
+            return self._failed(spec, feed_id, now, exc, started)
         except AggregatorError as exc:
             return self._failed(spec, feed_id, now, f"{type(exc).__name__}: {exc}", started)
         except Exception as exc:  # a bug: log it with the feed, keep the daemon alive
@@ -178,25 +407,80 @@ class Pipeline:
             elapsed=time.monotonic() - started,
         )  # fmt: skip
 
+    def _note_redirect(self, spec: FeedSpec, feed_id: int, fetched: FetchResult) -> None:
+        """Count a permanent redirect; the second consecutive one to the same target moves
+        the feed (the YAML is never rewritten: `aggregator feeds` shows the new URL)."""
+        if spec.url is None:
+            return
+        moved_to = self.store.note_permanent_redirect(
+            feed_id, fetched.permanent_redirect, confirmations=PERMANENT_REDIRECT_CONFIRMATIONS
+        )
+        if moved_to is not None:
+            log.info("feed=%r moved permanently: %s -> %s", spec.name, spec.url, moved_to)
+
     def _failed(
-        self, spec: FeedSpec, feed_id: int, now: datetime, error: str, started: float
+        self,
+        spec: FeedSpec,
+        feed_id: int,
+        now: datetime,
+        error: str | FetchError | ParseError,
+        started: float,
     ) -> FeedReport:
+        """Record a failure and decide when to look again: 410 retires the feed; 429/503
+        with Retry-After wait that long (a 429 holds every feed of the host); anything
+        else backs off exponentially."""
+        reason = error if isinstance(error, str) else error.reason
+        elapsed = time.monotonic() - started
+        if isinstance(error, _RetiredFeed):
+            return FeedReport(spec.name, "error", error=reason, elapsed=elapsed)
+        if isinstance(error, HTTPStatusError) and error.status == HTTP_GONE:
+            self.store.retire_feed(feed_id, now=now, reason=RETIRED_GONE)
+            log.warning("feed=%r retired: 410 Gone, no further requests", spec.name)
+            return FeedReport(spec.name, "error", error=RETIRED_GONE, elapsed=elapsed)
         failures = self.store.feed_failures(feed_id) + 1
-        self.store.record_feed_failure(
-            feed_id, now=now, error=error,
-            next_due=schedule.next_due_after_failure(now, spec.interval, failures, self.rng),
-        )  # fmt: skip
-        return FeedReport(spec.name, "error", error=error, elapsed=time.monotonic() - started)
+        next_due = schedule.next_due_after_failure(now, spec.interval, failures, self.rng)
+        if isinstance(error, HTTPStatusError) and error.status in schedule.RETRY_AFTER_STATUSES:
+            delay = schedule.retry_after(error.retry_after, now)
+            if delay is not None:
+                next_due = schedule.next_due_after_retry_after(now, delay)
+            if error.status == HTTP_TOO_MANY_REQUESTS:
+                self._hold_host(spec, feed_id, next_due)
+        self.store.record_feed_failure(feed_id, now=now, error=reason, next_due=next_due)
+        return FeedReport(spec.name, "error", error=reason, elapsed=elapsed)
+
+    def _hold_host(self, spec: FeedSpec, feed_id: int, until: datetime) -> None:
+        """A 429 is about the host, not the feed: no feed of that host is due before
+        `until`."""
+        url_of = {
+            location: self.store.feed_fetch_state(fid).effective_url or location
+            for location, fid in self._feed_ids.items()
+        }
+        host = schedule.host_key(url_of.get(spec.location))
+        if host is None:
+            return
+        same_host = [
+            fid for location, fid in self._feed_ids.items()
+            if fid != feed_id and schedule.host_key(url_of[location]) == host
+        ]  # fmt: skip
+        self.store.hold_feeds(same_host, until)
+
+    def ingest(self, spec: FeedSpec, entries: Sequence[Entry]) -> FeedReport:
+        """Store already-normalised entries as one update of `spec` at `clock()`.
+
+        The dedup path of a fetch, without the fetch: `aggregator eval` replays labelled
+        data through it.
+        """
+        return self._store_entries(spec, self._feed_ids[spec.location], entries, self.clock())
 
     def _store_entries(
         self, spec: FeedSpec, feed_id: int, entries: Sequence[Entry], now: datetime
     ) -> FeedReport:
         """Store a feed's entries and their events in one transaction.
 
-        The index learns each entry as it is stored (entries of one feed can copy each
-        other); if the transaction rolls back, those index additions are undone.
+        The in-memory indexes learn each entry as it is stored (entries of one feed can
+        copy each other); if the transaction rolls back, they are rebuilt from the database,
+        which is the source of truth.
         """
-        added_to_index: list[int] = []
         touched_events: set[int] = set()
         new = updated = duplicates = 0
         try:
@@ -211,29 +495,59 @@ class Pipeline:
                             if existing.event_id is not None:
                                 touched_events.add(existing.event_id)
                         continue
-                    entry_id, event_id, level = self._place(feed_id, entry, now)
-                    added_to_index.append(entry_id)
+                    if self._tombstoned(feed_id, entry, now):  # retention (daemon issue):
+                        continue  # pruned earlier, so already seen: not new again
+                    _, event_id, level, merged_away = self._place(feed_id, entry, now)
+                    touched_events -= merged_away
                     touched_events.add(event_id)
                     new += 1
-                    duplicates += level is not JoinLevel.FOUNDER
+                    duplicates += level in (JoinLevel.EXACT, JoinLevel.NEAR_DUPLICATE)
                 for event_id in sorted(touched_events):
-                    members = self.store.event_members(event_id)
-                    canonical, reason = choose_canonical(members, self.config.settings.canonical)
-                    self.store.set_event_summary(
-                        event_id, canonical_entry_id=canonical.id, reason=reason, now=now
-                    )
+                    self._refresh_event(event_id, now)
         except BaseException:
-            for entry_id in added_to_index:
-                self.index.remove(entry_id)
+            self.rebuild_window(now)
             raise
         return FeedReport(
             spec.name, "ok", new=new, updated=updated, duplicates=duplicates,
             events=len(touched_events),
         )  # fmt: skip
 
-    def _place(self, feed_id: int, entry: Entry, now: datetime) -> tuple[int, int, JoinLevel]:
-        """Insert a new entry into the event it copies, or a new event of its own."""
+    def _refresh_event(self, event_id: int, now: datetime) -> None:
+        """Choose the canonical member again and recount the event."""
+        members = self.store.event_members(event_id)
+        if not members:
+            return
+        canonical, reason = choose_canonical(members, self.config.settings.canonical)
+        self.store.set_event_summary(
+            event_id, canonical_entry_id=canonical.id, reason=reason, now=now
+        )
+
+    def rebuild_window(self, now: datetime) -> None:
+        """Rebuild the in-memory indexes (signatures and event centroids) from SQLite."""
+        cutoff = now - self.config.settings.dedup_window
+        self.index = SimilarityIndex(self.signer)
+        self.index.add_all(self.store.fingerprints_since(cutoff))
+        self.events = EventIndex(self.config.settings.dedup_window)
+        for entry_id, event_id, title, text, url, headline_only, first_seen, published in (
+            self.store.entries_for_events_since(cutoff)
+        ):
+            self.events.add_member(
+                entry_id, event_id, event_terms(title, text, url), headline_only=headline_only,
+                when=first_seen, published=published, observed=False,
+            )  # fmt: skip
+
+    def _place(
+        self, feed_id: int, entry: Entry, now: datetime
+    ) -> tuple[int, int, JoinLevel, set[int]]:
+        """Insert a new entry into the event it belongs to, or a new event of its own.
+
+        Levels in order: exact duplicate, near-duplicate copy (MinHash), another write-up
+        of an event (term vector near the event's centroid), else a new event. Returns the
+        entry, its event, its level, and the events merged away into that event.
+        """
         signatures = self.signer.sign(entry.title, entry.text)
+        vector = event_terms(entry.title, entry.text, entry.canonical_url or entry.url)
+        self.events.observe(vector)
         # An empty text and a short title ("Live updates") is not distinctive content.
         by_content = bool(entry.text) or len(tokens(entry.title)) >= MIN_TITLE_WORDS
         exact = self.store.exact_duplicate(entry, by_content=by_content)
@@ -247,9 +561,20 @@ class Pipeline:
             candidates = self.index.candidates(signatures)
             sizes = self.store.event_sizes(c.event_id for c in candidates)
             match = best_match(signatures, candidates, event_sizes=sizes)
+            event = None
+            if match is None:
+                event = self.events.best_event(
+                    vector, headline_only=signatures.headline_only, now=now,
+                    published=entry.published,
+                )  # fmt: skip
+                if event is not None and sizes.get(event.event_id, 0) >= MAX_EVENT_MEMBERS:
+                    event = None
             if match is not None:
                 matched_entry, event_id = match.entry_id, match.event_id
                 level, similarity, rule = match.level, match.similarity, match.rule
+            elif event is not None:
+                event_id, level = event.event_id, JoinLevel.SAME_EVENT
+                similarity, rule = round(event.similarity, 4), "event_centroid"
             else:
                 event_id = self.store.create_event(now)
                 level = JoinLevel.FOUNDER
@@ -267,4 +592,37 @@ class Pipeline:
                 signatures=signatures,
             )
         )
-        return entry_id, event_id, level
+        self.events.add_member(
+            entry_id, event_id, vector, headline_only=signatures.headline_only, when=now,
+            published=entry.published,
+        )  # fmt: skip
+        event_id, merged_away = self._merge_converged(event_id, now)
+        return entry_id, event_id, level, merged_away
+
+    def _merge_converged(self, event_id: int, now: datetime) -> tuple[int, set[int]]:
+        """Merge headline events whose centroids have converged (see dedup/events.py)."""
+        merged_away: set[int] = set()
+        for _ in range(MAX_MERGES_PER_ENTRY):
+            candidate = self.events.merge_candidate(
+                event_id, now, refused=self.store.separated_from(event_id)
+            )
+            if candidate is None:
+                break
+            sizes = self.store.event_sizes([event_id, candidate.event_id])
+            if sizes.get(event_id, 0) + sizes.get(candidate.event_id, 0) > MAX_EVENT_MEMBERS:
+                break
+            # The larger event survives (fewer rows move; its id is the one people saw).
+            keep, gone = event_id, candidate.event_id
+            if sizes.get(gone, 0) > sizes.get(keep, 0):
+                keep, gone = gone, keep
+            moved = self.store.merge_events(
+                keep, gone, similarity=round(candidate.similarity, 4),
+                reason="headline centroids converged", now=now,
+            )  # fmt: skip
+            self.events.merge(keep, gone)
+            for moved_entry in moved:
+                self.index.move_to_event(moved_entry, keep)
+            self._refresh_event(keep, now)
+            merged_away.add(gone)
+            event_id = keep
+        return event_id, merged_away

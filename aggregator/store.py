@@ -12,21 +12,25 @@ Times are stored as ISO 8601 text in UTC with microseconds, so text order is tim
 
 from __future__ import annotations
 
+import functools
+import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import sqlite_utils
 
+from aggregator.dedup.grouping import MIN_TITLE_WORDS
 from aggregator.dedup.index import Fingerprint
 from aggregator.dedup.signature import MinHashParams, Signatures, signature_from_bytes
 from aggregator.errors import StoreError
 from aggregator.models import (
     Entry,
+    EventQuery,
     EventView,
     FeedSpec,
     FeedState,
@@ -35,6 +39,20 @@ from aggregator.models import (
 )
 
 BUSY_TIMEOUT_MS = 5_000
+# Events deleted per transaction when pruning: short write locks, whole events only.
+PRUNE_BATCH = 500
+# A matched tombstone is extended only when that moves its expiry by a day or more.
+TOMBSTONE_EXTEND_STEP = timedelta(days=1)
+HEARTBEAT_KEY = "daemon.heartbeat"
+MAINTENANCE_KEY_PREFIX = "maintenance."
+# Events read per query when loading members: far below SQLite's 32,766 bound parameters.
+_READ_BATCH = 500
+# An entry's date for `--date`: published, or arrival when the feed gave none (as
+# StoredEntry.effective_time). The same expression is indexed by the digest migration.
+_EFFECTIVE_TIME = "coalesce(published, first_seen)"
+# FTS5 tokenizer: Unicode word rules with accents folded ("etats" finds "États"); no
+# stemming, because the Porter stemmer is English-only and feeds are in every language.
+SEARCH_TOKENIZER = "unicode61 remove_diacritics 2"
 
 
 def to_db_time(value: datetime | None) -> str | None:
@@ -50,6 +68,27 @@ def from_db_time(value: str | None) -> datetime | None:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedFetchState:
+    """The stored state a fetch starts from."""
+
+    etag: str | None
+    last_modified: str | None
+    effective_url: str | None  # where the feed moved (permanent redirects), if it did
+    retired: str | None  # why it is no longer fetched, if it is not
+    ttl_minutes: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[int] = frozenset()
+
+
+def _int_set(text: str | None) -> frozenset[int]:
+    return frozenset(int(part) for part in (text or "").split(",") if part.strip().isdigit())
+
+
+def _int_text(values: Iterable[int]) -> str | None:
+    return ",".join(str(value) for value in sorted(values)) or None
+
+
+@dataclass(frozen=True, slots=True)
 class ExistingEntry:
     """The parts of a stored entry that an update compares against."""
 
@@ -58,10 +97,107 @@ class ExistingEntry:
     content_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What one retention run removed."""
+
+    events: int = 0
+    entries: int = 0
+    tombstones: int = 0  # tombstones written or extended for the pruned entries
+    expired: int = 0  # tombstones past their time, deleted
+    entry_ids: tuple[int, ...] = ()  # the entries deleted
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """What the daemon (or a `run --once`) last wrote about itself."""
+
+    pid: int
+    command: str  # "run" or "run --once"
+    started: datetime
+    last_tick: datetime
+    tick_seconds: float | None  # None for `run --once`
+
+
+def sqlite_version() -> tuple[int, int, int]:
+    """The version of the SQLite library Python is linked with."""
+    major, minor, patch = sqlite3.sqlite_version_info
+    return major, minor, patch
+
+
+def fts5_available() -> bool:
+    """Whether the SQLite library has the FTS5 full-text extension (the search index)."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("create virtual table probe using fts5(x)")
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        conn.close()
+    return True
+
+
 def _last_pk(table: sqlite_utils.db.Table) -> int:
     if table.last_pk is None:
         raise StoreError("insert returned no row id")
     return int(table.last_pk)
+
+
+# -- errors that mean "this database cannot be used now" -----------------------------------
+
+
+def _store_error(exc: sqlite3.Error, path: Path) -> StoreError | None:
+    """A one-line StoreError saying what is wrong with the database and what to do, for
+    the SQLite failures that are about the database, not about a statement (those are
+    bugs and stay as they are: None)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None  # extended codes keep the low byte
+    if primary == sqlite3.SQLITE_FULL:
+        message = (
+            f"database {path} is full (no space left on the device, or its size limit): "
+            "the update was rolled back and nothing committed is lost; free some space"
+        )
+    elif primary == sqlite3.SQLITE_READONLY:
+        message = (
+            f"database {path} is read-only: the aggregator needs write access to the file "
+            "and to its directory (where SQLite keeps the -wal and -shm files)"
+        )
+    elif primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        message = (
+            f"database {path} is locked by another process (waited "
+            f"{BUSY_TIMEOUT_MS / 1000:g}s): nothing was written; try again later"
+        )
+    elif primary == sqlite3.SQLITE_IOERR:
+        message = f"cannot read or write database {path}: disk I/O error ({exc.sqlite_errorname})"
+    elif primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        message = f"database {path} is damaged or not a database ({exc}): restore a backup"
+    elif primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM):
+        message = f"cannot open database {path}: {exc}"
+    else:
+        return None
+    return StoreError(message)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _translating(
+    method: Callable[Concatenate[Store, _P], _R],
+) -> Callable[Concatenate[Store, _P], _R]:
+    """Store methods that write outside `transaction()` raise StoreError, not sqlite3."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.Error as exc:
+            error = _store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
+
+    return wrapper
 
 
 class Store:
@@ -97,7 +233,8 @@ class Store:
             store = cls(db, path)
             store._migrate()
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
+            error = _store_error(exc, path) or StoreError(f"cannot open database {path}: {exc}")
+            raise error from exc
         except OSError as exc:
             raise StoreError(f"cannot create database {path}: {exc.strerror}") from exc
         return store
@@ -105,9 +242,18 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
-    def transaction(self) -> AbstractContextManager[sqlite_utils.Database]:
-        """One atomic unit of work (a savepoint when nested)."""
-        return self.db.atomic()
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite_utils.Database]:
+        """One atomic unit of work (a savepoint when nested). A full, read-only or locked
+        database raises StoreError, after the rollback."""
+        try:
+            with self.db.atomic() as db:
+                yield db
+        except sqlite3.Error as exc:
+            error = _store_error(exc, self.path)
+            if error is None:
+                raise
+            raise error from exc
 
     def _migrate(self) -> None:
         """Bring the schema to SCHEMA_VERSION, one migration per version, atomically."""
@@ -169,6 +315,62 @@ class Store:
         db.table("entries").create_index(["first_seen"])
         db.table("events").create_index(["last_seen"])
 
+    def _schema_digest(self) -> None:
+        """Full-text search over entry titles and texts (FTS5, kept current by triggers),
+        and an index on the date `--date` filters on."""
+        self.db.table("entries").enable_fts(
+            ["title", "text"], fts_version="FTS5", create_triggers=True,
+            tokenize=SEARCH_TOKENIZER,
+        )  # fmt: skip
+        self.db.execute(
+            f"create index if not exists entries_effective_time on entries ({_EFFECTIVE_TIME})"
+        )
+
+    def _schema_feed_moves(self) -> None:
+        """Feed fetch state: where a feed moved (two consecutive 301/308 to the same
+        target), the redirect being confirmed, and why a feed was retired (410 Gone)."""
+        feeds = self.db.table("feeds")
+        feeds.add_column("effective_url", str)
+        feeds.add_column("redirect_target", str)
+        feeds.add_column("redirect_streak", int)
+        feeds.add_column("retired", str)
+        feeds.add_column("retired_at", str)
+        # The publisher's schedule hints from the last parsed document, so that a 304
+        # (nothing parsed) still honours them: RSS <ttl> and <skipHours>/<skipDays>.
+        feeds.add_column("ttl_minutes", int)
+        feeds.add_column("skip_hours", str)  # "0,1,23": UTC hours
+        feeds.add_column("skip_days", str)  # "5,6": weekdays, Monday = 0
+
+    def _schema_retention(self) -> None:
+        """Tombstones: the keys of pruned entries, so that a pruned item that shows up in
+        a feed again is recognised as already seen (see `prune`)."""
+        tombstones = self.db.table("tombstones")
+        tombstones.create(
+            {"id": int, "feed_id": int, "identity": str, "canonical_url": str,
+             "content_key": str, "pruned": str, "expires": str},
+            pk="id", foreign_keys=[("feed_id", "feeds", "id")],
+            not_null=["feed_id", "identity", "pruned", "expires"],
+        )  # fmt: skip
+        tombstones.create_index(["feed_id", "identity"], unique=True)
+        tombstones.create_index(["canonical_url"])
+        tombstones.create_index(["content_key"])
+        tombstones.create_index(["expires"])
+
+    def _schema_events(self) -> None:
+        """Event merges (automatic and manual) and manual separations of events."""
+        merges = self.db.table("event_merges")
+        merges.create(
+            {"id": int, "kept_event_id": int, "absorbed_event_id": int, "similarity": float,
+             "reason": str, "entries": int, "at": str},
+            pk="id", not_null=["kept_event_id", "absorbed_event_id", "reason", "at"],
+        )  # fmt: skip
+        merges.create_index(["kept_event_id"])
+        # Two events a person split apart: automatic merges never join them again.
+        self.db.table("event_separations").create(
+            {"event_id": int, "other_event_id": int, "at": str},
+            pk=("event_id", "other_event_id"),
+        )
+
     # -- meta ----------------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -229,11 +431,13 @@ class Store:
 
     def due_feed_ids(self, now: datetime) -> set[int]:
         rows = self.db.query(
-            "select id from feeds where enabled = 1 and (next_due is null or next_due <= ?)",
+            "select id from feeds where enabled = 1 and retired is null"
+            " and (next_due is null or next_due <= ?)",
             [to_db_time(now)],
         )
         return {int(row["id"]) for row in rows}
 
+    @_translating
     def record_feed_success(
         self, feed_id: int, *, now: datetime, next_due: datetime, status: str,
         etag: str | None, last_modified: str | None, location: str,
@@ -250,6 +454,7 @@ class Store:
             values["link"] = link
         self.db.table("feeds").update(feed_id, values)
 
+    @_translating
     def record_feed_failure(
         self, feed_id: int, *, now: datetime, next_due: datetime, error: str
     ) -> int:
@@ -265,6 +470,74 @@ class Store:
 
     def feed_failures(self, feed_id: int) -> int:
         return int(self.db.table("feeds").get(feed_id)["failures"] or 0)
+
+    def feed_fetch_state(self, feed_id: int) -> FeedFetchState:
+        """What the next fetch of a feed needs: validators, where it moved, whether retired."""
+        row = self.db.table("feeds").get(feed_id)
+        return FeedFetchState(
+            etag=row["etag"], last_modified=row["last_modified"],
+            effective_url=row["effective_url"], retired=row["retired"],
+            ttl_minutes=row["ttl_minutes"], skip_hours=_int_set(row["skip_hours"]),
+            skip_days=_int_set(row["skip_days"]),
+        )  # fmt: skip
+
+    @_translating
+    def set_schedule_hints(
+        self, feed_id: int, *, ttl_minutes: int | None, skip_hours: Iterable[int],
+        skip_days: Iterable[int],
+    ) -> None:  # fmt: skip
+        """Remember the publisher's <ttl>, <skipHours> and <skipDays> for later 304s."""
+        self.db.table("feeds").update(
+            feed_id,
+            {"ttl_minutes": ttl_minutes, "skip_hours": _int_text(skip_hours),
+             "skip_days": _int_text(skip_days)},
+        )  # fmt: skip
+
+    @_translating
+    def note_permanent_redirect(
+        self, feed_id: int, target: str | None, *, confirmations: int
+    ) -> str | None:
+        """Count a fetch's permanent-redirect target (None: the fetch had none). When the
+        same target was seen on `confirmations` consecutive fetches, it becomes the feed's
+        effective URL, which is returned; otherwise returns None."""
+        row = self.db.table("feeds").get(feed_id)
+        if target is None or target == row["effective_url"]:
+            values: dict[str, Any] = {"redirect_target": None, "redirect_streak": 0}
+            self.db.table("feeds").update(feed_id, values)
+            return None
+        streak = int(row["redirect_streak"] or 0) + 1 if row["redirect_target"] == target else 1
+        if streak >= confirmations:
+            self.db.table("feeds").update(
+                feed_id,
+                {"effective_url": target, "redirect_target": None, "redirect_streak": 0},
+            )
+            return target
+        self.db.table("feeds").update(
+            feed_id, {"redirect_target": target, "redirect_streak": streak}
+        )
+        return None
+
+    @_translating
+    def retire_feed(self, feed_id: int, *, now: datetime, reason: str) -> None:
+        """Stop fetching a feed for good (its entries stay): `reason` is shown with it."""
+        self.db.table("feeds").update(
+            feed_id,
+            {"retired": reason, "retired_at": to_db_time(now), "last_fetch": to_db_time(now),
+             "status": "error", "error": reason, "next_due": None},
+        )  # fmt: skip
+
+    @_translating
+    def hold_feeds(self, feed_ids: Iterable[int], until: datetime) -> None:
+        """No feed of `feed_ids` is due before `until` (a host asked us to slow down)."""
+        ids = sorted(set(feed_ids))
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        self.db.execute(
+            f"update feeds set next_due = ? where id in ({marks})"
+            " and (next_due is null or next_due < ?)",
+            [to_db_time(until), *ids, to_db_time(until)],
+        )
 
     def feed_states(self) -> list[FeedState]:
         rows = self.db.query(
@@ -290,6 +563,9 @@ class Store:
                 etag=row["etag"],
                 last_modified=row["last_modified"],
                 entry_count=row["entry_count"],
+                title=row["title"],
+                effective_url=row["effective_url"],
+                retired=row["retired"],
             )
             for row in rows
         ]
@@ -409,6 +685,139 @@ class Store:
     def event_members(self, event_id: int) -> list[StoredEntry]:
         return self._stored_entries("where entries.event_id = ? order by entries.id", [event_id])
 
+    def entries_for_events_since(
+        self, cutoff: datetime
+    ) -> Iterator[tuple[int, int, str, str, str | None, bool, datetime, datetime | None]]:
+        """(entry id, event id, title, text, url, headline only, first seen, published) of
+        the entries first seen at or after `cutoff`, oldest first: what rebuilds the event
+        centroids."""
+        rows = self.db.query(
+            """
+            select id, event_id, title, text, coalesce(canonical_url, url) as url,
+                   headline_only, first_seen, published
+            from entries where first_seen >= ? and event_id is not null order by id
+            """,
+            [to_db_time(cutoff)],
+        )
+        for row in rows:
+            first_seen = from_db_time(row["first_seen"])
+            assert first_seen is not None
+            yield (
+                row["id"], row["event_id"], row["title"], row["text"], row["url"],
+                bool(row["headline_only"]), first_seen, from_db_time(row["published"]),
+            )  # fmt: skip
+
+    def entry_event(self, entry_id: int) -> int | None:
+        rows = list(self.db.query("select event_id from entries where id = ?", [entry_id]))
+        if not rows:
+            raise StoreError(f"no entry {entry_id}")
+        return None if rows[0]["event_id"] is None else int(rows[0]["event_id"])
+
+    def event_exists(self, event_id: int) -> bool:
+        return bool(list(self.db.query("select 1 from events where id = ?", [event_id])))
+
+    def merge_events(
+        self, keep: int, gone: int, *, similarity: float | None, reason: str, now: datetime
+    ) -> list[int]:
+        """Move every entry of event `gone` into `keep`, record why, delete `gone`.
+
+        Returns the ids of the entries moved. Separations of `gone` carry over to `keep`.
+        """
+        moved = [
+            int(row["id"])
+            for row in self.db.query("select id from entries where event_id = ?", [gone])
+        ]
+        self.db.execute("update entries set event_id = ? where event_id = ?", [keep, gone])
+        self.db.table("event_merges").insert(
+            {"kept_event_id": keep, "absorbed_event_id": gone, "similarity": similarity,
+             "reason": reason, "entries": len(moved), "at": to_db_time(now)}
+        )  # fmt: skip
+        for event_id, other in self.db.execute(
+            "select event_id, other_event_id from event_separations "
+            "where event_id = ? or other_event_id = ?",
+            [gone, gone],
+        ).fetchall():
+            left = keep if event_id == gone else event_id
+            right = keep if other == gone else other
+            if left != right:
+                self.separate_events(left, right, now=now)
+        self.db.execute(
+            "delete from event_separations where event_id = ? or other_event_id = ?", [gone, gone]
+        )
+        self.db.execute("delete from events where id = ?", [gone])
+        return moved
+
+    def move_entry_to_new_event(self, entry_id: int, *, now: datetime) -> int:
+        """Split: the entry leaves its event for a new event of its own (a manual act)."""
+        event_id = self.create_event(now)
+        self.db.execute(
+            "update entries set event_id = ?, join_level = ?, similarity = null, "
+            "matched_entry_id = null, match_rule = 'split by hand' where id = ?",
+            [event_id, str(JoinLevel.MANUAL), entry_id],
+        )
+        return event_id
+
+    def separate_events(self, event_id: int, other_event_id: int, *, now: datetime) -> None:
+        low, high = sorted((event_id, other_event_id))
+        self.db.table("event_separations").upsert(
+            {"event_id": low, "other_event_id": high, "at": to_db_time(now)},
+            pk=("event_id", "other_event_id"),
+        )
+
+    def separated_from(self, event_id: int) -> set[int]:
+        rows = self.db.execute(
+            "select event_id, other_event_id from event_separations "
+            "where event_id = ? or other_event_id = ?",
+            [event_id, event_id],
+        ).fetchall()
+        return {b if a == event_id else a for a, b in rows}
+
+    def event_merge_history(self, event_id: int) -> list[dict[str, Any]]:
+        return list(
+            self.db.query(
+                "select absorbed_event_id, similarity, reason, entries, at from event_merges "
+                "where kept_event_id = ? order by id",
+                [event_id],
+            )
+        )
+
+    def matched_entries(self, event_id: int) -> dict[int, tuple[int | None, str | None]]:
+        """entry id -> (entry it matched, rule) for the members of an event."""
+        rows = self.db.query(
+            "select id, matched_entry_id, match_rule from entries where event_id = ?", [event_id]
+        )
+        return {int(r["id"]): (r["matched_entry_id"], r["match_rule"]) for r in rows}
+
+    def feed_overlap(self) -> list[tuple[str, int, int]]:
+        """(feed name, entries, entries whose event also holds another feed's entry)."""
+        rows = self.db.query(
+            """
+            select feeds.name as name, count(entries.id) as total,
+                   sum(case when exists (
+                       select 1 from entries other
+                       where other.event_id = entries.event_id
+                         and other.feed_id != entries.feed_id) then 1 else 0 end) as shared
+            from feeds join entries on entries.feed_id = feeds.id
+            group by feeds.id order by shared * 1.0 / count(entries.id) desc, feeds.name
+            """
+        )
+        return [(r["name"], int(r["total"]), int(r["shared"] or 0)) for r in rows]
+
+    def all_entry_texts(self) -> Iterator[tuple[int, str, str]]:
+        for row in self.db.query("select id, title, text from entries order by id"):
+            yield int(row["id"]), row["title"], row["text"]
+
+    def replace_signatures(self, entry_id: int, signatures: Signatures) -> None:
+        self.db.table("entries").update(
+            entry_id,
+            {"title_sig": signatures.title_bytes(), "body_sig": signatures.body_bytes(),
+             "title_words": signatures.title_words, "body_shingles": signatures.body_shingles,
+             "headline_only": int(signatures.headline_only)},
+        )  # fmt: skip
+
+    def set_dedup_params(self, params: MinHashParams) -> None:
+        self._set_meta("minhash_params", params.to_json())
+
     def set_event_summary(
         self, event_id: int, *, canonical_entry_id: int, reason: str, now: datetime
     ) -> None:
@@ -464,11 +873,273 @@ class Store:
             canonical_reason=row["canonical_reason"] or "",
         )
 
+    # -- reading events for the digest and the web page ----------------------------------
+
+    def find_events(self, query: EventQuery, *, latest: int | None = None) -> list[EventView]:
+        """The events matching `query` (see EventQuery), unranked: the digest ranks them.
+
+        With `latest`, only that many: the events that most recently gained a member (what
+        a feed of the digest carries).
+        """
+        conditions = ["events.canonical_entry_id is not null"]
+        params: dict[str, Any] = {}
+        if query.arrived_since is not None:
+            conditions.append("events.last_seen >= :arrived_since")
+            params["arrived_since"] = to_db_time(query.arrived_since)
+        published: list[str] = []
+        if query.published_from is not None:
+            published.append(f"{_EFFECTIVE_TIME} >= :published_from")
+            params["published_from"] = to_db_time(query.published_from)
+        if query.published_until is not None:
+            published.append(f"{_EFFECTIVE_TIME} < :published_until")
+            params["published_until"] = to_db_time(query.published_until)
+        if published:
+            conditions.append(
+                f"events.id in (select event_id from entries where {' and '.join(published)})"
+            )
+        if query.groups:
+            marks = ", ".join(f":group_{i}" for i in range(len(query.groups)))
+            params.update({f"group_{i}": name for i, name in enumerate(query.groups)})
+            conditions.append(
+                "events.id in (select entries.event_id from entries"
+                f" join feeds on feeds.id = entries.feed_id where feeds.grp in ({marks}))"
+            )
+        if query.search is not None:
+            # Every word quoted: user input is words, never FTS5 syntax (NOT, OR, NEAR, *).
+            match = self.db.quote_fts(query.search)
+            if not match:
+                return []
+            params["search"] = match
+            conditions.append(
+                "events.id in (select event_id from entries where id in"
+                " (select rowid from entries_fts where entries_fts match :search))"
+            )
+        sql = f"select id from events where {' and '.join(conditions)}"
+        sql += " order by last_seen desc, id desc"
+        if latest is not None:
+            sql += " limit :latest"
+            params["latest"] = latest
+        try:
+            ids = [int(row["id"]) for row in self.db.query(sql, params)]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
+        return self.events_by_id(ids)
+
+    def events_by_id(self, event_ids: Sequence[int]) -> list[EventView]:
+        """The events with these ids, in the order given; unknown ids are left out.
+
+        Members are read in batches (one query per batch, not one per event).
+        """
+        views: list[EventView] = []
+        for start in range(0, len(event_ids), _READ_BATCH):
+            batch = list(event_ids[start : start + _READ_BATCH])
+            marks = ",".join("?" * len(batch))
+            rows = {
+                int(row["id"]): row
+                for row in self.db.query(f"select * from events where id in ({marks})", batch)
+            }
+            members: dict[int, list[StoredEntry]] = {}
+            for entry in self._stored_entries(
+                f"where entries.event_id in ({marks}) order by entries.id", batch
+            ):
+                assert entry.event_id is not None
+                members.setdefault(entry.event_id, []).append(entry)
+            for event_id in batch:
+                row = rows.get(event_id)
+                view = _event_view(row, members.get(event_id, [])) if row else None
+                if view is not None:
+                    views.append(view)
+        return views
+
+    def group_names(self) -> list[str]:
+        """The groups of the known feeds, by name."""
+        rows = self.db.query("select distinct grp from feeds order by grp")
+        return [str(row["grp"]) for row in rows]
+
     def counts(self) -> dict[str, int]:
         return {
             name: int(self.db.execute(f"select count(*) from {name}").fetchone()[0])
             for name in ("feeds", "entries", "events")
         }
+
+    # -- operations: scheduling help, retention, maintenance, health (the daemon's) -----
+
+    def failing_feed_ids(self) -> set[int]:
+        """Feeds whose last fetch failed: the pipeline queues them after the others."""
+        rows = self.db.query("select id from feeds where failures > 0")
+        return {int(row["id"]) for row in rows}
+
+    @_translating
+    def set_next_due(self, feed_id: int, when: datetime) -> None:
+        self.db.table("feeds").update(feed_id, {"next_due": to_db_time(when)})
+
+    def prune(
+        self, *, before: datetime, keep_tombstones_until: datetime, now: datetime,
+        batch: int = PRUNE_BATCH,
+    ) -> PruneResult:  # fmt: skip
+        """Delete the events whose newest member arrived before `before`, with all their
+        members, and the entries without an event that arrived before it; keep each
+        deleted entry's keys as a tombstone until `keep_tombstones_until`; delete the
+        tombstones that expired before `now`.
+
+        A whole event goes or stays: an event with one recent member keeps its old ones,
+        so no event is ever left with a missing canonical entry or a wrong count. One
+        transaction per batch of events, so a kill -9 leaves only whole events.
+        """
+        cutoff = to_db_time(before)
+        until = to_db_time(keep_tombstones_until)
+        events = entries = tombstones = 0
+        entry_ids: list[int] = []
+        while True:
+            with self.transaction():
+                ids = [
+                    int(row[0])
+                    for row in self.db.execute(
+                        "select id from events where last_seen < ? order by id limit ?",
+                        [cutoff, batch],
+                    )
+                ]
+                marks = ",".join("?" * len(ids))
+                where = (
+                    f"event_id in ({marks})"
+                    if ids
+                    else "event_id is null and first_seen < ?"  # last: stray entries
+                )
+                params: list[Any] = list(ids) if ids else [cutoff]
+                pruned = [
+                    int(row[0])
+                    for row in self.db.execute(f"select id from entries where {where}", params)
+                ]
+                tombstones += self._bury(where, params, now=now, until=until)
+                self.db.execute(f"delete from entries where {where}", params)
+                if ids:
+                    self.db.execute(f"delete from events where id in ({marks})", ids)
+            events += len(ids)
+            entries += len(pruned)
+            entry_ids.extend(pruned)
+            if not ids:
+                break
+        with self.transaction():
+            expired = self.db.execute(
+                "delete from tombstones where expires < ?", [to_db_time(now)]
+            ).rowcount
+        return PruneResult(
+            events=events, entries=entries, tombstones=tombstones, expired=max(expired, 0),
+            entry_ids=tuple(entry_ids),
+        )  # fmt: skip
+
+    def _bury(self, where: str, params: Sequence[Any], *, now: datetime, until: str | None) -> int:
+        """Tombstones for the entries matching `where`: identity per feed, canonical URL,
+        and the content key when the content is distinctive (as exact dedup uses it: a
+        text, or a title of MIN_TITLE_WORDS words; "Live updates" alone is not)."""
+        cursor = self.db.execute(
+            f"""
+            insert into tombstones (feed_id, identity, canonical_url, content_key, pruned,
+                                    expires)
+            select feed_id, identity, canonical_url,
+                   case when text != '' or title_words >= ? then content_key end, ?, ?
+            from entries where {where}
+            on conflict (feed_id, identity) do update set
+                canonical_url = excluded.canonical_url, content_key = excluded.content_key,
+                pruned = excluded.pruned, expires = max(expires, excluded.expires)
+            """,
+            [MIN_TITLE_WORDS, to_db_time(now), until, *params],
+        )
+        return max(cursor.rowcount, 0)
+
+    def match_tombstone(self, feed_id: int, entry: Entry, *, keep_until: datetime) -> bool:
+        """Whether `entry` was pruned earlier: the same identity in the same feed, or the
+        same canonical URL or the same distinctive content in any feed (the keys exact
+        dedup uses). A match extends the tombstone to `keep_until`, so an item that feeds
+        keep serving stays known for as long as they serve it."""
+        terms = ["(feed_id = ? and identity = ?)", "content_key = ?"]
+        params: list[Any] = [feed_id, entry.identity, entry.content_key]
+        if entry.canonical_url:
+            terms.append("canonical_url = ?")
+            params.append(entry.canonical_url)
+        rows = self.db.execute(
+            f"select id, expires from tombstones where {' or '.join(terms)} limit 1", params
+        ).fetchall()
+        if not rows:
+            return False
+        tombstone_id, expires = rows[0]
+        # Extend at most once a day per tombstone: no write on every fetch of a feed.
+        if expires < to_db_time(keep_until - TOMBSTONE_EXTEND_STEP):
+            self.db.execute(
+                "update tombstones set expires = ? where id = ?",
+                [to_db_time(keep_until), tombstone_id],
+            )
+        return True
+
+    def tombstone_count(self) -> int:
+        return int(self.db.execute("select count(*) from tombstones").fetchone()[0])
+
+    @_translating
+    def optimize(self) -> None:
+        """`PRAGMA optimize`: let SQLite refresh the statistics its query planner uses."""
+        self.db.execute("PRAGMA optimize")
+
+    @_translating
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Copy the WAL into the database file and truncate it. Returns SQLite's (busy,
+        WAL frames, frames checkpointed); busy = 1 when a reader kept it from finishing."""
+        row = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    @_translating
+    def check_writable(self) -> None:
+        """Raise StoreError unless this process can write the database now (file and
+        directory permissions, space for the journal, no writer holding it past the busy
+        timeout). Writes nothing: the one write is rolled back."""
+        conn = self.db.conn
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        # BEGIN IMMEDIATE succeeds even on a read-only file; a real write does not.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA user_version = {version}")
+        finally:
+            conn.execute("ROLLBACK")
+
+    @_translating
+    def record_heartbeat(self, beat: Heartbeat) -> None:
+        """The daemon's sign of life, read by `aggregator status`."""
+        value = {
+            "pid": beat.pid, "command": beat.command, "started": to_db_time(beat.started),
+            "last_tick": to_db_time(beat.last_tick), "tick_seconds": beat.tick_seconds,
+        }  # fmt: skip
+        with self.transaction():
+            self._set_meta(HEARTBEAT_KEY, json.dumps(value))
+
+    def heartbeat(self) -> Heartbeat | None:
+        stored = self._meta(HEARTBEAT_KEY)
+        if stored is None:
+            return None
+        value = json.loads(stored)
+        started, last_tick = from_db_time(value["started"]), from_db_time(value["last_tick"])
+        if started is None or last_tick is None:
+            return None
+        tick = value.get("tick_seconds")
+        return Heartbeat(
+            pid=int(value["pid"]), command=str(value.get("command", "run")), started=started,
+            last_tick=last_tick, tick_seconds=float(tick) if tick is not None else None,
+        )  # fmt: skip
+
+    @_translating
+    def record_maintenance(self, job: str, now: datetime) -> None:
+        with self.transaction():
+            self._set_meta(MAINTENANCE_KEY_PREFIX + job, to_db_time(now) or "")
+
+    def maintenance_runs(self) -> dict[str, datetime]:
+        """When each maintenance job last ran, by name."""
+        rows = self.db.query(
+            "select key, value from meta where key like ?", [MAINTENANCE_KEY_PREFIX + "%"]
+        )
+        runs: dict[str, datetime] = {}
+        for row in rows:
+            when = from_db_time(row["value"])
+            if when is not None:
+                runs[str(row["key"]).removeprefix(MAINTENANCE_KEY_PREFIX)] = when
+        return runs
 
     def _stored_entries(self, where: str, params: Sequence[Any]) -> list[StoredEntry]:
         rows = self.db.query(
@@ -502,13 +1173,36 @@ class Store:
                     event_id=row["event_id"],
                     join_level=JoinLevel(row["join_level"] or JoinLevel.FOUNDER),
                     similarity=row["similarity"],
+                    matched_entry_id=row["matched_entry_id"],
+                    match_rule=row["match_rule"],
                 )
             )
         return result
 
 
+def _event_view(row: dict[str, Any], members: list[StoredEntry]) -> EventView | None:
+    """An EventView from an events row and its members; None while it has no canonical."""
+    canonical = next((m for m in members if m.id == row["canonical_entry_id"]), None)
+    first_seen = from_db_time(row["first_seen"])
+    last_seen = from_db_time(row["last_seen"])
+    if canonical is None or first_seen is None or last_seen is None:
+        return None
+    return EventView(
+        id=int(row["id"]),
+        canonical=canonical,
+        others=tuple(m for m in members if m.id != canonical.id),
+        first_seen=first_seen,
+        last_seen=last_seen,
+        canonical_reason=row["canonical_reason"] or "",
+    )
+
+
 # Migration n brings the schema from version n-1 to n. Append, never edit a released one.
 MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_v1,
+    Store._schema_digest,
+    Store._schema_retention,
+    Store._schema_feed_moves,
+    Store._schema_events,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,11 +1,34 @@
-"""Formatting shared by the writers."""
+"""Formatting shared by the writers: times, one-line text, safe links, explanations.
+
+Everything that comes from a feed is hostile, even after the clean-up at ingest: the
+writers pass every text through `one_line` (control, bidi and zero-width characters
+removed) and every link through `safe_url` (http and https only) at the last moment, so a
+database written by an older or buggier version cannot smuggle anything through.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
-from aggregator.models import EventView
+from aggregator.models import EventView, JoinLevel, StoredEntry
 from aggregator.normalize import clean_text
+
+# Schemes a rendered link may have. Item links are web pages: no mailto, no javascript:,
+# data:, vbscript:, file: (feedparser keeps those verbatim in link fields).
+LINK_SCHEMES = frozenset({"http", "https"})
+# Length of the text excerpt under a title: about two lines of a page or a terminal.
+SNIPPET_CHARS = 280
+
+# How each verification rule reads in an explanation.
+RULE_LABELS: Mapping[str, str] = {
+    "same_url_or_text": "same link, or same title and text",
+    "same_text": "same text",
+    "same_headline": "same headline",
+    "teaser_of_text": "a teaser of the same text",
+}
 
 
 def when(value: datetime) -> str:
@@ -13,15 +36,91 @@ def when(value: datetime) -> str:
 
 
 def one_line(text: str) -> str:
-    """Stored text is already clean; this is the last guard before a terminal."""
+    """Stored text is already clean; this is the last guard before any output."""
     return clean_text(text, single_line=True)
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) link, else None (not rendered as a link).
+
+    Invisible characters are removed and white space folded before the scheme is read, so
+    `  JAVASCRIPT:` is seen as javascript: and `java\\tscript:` as no scheme at all; either
+    way it is refused, where a browser would have run both.
+    """
+    if not url:
+        return None
+    cleaned = one_line(url)
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
+        return None
+    return cleaned
+
+
+def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
+    """The start of a text on one line, cut at a word boundary with an ellipsis."""
+    flat = one_line(text)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0] if " " in flat[:limit] else flat[:limit]
+    return cut.rstrip(" ,;:.") + "…"
+
+
+def distinct_sources(members: tuple[StoredEntry, ...]) -> list[str]:
+    """Feed names, deduplicated, in order of appearance."""
+    return list(dict.fromkeys(one_line(member.feed_name) for member in members))
 
 
 def also_reported_by(event: EventView) -> str | None:
     """'also reported by N: a, b' over the other copies (N copies, names deduplicated)."""
     if not event.others:
         return None
-    names: dict[str, None] = {}
-    for member in event.others:
-        names.setdefault(one_line(member.feed_name), None)
-    return f"also reported by {len(event.others)}: {', '.join(names)}"
+    return f"also reported by {len(event.others)}: {', '.join(distinct_sources(event.others))}"
+
+
+def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:
+    """Why this member is in its event, in words.
+
+    `numbers` maps entry ids to the member numbers shown beside them (1, 2, ...), so the
+    explanation can point at the copy it matched.
+    """
+    if member.join_level is JoinLevel.FOUNDER:
+        return "first item of the event"
+    if member.join_level is JoinLevel.MANUAL:
+        return "placed here by hand"
+    rule = RULE_LABELS.get(member.match_rule or "", one_line(member.match_rule or ""))
+    kind = "exact copy" if member.join_level is JoinLevel.EXACT else "near-duplicate"
+    target = ""
+    if member.matched_entry_id is not None:
+        number = numbers.get(member.matched_entry_id)
+        target = f" of #{number}" if number else f" of entry {member.matched_entry_id}"
+    details = [part for part in (rule, similarity_text(member.similarity)) if part]
+    return f"{kind}{target}" + (f" ({'; '.join(details)})" if details else "")
+
+
+def similarity_text(similarity: float | None) -> str:
+    return "" if similarity is None else f"similarity {similarity:.2f}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedInfo:
+    """What a feed document (Atom, JSON Feed) says about itself, with absolute addresses."""
+
+    base_url: str  # where the server is reached, e.g. http://127.0.0.1:8080
+    self_path: str  # the path and query of this document, e.g. /feed.atom?group=world
+    title: str = "aggregator digest"
+    description: str = "Each story once, with every source that reported it."
+
+    @property
+    def home_url(self) -> str:
+        return self.base_url.rstrip("/") + "/"
+
+    @property
+    def self_url(self) -> str:
+        return self.base_url.rstrip("/") + self.self_path
+
+    def event_url(self, event_id: int) -> str:
+        """The event's page: its permanent address, and the id of its feed entries."""
+        return f"{self.base_url.rstrip('/')}/event/{event_id}"

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import MAISON_BLANCHE, REPO
 
-COMMANDS = ["run", "update", "digest", "feeds"]
+COMMANDS = ["run", "update", "digest", "feeds", "serve"]
 
 
 def aggregator(

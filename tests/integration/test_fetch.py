@@ -663,3 +663,46 @@ def test_local_path_that_is_not_a_regular_file(tmp_path: Path, fetcher: Fetcher)
     """A directory (or FIFO, device) is refused instead of blocking or reading forever."""
     feed = FeedSpec(name="f", group="g", path=tmp_path)
     assert fetch_error(fetcher, feed).reason == "file_error"
+
+
+# --------------------------------------------------------------------------------- moves, auth
+
+
+def test_leading_permanent_redirects_are_reported(
+    server: LocalHTTPServer, fetcher: Fetcher
+) -> None:
+    """301 -> 308 -> 302 -> feed: the target of the 301/308 run is reported; a 302 alone
+    reports nothing."""
+    server.redirect("/a", "/b", status=301)
+    server.redirect("/b", "/c", status=308)
+    server.redirect("/c", "/feed.xml", status=302)
+    server.redirect("/temp", "/feed.xml", status=302)
+    server.serve_bytes("/feed.xml", FEED)
+    result = fetcher.fetch(spec(server.url("/a")))
+    assert result.permanent_redirect == server.url("/c")
+    assert result.location == server.url("/feed.xml")
+    assert fetcher.fetch(spec(server.url("/temp"))).permanent_redirect is None
+
+
+def test_url_override_is_fetched_instead(server: LocalHTTPServer, fetcher: Fetcher) -> None:
+    """`url=` (where the feed moved) replaces the configured URL, under the same rules."""
+    server.serve_bytes("/new.xml", FEED)
+    result = fetcher.fetch(spec(server.url("/old.xml")), url=server.url("/new.xml"))
+    assert result.body == FEED and server.requests_for("/old.xml") == []
+    assert fetch_error(fetcher, spec(server.url("/x")), url="file:///etc/passwd").reason == (
+        "bad_url"
+    )
+
+
+def test_url_userinfo_is_basic_auth_for_its_own_origin_only(server: LocalHTTPServer) -> None:
+    """user:pw@ in the URL is sent as Authorization to that origin, not in the request line,
+    and not to another port after a redirect."""
+    with LocalHTTPServer() as other, Fetcher(total_timeout=10.0) as fetcher:
+        other.serve_bytes("/feed.xml", FEED)
+        server.redirect("/start", other.url("/feed.xml"))
+        url = f"http://user:pw@127.0.0.1:{server.port}/start"
+        fetcher.fetch(spec(url))
+        (first,) = server.requests_for("/start")
+        assert first.headers["authorization"] == "Basic dXNlcjpwdw=="
+        assert "user" not in first.path
+        assert "authorization" not in other.requests_for("/feed.xml")[0].headers

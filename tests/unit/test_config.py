@@ -476,6 +476,35 @@ def test_bad_settings(setting: str, key: str, fragment: str) -> None:
     assert_error(error, 2, f"settings.{key}", fragment)
 
 
+def test_daemon_settings_parse_and_default() -> None:
+    """Fetch concurrency and retention: whole numbers in range, documented defaults."""
+    settings = parse(
+        "settings:\n  fetch_workers: 16\n  fetch_per_host: 1\n  retention_days: 7\n"
+        "  tombstone_days: 90\ngroups: {}\n"
+    ).settings
+    assert (settings.fetch_workers, settings.fetch_per_host) == (16, 1)
+    assert (settings.retention_days, settings.tombstone_days) == (7, 90)
+    defaults = Settings()
+    assert (defaults.fetch_workers, defaults.fetch_per_host) == (8, 2)
+    assert (defaults.retention_days, defaults.tombstone_days) == (30, 60)
+
+
+@pytest.mark.parametrize(
+    ("setting", "key", "fragment"),
+    [
+        ("fetch_workers: 0", "fetch_workers", "must be between 1 and 64, found 0"),
+        ("fetch_per_host: 9", "fetch_per_host", "must be between 1 and 8, found 9"),
+        ("retention_days: 30d", "retention_days", "expected a whole number, found a string"),
+        ("tombstone_days: true", "tombstone_days", "expected a whole number, found a boolean"),
+        ("retention_days: 4000", "retention_days", "must be between 1 and 3650"),
+    ],
+)
+def test_bad_daemon_settings(setting: str, key: str, fragment: str) -> None:
+    """Out-of-range or non-integer fetch and retention settings name line and key."""
+    error = parse_error(f"settings:\n  {setting}\ngroups: {{}}\n")
+    assert_error(error, 2, f"settings.{key}", fragment)
+
+
 def test_canonical_unknown_rule() -> None:
     """An unknown canonical rule is refused with the valid ones and a suggestion."""
     error = parse_error("settings:\n  canonical:\n    - priority\n    - earlist\ngroups: {}\n")
@@ -799,3 +828,62 @@ def test_parse_size_invalid(value: object) -> None:
     """Bools, floats, negatives, fractions of a byte and unknown units raise ValueError."""
     with pytest.raises(ValueError):
         parse_size(value)
+
+
+# --- fetch credentials and parse limits (ingest issue) -------------------------------------
+
+
+def test_credentials_and_parse_settings() -> None:
+    """username/password reach the FeedSpec; parse limits and max_entries reach Settings."""
+    config = parse(
+        """
+        settings:
+          max_entries: 50
+          parse_timeout: 30s
+          parse_memory: 256MiB
+        groups:
+          private:
+            feeds:
+              - url: https://example.com/feed
+                username: reader
+                password: "s3cr:et"
+        """
+    )
+    (spec,) = config.feeds
+    assert (spec.username, spec.password) == ("reader", "s3cr:et")
+    assert config.settings.max_entries == 50
+    assert config.settings.parse_timeout == 30.0
+    assert config.settings.parse_memory == 256 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("feed", "line", "key", "fragment"),
+    [
+        ("url: https://e.com/f\n    password: x", 4, "groups.g.feeds[0].username",
+         "a 'password' needs a 'username'"),
+        ("url: https://e.com/f\n    username: 'a:b'", 5, "groups.g.feeds[0].username",
+         "must not contain ':'"),
+        ("path: f.xml\n    username: a", 5, "groups.g.feeds[0].username",
+         "credentials only apply to 'url' feeds"),
+        ("url: https://e.com/f\n    username: 12", 5, "groups.g.feeds[0].username",
+         "must be a string"),
+    ],
+)  # fmt: skip
+def test_credential_errors(feed: str, line: int, key: str, fragment: str) -> None:
+    """Credentials are refused with file:line:key when incomplete, ambiguous or misplaced."""
+    text = "groups:\n  g:\n    feeds:\n      - " + feed.replace("\n    ", "\n        ")
+    assert_error(parse_error(text), line, key, fragment)
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        ("max_entries: 0", "must be between 1 and"),
+        ("parse_timeout: 0s", "must be between 1s and 5m"),
+        ("parse_memory: 1MiB", "must be at least 64MiB"),
+    ],
+)
+def test_parse_setting_bounds(setting: str, fragment: str) -> None:
+    """Parse limits outside their bounds are refused with the key named."""
+    error = parse_error(f"settings:\n  {setting}\ngroups: {{}}\n")
+    assert_error(error, 2, f"settings.{setting.split(':')[0]}", fragment)

@@ -1,0 +1,547 @@
+"""HTML pages of the digest (pure: data in, str out): the digest, one event, the feeds.
+
+Two deliveries of the same markup:
+
+- served (`aggregator serve`): the stylesheet is /style.css, pages link to each other
+  (event pages, feeds page, search form) and the server sends the Content-Security-Policy;
+- standalone (`aggregator digest --format html`): one self-contained file, the stylesheet
+  inlined and allowed by its hash in a CSP `<meta>`, the explanation of each event in a
+  `<details>` element instead of a link to a page that does not exist.
+
+No page needs JavaScript, and none may run any: every value from a feed goes through
+`markup.escape`, `markup.href` or `markup.sanitized` (see markup.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlencode
+
+from aggregator import __version__
+from aggregator.digest import Digest
+from aggregator.models import EventView, FeedState, StoredEntry
+from aggregator.render.common import (
+    distinct_sources,
+    how_joined,
+    one_line,
+    snippet,
+    when,
+)
+from aggregator.render.markup import (
+    LINK_REL,
+    Markup,
+    escape,
+    href,
+    html_format,
+    join,
+    paragraphs,
+    sanitized,
+)
+from aggregator.render.style import STYLESHEET, stylesheet_hash
+
+# Windows offered as links above the digest (any duration works in the address).
+WINDOW_CHOICES = ("12h", "24h", "3d", "7d", "all")
+STYLESHEET_PATH = "/style.css"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """How the pages are delivered: served with routes, or one standalone file."""
+
+    standalone: bool = False
+    images: bool = False  # show images inside article content (they load from their hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The digest request as typed, so that links can repeat or change one part of it."""
+
+    since: str | None = None
+    date: str | None = None
+    groups: tuple[str, ...] = ()
+    search: str | None = None
+    limit: int | None = None
+
+    def url(self, **changes: object) -> str:
+        """The digest address with these filters, some of them changed."""
+        values: dict[str, object] = {
+            "since": self.since, "date": self.date, "group": list(self.groups),
+            "q": self.search, "limit": self.limit,
+        }  # fmt: skip
+        values.update(changes)
+        params = [
+            (name, str(item))
+            for name, value in values.items()
+            for item in (value if isinstance(value, list | tuple) else [value])
+            if item not in (None, "")
+        ]
+        return "/" + (f"?{urlencode(params)}" if params else "")
+
+
+def content_security_policy(*, images: bool = False, standalone: bool = False) -> str:
+    """The policy of every page: nothing may load or run but our stylesheet (and images
+    inside articles when enabled). Inline scripts, event handlers, plugins, frames, base
+    URLs and form targets elsewhere are all refused by the browser, a second wall behind
+    the sanitiser."""
+    style = stylesheet_hash() if standalone else "'self'"
+    directives = [
+        "default-src 'none'",
+        f"style-src {style}",
+        "img-src data: https:" if images else "img-src data:",
+        "form-action 'none'" if standalone else "form-action 'self'",
+        "base-uri 'none'",
+    ]
+    if not standalone:
+        directives.append("frame-ancestors 'none'")  # ignored (and warned about) in <meta>
+    return "; ".join(directives)
+
+
+# -- the page frame ----------------------------------------------------------------------
+
+
+def _page(
+    site: Site, *, title: str, body: Markup, current: str = "", search: str = "",
+    wide: bool = False,
+) -> str:  # fmt: skip
+    head = [
+        html_format('<meta charset="utf-8">'),
+        html_format('<meta name="viewport" content="width=device-width, initial-scale=1">'),
+        html_format('<meta name="referrer" content="no-referrer">'),
+    ]
+    if site.standalone:
+        policy = content_security_policy(images=site.images, standalone=True)
+        head.insert(
+            1, html_format('<meta http-equiv="Content-Security-Policy" content="{p}">', p=policy)
+        )
+        head.append(Markup(f"<style>{STYLESHEET}</style>"))
+    else:
+        head.append(html_format('<link rel="stylesheet" href="{path}">', path=STYLESHEET_PATH))
+        head.append(
+            html_format(
+                '<link rel="alternate" type="application/atom+xml" title="Digest (Atom)"'
+                ' href="/feed.atom">\n<link rel="alternate" type="application/feed+json"'
+                ' title="Digest (JSON Feed)" href="/feed.json">'
+            )
+        )
+    # An empty icon: otherwise browsers ask for /favicon.ico on every page.
+    head.append(html_format('<link rel="icon" href="data:,">'))
+    head.append(html_format("<title>{title} · aggregator</title>", title=title))
+    return "<!doctype html>\n" + html_format(
+        '<html lang="en">\n<head>\n{head}\n</head>\n<body{wide}>\n{header}\n'
+        "<main>\n{body}\n</main>\n{footer}\n</body>\n</html>\n",
+        head=join(head, "\n"),
+        header=_header(site, current, search),
+        body=body,
+        wide=Markup(' class="wide"') if wide else Markup(""),
+        footer=_footer(site),
+    )
+
+
+def _header(site: Site, current: str, search: str) -> Markup:
+    brand = Markup('<span class="brand">aggre<span>gator</span></span>')
+    if site.standalone:
+        return html_format(
+            '<header class="site"><div class="site-inner">{b}</div></header>', b=brand
+        )
+    links = [("/", "Digest", "digest"), ("/feeds", "Feeds", "feeds")]
+    nav = join(
+        html_format(
+            '<a href="{url}"{cur}>{label}</a>',
+            url=url,
+            label=label,
+            cur=Markup(' aria-current="page"') if name == current else Markup(""),
+        )
+        for url, label, name in links
+    )
+    form = html_format(
+        '<form class="search" action="/search" method="get" role="search">'
+        '<input type="search" name="q" value="{q}" placeholder="Search every item"'
+        ' aria-label="Search every item">'
+        '<button type="submit">Search</button></form>',
+        q=search,
+    )
+    return html_format(
+        '<header class="site"><div class="site-inner">'
+        '<a class="brand" href="/">aggre<span>gator</span></a>'
+        "<nav>{nav}</nav>{form}</div></header>",
+        nav=nav,
+        form=form,
+    )
+
+
+def _footer(site: Site) -> Markup:
+    feeds = (
+        Markup("")
+        if site.standalone
+        else Markup(
+            ' · Subscribe: <a href="/feed.atom">Atom</a> · <a href="/feed.json">JSON Feed</a>'
+            ' · <a href="/api/events">API</a>'
+        )
+    )
+    return html_format(
+        '<footer class="site-foot">aggregator {version}{feeds}</footer>',
+        version=__version__,
+        feeds=feeds,
+    )
+
+
+def _time(value: datetime) -> Markup:
+    return html_format(
+        '<time datetime="{iso}">{text}</time>', iso=value.isoformat(), text=when(value)
+    )
+
+
+def _link(text: str, url: str | None, **attributes: str) -> Markup:
+    """`text` linked to `url` when it is http(s), else the text alone."""
+    target = href(url)
+    if target is None:
+        return escape(text)
+    extra = join(html_format(' {n}="{v}"', n=name, v=value) for name, value in attributes.items())
+    return html_format(
+        '<a href="{url}" rel="{rel}"{extra}>{text}</a>',
+        url=target,
+        rel=LINK_REL,
+        extra=extra,
+        text=text,
+    )
+
+
+# -- the digest ----------------------------------------------------------------------------
+
+
+def _count_chip(event: EventView) -> Markup:
+    sources = len(event.sources)
+    if len(event.members) == 1:
+        return Markup("")
+    label = f"{sources} sources" if sources > 1 else f"{len(event.members)} copies"
+    return html_format('<span class="chip">{label}</span>', label=label)
+
+
+def _also(event: EventView) -> Markup:
+    if not event.others:
+        return Markup("")
+    items = join(
+        html_format(
+            "<li>{link}</li>",
+            link=_link(
+                one_line(member.feed_name) or "(unnamed feed)", member.url, title=member.title
+            ),
+        )
+        for member in event.others
+    )
+    return html_format('<div class="also">Also reported by <ul>{items}</ul></div>', items=items)
+
+
+def _event_item(site: Site, number: int, event: EventView) -> Markup:
+    canonical = event.canonical
+    title = one_line(canonical.title) or "(no title)"
+    if site.standalone:
+        why = (
+            html_format(
+                '<details class="why"><summary>Why these are grouped</summary>'
+                "{explanation}</details>",
+                explanation=_explanation(event),
+            )
+            if event.others
+            else Markup("")
+        )
+    elif event.others:
+        why = html_format(
+            '<p class="why"><a href="/event/{id}">Why these are grouped</a></p>', id=event.id
+        )
+    else:
+        why = Markup("")
+    # A single item has nothing to explain: its page is one quiet link in the meta line.
+    details = (
+        html_format(
+            '<span class="sep">·</span><a class="details" href="/event/{id}">details</a>',
+            id=event.id,
+        )
+        if not site.standalone and not event.others
+        else Markup("")
+    )
+    text = snippet(canonical.text)
+    return html_format(
+        '<li class="event" id="event-{id}"><span class="rank">{n}</span><article>'
+        "<h3>{title}</h3>"
+        '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>'
+        "{time}{chip}{details}</p>{snippet}{also}{why}</article></li>",
+        id=event.id,
+        details=details,
+        n=number,
+        title=_link(title, canonical.url),
+        source=one_line(canonical.feed_name),
+        time=_time(canonical.effective_time),
+        chip=_count_chip(event),
+        snippet=html_format('<p class="snippet">{t}</p>', t=text) if text else Markup(""),
+        also=_also(event),
+        why=why,
+    )
+
+
+def _filters(digest: Digest, filters: Filters) -> Markup:
+    # The window in force when none was typed: 24 h, or everything for a search.
+    default = "" if filters.date else "all" if filters.search else "24h"
+    current_window = filters.since or default
+    windows = join(
+        html_format(
+            '<a href="{url}"{cur}>{label}</a>',
+            url=filters.url(since=choice, date=None),
+            label=choice,
+            cur=Markup(' aria-current="true"') if choice == current_window else Markup(""),
+        )
+        for choice in WINDOW_CHOICES
+    )
+    group_links = [
+        html_format(
+            '<a href="{url}"{cur}>all</a>',
+            url=filters.url(group=[]),
+            cur=Markup(' aria-current="true"') if not filters.groups else Markup(""),
+        )
+    ]
+    group_links += [
+        html_format(
+            '<a href="{url}"{cur}>{name}</a>',
+            url=filters.url(group=[name]),
+            name=name,
+            cur=Markup(' aria-current="true"') if filters.groups == (name,) else Markup(""),
+        )
+        for name in digest.groups
+    ]
+    return html_format(
+        '<nav class="filters" aria-label="Filters"><span>Window: {windows}</span>'
+        "<span>Group: {groups}</span></nav>",
+        windows=windows,
+        groups=join(group_links),
+    )
+
+
+def _digest_body(digest: Digest, site: Site, filters: Filters) -> Markup:
+    heading = f"Search: {digest.query.search}" if digest.query.search else "Digest"
+    lede = html_format(
+        '<p class="lede">{shown} of {total} events {window} · generated {time}</p>',
+        shown=len(digest.events),
+        total=digest.total,
+        window=digest.describe(),
+        time=_time(digest.generated_at),
+    )
+    parts = [html_format("<h1>{h}</h1>", h=heading), lede]
+    if not site.standalone:
+        parts.append(_filters(digest, filters))
+    if not digest.events:
+        parts.append(html_format('<p class="empty">Nothing in this window.</p>'))
+    number = 0
+    show_headings = len(digest.sections) > 1 or bool(digest.query.groups)
+    for section in digest.sections:
+        items = []
+        for event in section.events:
+            number += 1
+            items.append(_event_item(site, number, event))
+        heading_html = (
+            html_format(
+                '<h2>{name}<span class="count">{count}</span></h2>',
+                name=section.group or "(no group)",
+                count=len(section.events),
+            )
+            if show_headings
+            else Markup("")
+        )
+        parts.append(
+            html_format(
+                '<section class="group">{heading}<ol class="events">{items}</ol></section>',
+                heading=heading_html,
+                items=join(items, "\n"),
+            )
+        )
+    return join(parts, "\n")
+
+
+def render_digest_page(digest: Digest, *, site: Site, filters: Filters | None = None) -> str:
+    """The digest as a page: events by group, each with its copies and a link to why."""
+    filters = filters or Filters()
+    title = f"Search: {digest.query.search}" if digest.query.search else "Digest"
+    return _page(
+        site,
+        title=title,
+        body=_digest_body(digest, site, filters),
+        current="digest",
+        search=digest.query.search or "",
+    )
+
+
+def render_html(digest: Digest) -> str:
+    """The digest as one self-contained HTML file (`digest --format html`)."""
+    return render_digest_page(digest, site=Site(standalone=True))
+
+
+# -- one event --------------------------------------------------------------------------
+
+
+def _members_in_arrival_order(event: EventView) -> list[StoredEntry]:
+    return sorted(event.members, key=lambda member: member.id)
+
+
+def _explanation(event: EventView) -> Markup:
+    """The canonical choice and one row per member: how and how strongly it joined."""
+    members = _members_in_arrival_order(event)
+    numbers = {member.id: i for i, member in enumerate(members, start=1)}
+    rows = []
+    for member in members:
+        shown = member.id == event.canonical.id
+        published = (
+            html_format(" · published {t}", t=_time(member.published))
+            if member.published
+            else Markup("")
+        )
+        rows.append(
+            html_format(
+                '<tr><td class="num">#{n}</td>'
+                '<td>{item}{chip}<div class="sub">{source}{published}</div></td>'
+                '<td class="nowrap">{arrived}</td><td>{how}</td></tr>',
+                n=numbers[member.id],
+                item=_link(one_line(member.title) or "(no title)", member.url),
+                chip=html_format('<span class="chip">shown</span>') if shown else Markup(""),
+                source=one_line(member.feed_name),
+                published=published,
+                arrived=_time(member.first_seen),
+                how=how_joined(member, numbers),
+            )
+        )
+    reason = html_format(
+        '<p class="reason">Shown: #{n} from {source}. Reason: {reason}.</p>',
+        n=numbers[event.canonical.id],
+        source=one_line(event.canonical.feed_name),
+        reason=one_line(event.canonical_reason) or "only member",
+    )
+    table = html_format(
+        '<div class="table-wrap"><table class="members"><thead><tr><th>#</th><th>Copy</th>'
+        "<th>Arrived</th><th>How it joined</th></tr></thead>"
+        "<tbody>{rows}</tbody></table></div>",
+        rows=join(rows, "\n"),
+    )
+    return join([reason, table], "\n")
+
+
+def render_event_page(event: EventView, *, site: Site) -> str:
+    """One event: why its members are grouped, then the canonical item in full (sanitised)."""
+    canonical = event.canonical
+    title = one_line(canonical.title) or "(no title)"
+    content = sanitized(canonical.html, images=site.images) if canonical.html else Markup("")
+    if not content.strip():
+        content = paragraphs(canonical.text)
+    if not content.strip():
+        content = html_format('<p class="empty">The feed gave no text for this item.</p>')
+    sources = distinct_sources(event.members)
+    summary = f"{len(event.members)} {'copy' if len(event.members) == 1 else 'copies'}"
+    summary += f" from {len(sources)} {'source' if len(sources) == 1 else 'sources'}"
+    heading = "Why these are grouped" if event.others else "About this item"
+    body = html_format(
+        '<p class="meta"><a href="/">← Digest</a></p>'
+        "<h1>{title}</h1>"
+        '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>{time}'
+        '<span class="sep">·</span>{group}<span class="sep">·</span>{summary}</p>'
+        '<h2 class="section" id="why">{heading}</h2>{explanation}'
+        '<h2 class="section">The text shown</h2>'
+        '<div class="content">{content}</div>',
+        title=_link(title, canonical.url),
+        source=one_line(canonical.feed_name),
+        time=_time(canonical.effective_time),
+        group=one_line(canonical.feed_group),
+        summary=summary,
+        heading=heading,
+        explanation=_explanation(event),
+        content=content,
+    )
+    return _page(site, title=title, body=body)
+
+
+# -- feeds ----------------------------------------------------------------------------------
+
+
+def _feed_row(state: FeedState) -> Markup:
+    status = state.status if state.enabled else "disabled"
+    feed_title = one_line(state.title or "")
+    failures = f" ({state.failures} in a row)" if state.failures > 1 else ""
+    return html_format(
+        "<tr><td><strong>{name}</strong>{title}"
+        '<div class="sub">{location}</div></td><td>{group}</td>'
+        '<td><span class="status-{status_class}">{status}</span>{failures}'
+        '{error}</td><td class="nowrap">{last_fetch}</td><td class="nowrap">{last_success}</td>'
+        '<td class="nowrap">{next_due}</td><td class="num">{items}</td></tr>',
+        name=one_line(state.name),
+        title=html_format('<div class="sub">{t}</div>', t=feed_title)
+        if feed_title and feed_title != one_line(state.name)
+        else Markup(""),
+        location=_link(one_line(state.location), state.location),
+        group=one_line(state.group),
+        status_class="".join(c for c in status if c.isalnum() or c == "_"),
+        status=status,
+        failures=failures,
+        error=html_format('<div class="sub">{e}</div>', e=state.error) if state.error else "",
+        last_fetch=_time(state.last_fetch) if state.last_fetch else "never",
+        last_success=_time(state.last_success) if state.last_success else "never",
+        next_due=_time(state.next_due) if state.next_due and state.enabled else "—",
+        items=state.entry_count,
+    )
+
+
+def render_feeds_page(states: Sequence[FeedState], *, site: Site, now: datetime) -> str:
+    """Each feed with its state: status, times, item count, the last error."""
+    rows = [_feed_row(state) for state in states]
+    failing = sum(1 for state in states if state.enabled and state.status == "error")
+    empty = html_format('<tr><td colspan="7">No feeds yet.</td></tr>')
+    body = html_format(
+        "<h1>Feeds</h1>"
+        '<p class="lede">{count} feeds, {failing} failing · {time}</p>'
+        '<div class="table-wrap"><table><thead><tr><th>Feed</th><th>Group</th><th>Status</th>'
+        "<th>Last fetch</th><th>Last success</th><th>Next due</th><th>Items</th></tr></thead>"
+        "<tbody>{rows}</tbody></table></div>",
+        count=len(states),
+        failing=failing,
+        time=_time(now),
+        rows=join(rows, "\n") if rows else empty,
+    )
+    return _page(site, title="Feeds", body=body, current="feeds", wide=True)
+
+
+def render_error_page(status: int, message: str, *, site: Site) -> str:
+    """A short page for 400, 404 and friends; `message` is escaped like everything else."""
+    body = html_format(
+        '<h1>{status}</h1><p class="lede">{message}</p><p><a href="/">Back to the digest</a></p>',
+        status=status,
+        message=message,
+    )
+    return _page(site, title=str(status), body=body)
+
+
+# -- feed entries ---------------------------------------------------------------------------
+
+
+def render_entry_html(event: EventView, *, event_url: str) -> Markup:
+    """The body of an event's entry in the Atom and JSON feeds: the start of the text,
+    every other copy linked, and the link to why they are grouped."""
+    parts = []
+    text = snippet(event.canonical.text)
+    if text:
+        parts.append(html_format("<p>{text}</p>", text=text))
+    if event.others:
+        items = join(
+            html_format(
+                "<li>{link} · {time}</li>",
+                link=_link(one_line(member.feed_name) or "(unnamed feed)", member.url),
+                time=when(member.effective_time),
+            )
+            for member in event.others
+        )
+        parts.append(html_format("<p>Also reported by:</p><ul>{items}</ul>", items=items))
+    parts.append(
+        html_format(
+            '<p><a href="{url}">Why these are grouped</a></p>'
+            if event.others
+            else '<p><a href="{url}">Details</a></p>',
+            url=href(event_url) or "",
+        )
+    )
+    return join(parts, "\n")

@@ -1,0 +1,416 @@
+"""The local web page and feeds (thin): a request in, the store read, a renderer called.
+
+Routes (GET and HEAD only):
+
+    /                  the digest page (?since=12h|all, ?date=2023-07-28, ?group=..., ?q=...,
+                       ?limit=N); /search is the same page, searching everything by default
+    /event/<id>        one event: the canonical item and why its members are grouped
+    /feeds             every feed with its state
+    /feed.atom         Atom 1.0, one entry per event (the latest FEED_SIZE; ?group, ?q)
+    /feed.json         JSON Feed 1.1, the same entries
+    /api/events        the digest as JSON (same shape as `digest --format json`)
+    /api/events/<id>   one event as JSON
+    /style.css         the stylesheet
+
+Every response carries a strict Content-Security-Policy (no script may run, nothing loads
+but our stylesheet), `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`
+and refuses framing. Every 200 carries an ETag of its body, and a matching If-None-Match
+gets a 304: the feed documents are deterministic for the same events, so a feed reader
+polling an unchanged digest downloads nothing.
+
+When the server listens on a loopback address it answers only requests whose Host header
+names it (127.0.0.1, localhost, [::1] or the --base-url host): a web page elsewhere cannot
+point a DNS name at 127.0.0.1 and read the digest through the reader's browser.
+
+Each request opens its own store connection (SQLite connections are not shared between
+the server's threads); WAL lets the daemon write meanwhile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+import re
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from aggregator import __version__
+from aggregator.clock import utc_now
+from aggregator.config import parse_duration
+from aggregator.digest import Digest, build_digest, make_query
+from aggregator.errors import StoreError
+from aggregator.models import EventQuery
+from aggregator.render.atom import ATOM_MEDIA_TYPE, render_atom
+from aggregator.render.common import FeedInfo, one_line
+from aggregator.render.html import (
+    STYLESHEET_PATH,
+    Filters,
+    Site,
+    content_security_policy,
+    render_digest_page,
+    render_error_page,
+    render_event_page,
+    render_feeds_page,
+)
+from aggregator.render.json import dumps, event_to_dict, render_json
+from aggregator.render.jsonfeed import JSON_FEED_MEDIA_TYPE, render_json_feed
+from aggregator.render.style import STYLESHEET
+from aggregator.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+# Entries in /feed.atom and /feed.json: the latest events, as most feeds carry tens of
+# entries; a reader polling every hour sees every event unless more than this arrive.
+FEED_SIZE = 50
+# Events on one digest page unless ?limit= says otherwise: a long day stays one page.
+PAGE_LIMIT = 200
+MAX_LIMIT = 5_000
+MAX_SEARCH_CHARS = 200  # longer is not a search, and FTS5 work grows with the words
+# An idle keep-alive connection is closed after this long, freeing its thread.
+CONNECTION_TIMEOUT_S = 30
+
+HTML_TYPE = "text/html; charset=utf-8"
+JSON_TYPE = "application/json; charset=utf-8"
+_EVENT_PATH = re.compile(r"/event/(\d{1,18})")
+_API_EVENT_PATH = re.compile(r"/api/events/(\d{1,18})")
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """What the app answers: status, headers (without Content-Length), body."""
+
+    status: int
+    content_type: str
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = field(default=())
+
+
+class _BadRequest(Exception):
+    """A query parameter that cannot be used (400, with the reason shown)."""
+
+
+def loopback_hosts(host: str, port: int, base_url: str | None = None) -> frozenset[str] | None:
+    """The Host header values accepted when listening on a loopback address, else None
+    (no check: the user chose to serve a network)."""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        return None
+    names = {"127.0.0.1", "localhost", "[::1]", host}
+    allowed = {f"{name}:{port}" for name in names}
+    if port == 80:
+        allowed |= names
+    if base_url:
+        allowed.add(urlsplit(base_url).netloc.lower())
+    return frozenset(allowed)
+
+
+def etag_of(body: bytes) -> str:
+    """A strong validator: the body's hash (the same bytes always give the same tag)."""
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def etag_matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110 weak comparison against a list of tags, or `*`."""
+    if if_none_match.strip() == "*":
+        return True
+    wanted = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
+
+
+class WebApp:
+    """Routes a request to the store and a renderer. Holds no connection between requests."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        base_url: str,
+        clock: Callable[[], datetime] = utc_now,
+        group_order: Sequence[str] = (),
+        images: bool = False,
+        allowed_hosts: frozenset[str] | None = None,
+        feed_size: int = FEED_SIZE,
+    ) -> None:
+        self.db_path = Path(db_path)
+        self.base_url = base_url.rstrip("/")
+        self.clock = clock
+        self.group_order = tuple(group_order)
+        self.site = Site(standalone=False, images=images)
+        self.allowed_hosts = allowed_hosts
+        self.feed_size = feed_size
+        self.policy = content_security_policy(images=images)
+
+    # -- entry point ---------------------------------------------------------------------
+
+    def handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+        """Answer one request. `headers` has lower-cased names. Never raises."""
+        try:
+            response = self._dispatch(method, target, headers)
+        except _BadRequest as exc:
+            response = self._error(HTTPStatus.BAD_REQUEST, str(exc))
+        except StoreError as exc:
+            response = self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+        except Exception:
+            log.exception("internal error answering %s", one_line(target)[:200])
+            response = self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
+        return self._finish(response, method, headers)
+
+    def _dispatch(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+        if self.allowed_hosts is not None:
+            host = headers.get("host", "").strip().lower()
+            if host not in self.allowed_hosts:
+                return self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
+        if method not in ("GET", "HEAD"):
+            error = self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD")
+            return Response(error.status, error.content_type, error.body, (("Allow", "GET, HEAD"),))
+        parts = urlsplit(target)
+        path = parts.path
+        params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=50)
+        if path in ("/", "/search"):
+            return self._digest_page(params)
+        if path == "/feeds":
+            return self._feeds_page()
+        if path in ("/feed.atom", "/feed.json"):
+            return self._feed(params, path)
+        if path == "/api/events":
+            return self._api_events(params)
+        if path == STYLESHEET_PATH:
+            return Response(HTTPStatus.OK, "text/css; charset=utf-8", STYLESHEET.encode())
+        if match := _EVENT_PATH.fullmatch(path):
+            return self._event_page(int(match.group(1)))
+        if match := _API_EVENT_PATH.fullmatch(path):
+            return self._api_event(int(match.group(1)))
+        return self._error(HTTPStatus.NOT_FOUND, "no such page")
+
+    def _finish(self, response: Response, method: str, headers: Mapping[str, str]) -> Response:
+        """Security headers on everything; ETag and 304 on every 200."""
+        extra = [
+            ("Content-Security-Policy", self.policy),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "no-referrer"),
+            ("X-Frame-Options", "DENY"),
+            ("Cross-Origin-Resource-Policy", "same-origin"),
+            ("Cache-Control", "no-cache"),
+        ]
+        if response.status == HTTPStatus.OK:
+            etag = etag_of(response.body)
+            extra.append(("ETag", etag))
+            if_none_match = headers.get("if-none-match")
+            if method in ("GET", "HEAD") and if_none_match and etag_matches(if_none_match, etag):
+                return Response(
+                    HTTPStatus.NOT_MODIFIED, response.content_type, b"", (*response.headers, *extra)
+                )
+        return Response(
+            response.status, response.content_type, response.body, (*response.headers, *extra)
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _open(self) -> Store:
+        return Store.open(self.db_path, create=False)
+
+    def _digest(self, filters: Filters) -> Digest:
+        now = self.clock()
+        query = self._query(filters, now)
+        store = self._open()
+        try:
+            events = store.find_events(query)
+            known = store.group_names()
+        finally:
+            store.close()
+        return build_digest(
+            events, now=now, query=query, limit=filters.limit, group_order=self.group_order,
+            known_groups=known,
+        )  # fmt: skip
+
+    def _query(self, filters: Filters, now: datetime) -> EventQuery:
+        all_time = filters.since == "all"
+        since = None
+        if filters.since and not all_time:
+            try:
+                since = parse_duration(filters.since)
+            except ValueError as exc:
+                raise _BadRequest(f"since: {exc}") from exc
+        on_date = None
+        if filters.date:
+            try:
+                on_date = date.fromisoformat(filters.date)
+            except ValueError as exc:
+                raise _BadRequest(f"date: expected YYYY-MM-DD, got {filters.date!r}") from exc
+        if (since is not None or all_time) and on_date is not None:
+            raise _BadRequest("give either since or date, not both")
+        return make_query(
+            now=now, since=since, on_date=on_date, all_time=all_time, groups=filters.groups,
+            search=filters.search,
+        )  # fmt: skip
+
+    @staticmethod
+    def _filters(params: Mapping[str, list[str]], *, default_limit: int | None) -> Filters:
+        def one(name: str) -> str | None:
+            values = params.get(name)
+            return values[-1].strip() if values else None
+
+        search = one("q")
+        if search and len(search) > MAX_SEARCH_CHARS:
+            raise _BadRequest(f"q: at most {MAX_SEARCH_CHARS} characters")
+        limit_text = one("limit")
+        limit = default_limit
+        if limit_text:
+            if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
+                raise _BadRequest(f"limit: a whole number from 1 to {MAX_LIMIT}")
+            limit = int(limit_text)
+        groups = tuple(g.strip() for g in params.get("group", []) if g.strip())
+        return Filters(
+            since=one("since") or None, date=one("date") or None, groups=groups,
+            search=search or None, limit=limit,
+        )  # fmt: skip
+
+    # -- pages -----------------------------------------------------------------------------
+
+    def _digest_page(self, params: Mapping[str, list[str]]) -> Response:
+        filters = self._filters(params, default_limit=PAGE_LIMIT)
+        digest = self._digest(filters)
+        page = render_digest_page(digest, site=self.site, filters=filters)
+        return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
+
+    def _event_page(self, event_id: int) -> Response:
+        store = self._open()
+        try:
+            events = store.events_by_id([event_id])
+        finally:
+            store.close()
+        if not events:
+            return self._error(HTTPStatus.NOT_FOUND, f"no event {event_id}")
+        page = render_event_page(events[0], site=self.site)
+        return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
+
+    def _feeds_page(self) -> Response:
+        store = self._open()
+        try:
+            states = store.feed_states()
+        finally:
+            store.close()
+        page = render_feeds_page(states, site=self.site, now=self.clock())
+        return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
+
+    def _feed(self, params: Mapping[str, list[str]], path: str) -> Response:
+        """The latest events as a feed; ?group= and ?q= narrow it, as on the page."""
+        filters = self._filters(params, default_limit=None)
+        query = EventQuery(groups=filters.groups, search=filters.search)
+        store = self._open()
+        try:
+            events = store.find_events(query, latest=filters.limit or self.feed_size)
+        finally:
+            store.close()
+        # The self link is rebuilt from what was understood, never echoed from the request.
+        kept = [("group", group) for group in filters.groups]
+        kept += [("q", filters.search)] if filters.search else []
+        self_path = path + (f"?{urlencode(kept)}" if kept else "")
+        info = FeedInfo(base_url=self.base_url, self_path=self_path)
+        if path == "/feed.atom":
+            body = render_atom(events, feed=info, generated_at=self.clock())
+            return Response(HTTPStatus.OK, ATOM_MEDIA_TYPE, body)
+        return Response(HTTPStatus.OK, JSON_FEED_MEDIA_TYPE, render_json_feed(events, feed=info))
+
+    def _api_events(self, params: Mapping[str, list[str]]) -> Response:
+        filters = self._filters(params, default_limit=None)
+        body = render_json(self._digest(filters)).encode("utf-8")
+        return Response(HTTPStatus.OK, JSON_TYPE, body)
+
+    def _api_event(self, event_id: int) -> Response:
+        store = self._open()
+        try:
+            events = store.events_by_id([event_id])
+        finally:
+            store.close()
+        if not events:
+            body = dumps({"error": f"no event {event_id}"}).encode("utf-8")
+            return Response(HTTPStatus.NOT_FOUND, JSON_TYPE, body)
+        return Response(HTTPStatus.OK, JSON_TYPE, dumps(event_to_dict(events[0])).encode("utf-8"))
+
+    def _error(self, status: HTTPStatus, message: str) -> Response:
+        page = render_error_page(int(status), f"{status.phrase}: {message}", site=self.site)
+        return Response(int(status), HTML_TYPE, page.encode("utf-8"))
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Adapts http.server to WebApp.handle; nothing else."""
+
+    server: WebServer
+    protocol_version = "HTTP/1.1"  # keep-alive: every response has a Content-Length
+    timeout = CONNECTION_TIMEOUT_S
+
+    def version_string(self) -> str:
+        return f"aggregator/{__version__}"  # not the Python version: nobody needs to know
+
+    def _answer(self) -> None:
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.app.handle(self.command, self.path, headers)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        bodiless = self.command == "HEAD" or response.status in (204, 304)
+        if response.status != HTTPStatus.NOT_MODIFIED:
+            self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        if not bodiless:
+            self.wfile.write(response.body)
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        # The request line is client text: logged through one_line (no terminal escapes).
+        log.info("%s %s", self.address_string(), one_line(format % args)[:300])
+
+
+class WebServer(ThreadingHTTPServer):
+    """A threading HTTP server bound to one WebApp.
+
+    `make_app` receives the port actually bound (port 0 picks a free one), which the app
+    needs for its absolute links and its Host check.
+    """
+
+    daemon_threads = True  # a slow client never keeps the process alive at exit
+
+    def __init__(self, address: tuple[str, int], make_app: Callable[[int], WebApp]) -> None:
+        super().__init__(address, _Handler)
+        self.app = make_app(self.port)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def serve_until_stopped(server: WebServer) -> None:
+    """Serve until Ctrl-C or SIGTERM, then close the socket."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # shutdown() waits for serve_forever() to return, so it runs in another thread.
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        server.serve_forever(poll_interval=0.25)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        server.server_close()
