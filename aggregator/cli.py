@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -23,6 +23,8 @@ from aggregator.checks import check_libraries, check_writable
 from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
+from aggregator.dedup_commands import DedupUsageError
+from aggregator.dedup_commands import register as register_grouping_commands
 from aggregator.digest import build_digest, make_query
 from aggregator.errors import AggregatorError, ConfigError, StoreError
 from aggregator.lock import WriterLock
@@ -223,7 +225,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", "-o", type=Path, default=None, metavar="FILE",
         help="export: write the OPML here instead of stdout",
     )  # fmt: skip
+    GROUPING_HANDLERS.update(register_grouping_commands(commands, common, _subcommand))
     return parser
+
+
+# eval, explain, events, stats, reindex: registered by build_parser().
+GROUPING_HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -232,11 +239,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=args.log_level, fmt=args.log_format)
     handlers = {
         "run": _run, "update": _update, "digest": _digest, "feeds": _feeds, "serve": _serve,
-        "status": _status,
+        "status": _status, **GROUPING_HANDLERS,
     }  # fmt: skip
     try:
         return handlers[args.command](args)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, DedupUsageError) as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AggregatorError as exc:

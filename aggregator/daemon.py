@@ -18,8 +18,8 @@ that could not start on time still runs if it is at most that late).
 
 Signals: SIGTERM and SIGINT stop the daemon: no new feed is started or stored, the feed
 being stored finishes (its transaction commits or rolls back), fetches in flight are
-abandoned (their threads are daemon threads), and the process exits 0 — in well under
-the 10 s systemd waits by default before SIGKILL. SIGHUP reloads the config at the next
+abandoned (their threads are daemon threads), and the process exits 0, normally within
+a second; at worst the feed being stored takes its parse deadline (10 s by default). SIGHUP reloads the config at the next
 tick; so does a change of the YAML file, once it has stayed unchanged for a whole tick
 (an editor may be half-way through writing it). An invalid file is reported once and the
 last valid config keeps running.
@@ -118,20 +118,18 @@ class Daemon:
     # -- control -------------------------------------------------------------------------
 
     def stop(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Ask the daemon to stop (also the SIGTERM and SIGINT handler)."""
         if signum is not None:
             log.info("received %s, stopping", signal.Signals(signum).name)
         self._stop.set()
 
     def request_reload(self, signum: int | None = None, frame: FrameType | None = None) -> None:
+        """Reload the config at the next tick (also the SIGHUP handler)."""
         if signum is not None:
             log.info(
                 "received %s, reloading the config at the next tick", signal.Signals(signum).name
             )
         self._reload.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def start(self) -> None:
         """Schedule the tick and the maintenance jobs and start the scheduler thread."""
@@ -228,6 +226,7 @@ class Daemon:
         self._after_tick(report)
 
     def maintain(self, job: MaintenanceJob) -> None:
+        """One maintenance job (a scheduler job); skipped once stopping."""
         if not self._stop.is_set():
             run_job(job, self.pipeline, self.pipeline.clock())
 

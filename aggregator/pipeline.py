@@ -528,9 +528,8 @@ class Pipeline:
         self.index = SimilarityIndex(self.signer)
         self.index.add_all(self.store.fingerprints_since(cutoff))
         self.events = EventIndex(self.config.settings.dedup_window)
-        for entry_id, event_id, title, text, url, headline_only, first_seen, published in (
-            self.store.entries_for_events_since(cutoff)
-        ):
+        for row in self.store.entries_for_events_since(cutoff):
+            entry_id, event_id, title, text, url, headline_only, first_seen, published = row
             self.events.add_member(
                 entry_id, event_id, event_terms(title, text, url), headline_only=headline_only,
                 when=first_seen, published=published, observed=False,

@@ -77,6 +77,7 @@ FEED_SIZE = 50
 PAGE_LIMIT = 200
 MAX_LIMIT = 5_000
 MAX_SEARCH_CHARS = 200  # longer is not a search, and FTS5 work grows with the words
+MAX_PARAMS = 50  # query parameters per request; a page uses a handful
 # An idle keep-alive connection is closed after this long, freeing its thread.
 CONNECTION_TIMEOUT_S = 30
 
@@ -179,7 +180,10 @@ class WebApp:
             return Response(error.status, error.content_type, error.body, (("Allow", "GET, HEAD"),))
         parts = urlsplit(target)
         path = parts.path
-        params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=50)
+        try:
+            params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=MAX_PARAMS)
+        except ValueError as exc:  # more fields than MAX_PARAMS
+            raise _BadRequest(str(exc)) from exc
         if path in ("/", "/search"):
             return self._digest_page(params)
         if path == "/feeds":

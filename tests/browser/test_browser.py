@@ -37,6 +37,9 @@ from tests.support.hostile import (
 )
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# How long a click may take to land on the next page before the test gives up (a bound
+# against hanging, not a speed requirement).
+NAVIGATION_WAIT_S = 30
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +71,16 @@ def visit_all(driver: Any, base_url: str, paths: list[str]) -> dict[str, list[st
         if found:
             problems[path] = found
     return problems
+
+
+def click_and_wait(driver: Any, element: Any, url_part: str) -> None:
+    """Click, then wait until the browser has navigated to an address containing
+    `url_part` (a click returns before the next page has loaded)."""
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    element.click()
+    WebDriverWait(driver, NAVIGATION_WAIT_S).until(expected_conditions.url_contains(url_part))
 
 
 def event_paths(driver: Any, base_url: str, index: str) -> list[str]:
@@ -108,7 +121,7 @@ def test_seed_digest_event_page_search_and_feeds(
         shot = full_page_screenshot(driver, tmp_path / "digest.png")
         assert shot.read_bytes().startswith(PNG_SIGNATURE) and shot.stat().st_size > 20_000
 
-        first.find_element("link text", "Why these are grouped").click()
+        click_and_wait(driver, first.find_element("link text", "Why these are grouped"), "/event/")
         assert re.search(r"/event/\d+$", driver.current_url)
         assert css(driver, "h1")[0].text == MAISON_BLANCHE
         rows = css(driver, "table.members tbody tr")
@@ -120,12 +133,11 @@ def test_seed_digest_event_page_search_and_feeds(
 
         box = css(driver, "input[name=q]")[0]
         box.send_keys("Tesla")
-        css(driver, "form.search button")[0].click()
-        assert "/search?q=Tesla" in driver.current_url
+        click_and_wait(driver, css(driver, "form.search button")[0], "/search?q=Tesla")
         assert len(css(driver, "li.event")) == 1
         assert page_problems(driver) == []
 
-        driver.find_element("link text", "Feeds").click()
+        click_and_wait(driver, driver.find_element("link text", "Feeds"), "/feeds")
         assert len(css(driver, "tbody tr")) == 2
         assert page_problems(driver) == []
 

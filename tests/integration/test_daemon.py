@@ -23,7 +23,6 @@ from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time
 from tests.conftest import REPO, FixedClock
 from tests.support.daemon import (
-    HANG_SECONDS,
     DaemonProcess,
     Item,
     rows,
@@ -32,7 +31,7 @@ from tests.support.daemon import (
     wait_for,
     write_config,
 )
-from tests.support.http_server import LocalHTTPServer, Request, Response
+from tests.support.http_server import LocalHTTPServer, Request, Response, trickle
 from tests.support.http_server import http_server as http_server
 
 TARPITS = 10
@@ -54,9 +53,12 @@ def items(prefix: str, count: int) -> list[Item]:
 
 
 def tarpit(request: Request) -> Response | None:
-    """Accepts the connection and never answers, until the server stops."""
-    request.stopping.wait(HANG_SECONDS * 5)
-    return None
+    """Answers 200 and then one byte a second, until the server stops: a per-read timeout
+    never fires, only the fetch's total deadline would."""
+    return Response(
+        headers=[("Content-Type", "application/rss+xml")],
+        body=trickle(b"<?xml version='1.0'?>" + b" " * 100_000, interval=1.0),
+    )
 
 
 def feed_rows(db: Path) -> dict[str, tuple[str, str | None, int]]:

@@ -149,6 +149,8 @@ def test_window_date_group_and_search_filters(get: Callable[..., Answer]) -> Non
     assert get("/?date=28/07/2023").status == 400
     assert get("/?since=1h&date=2023-07-28").status == 400
     assert get("/?limit=0").status == 400
+    assert get("/?q=" + "x" * 201).status == 400
+    assert get("/?" + "&".join(f"p{i}=1" for i in range(60))).status == 400
     assert "since: " in get("/?since=soon").text
 
 

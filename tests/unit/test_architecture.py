@@ -36,6 +36,7 @@ LAYERS = [
     "aggregator.render",
     "aggregator.web",
     "aggregator.logs",
+    "aggregator.dedup_commands",
     "aggregator.cli",
     "aggregator.__main__",
 ]

@@ -1,0 +1,119 @@
+"""Why an event's members are together, and why one of them is canonical (pure).
+
+Every member records how it joined (level, similarity, rule, the entry it matched); the
+event records its canonical reason and the merges that built it. The shared terms are the
+most distinctive words that members have in common, weighted over the whole window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aggregator.dedup.events import TermStatistics, TermVector, shared_terms
+from aggregator.models import EventView, JoinLevel
+
+_LEVEL_WORDS = {
+    JoinLevel.FOUNDER: "first of the event",
+    JoinLevel.EXACT: "exact duplicate (same link or same title and text)",
+    JoinLevel.NEAR_DUPLICATE: "near-duplicate copy (MinHash)",
+    JoinLevel.SAME_EVENT: "another write-up of the event (term centroid)",
+    JoinLevel.MANUAL: "placed by hand",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MemberReason:
+    entry_id: int
+    source: str
+    title: str
+    published: str
+    level: JoinLevel
+    similarity: float | None
+    matched_entry_id: int | None
+    rule: str | None
+
+    def describe(self) -> str:
+        text = _LEVEL_WORDS.get(self.level, str(self.level))
+        if self.similarity is not None:
+            text += f", similarity {self.similarity:.2f}"
+        if self.matched_entry_id is not None:
+            text += f" to #{self.matched_entry_id}"
+        if self.rule and self.level is not JoinLevel.FOUNDER:
+            text += f" ({self.rule})"
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    event_id: int
+    title: str
+    canonical_entry_id: int
+    canonical_reason: str
+    members: tuple[MemberReason, ...]
+    shared_terms: tuple[str, ...]
+    merges: tuple[Mapping[str, Any], ...]
+    separated_from: tuple[int, ...]
+
+    def lines(self) -> list[str]:
+        sources = len({m.source for m in self.members})
+        out = [
+            f"Event {self.event_id}: {self.title}",
+            f"  {len(self.members)} members from {sources} sources",
+            f"  canonical: #{self.canonical_entry_id}, because {self.canonical_reason}",
+            "",
+            "Members:",
+        ]
+        for member in self.members:
+            out.append(f"  #{member.entry_id} {member.source} · {member.published}")
+            out.append(f"      {member.title}")
+            out.append(f"      {member.describe()}")
+        out.append("")
+        terms = ", ".join(self.shared_terms) if self.shared_terms else "(none)"
+        out.append(f"Shared terms: {terms}")
+        for merge in self.merges:
+            similarity = merge.get("similarity")
+            detail = f", similarity {similarity:.2f}" if similarity is not None else ""
+            out.append(
+                f"Merged in event {merge['absorbed_event_id']} ({merge['entries']} entries): "
+                f"{merge['reason']}{detail}"
+            )
+        if self.separated_from:
+            kept_apart = ", ".join(str(e) for e in self.separated_from)
+            out.append(f"Kept apart by hand from events: {kept_apart}")
+        return out
+
+
+def explain(
+    event: EventView,
+    *,
+    matched: Mapping[int, tuple[int | None, str | None]],
+    vectors: Sequence[TermVector],
+    stats: TermStatistics,
+    merges: Sequence[Mapping[str, Any]] = (),
+    separated_from: Sequence[int] = (),
+) -> Explanation:
+    members = tuple(
+        MemberReason(
+            entry_id=m.id,
+            source=m.feed_name,
+            title=m.title,
+            published=m.effective_time.strftime("%Y-%m-%d %H:%M UTC"),
+            level=m.join_level,
+            similarity=m.similarity,
+            matched_entry_id=matched.get(m.id, (None, None))[0],
+            rule=matched.get(m.id, (None, None))[1],
+        )
+        for m in sorted(event.members, key=lambda m: m.id)
+    )
+    return Explanation(
+        event_id=event.id,
+        title=event.canonical.title,
+        canonical_entry_id=event.canonical.id,
+        canonical_reason=event.canonical_reason,
+        members=members,
+        shared_terms=tuple(shared_terms(vectors, stats)),
+        merges=tuple(merges),
+        separated_from=tuple(sorted(separated_from)),
+    )

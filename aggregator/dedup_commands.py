@@ -1,0 +1,263 @@
+"""Commands about grouping: eval, explain, events merge/split, stats overlap, reindex.
+
+Thin, like the rest of the CLI: they call the store, the pipeline and the evaluation and
+print. `cli` registers them; errors become exit codes there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from aggregator.clock import utc_now
+from aggregator.config import load_config
+from aggregator.dedup.events import TermStatistics, event_terms
+from aggregator.dedup.explain import explain
+from aggregator.dedup.grouping import choose_canonical
+from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
+from aggregator.errors import AggregatorError, StoreError
+from aggregator.evaluation import datasets, syndication
+from aggregator.evaluation.replay import replay, replay_pairs
+from aggregator.lock import WriterLock
+from aggregator.store import Store
+
+Handler = Callable[[argparse.Namespace], int]
+Subcommand = Callable[..., argparse.ArgumentParser]
+
+EVAL_DATASETS = (*datasets.DATASETS, "syndication")
+
+
+class DedupUsageError(AggregatorError):
+    """A bad argument to a grouping command (exit 2)."""
+
+
+def register(
+    commands: Any, common: argparse.ArgumentParser, subcommand: Subcommand
+) -> dict[str, Handler]:
+    """Add the grouping commands to the CLI's sub-parsers; returns name -> handler."""
+    evaluate = subcommand(
+        commands, "eval", "replay a labelled data set through the daemon's code path and score it",
+        """
+          aggregator eval uci ../shared/data/uci-news-aggregator-sample
+          aggregator eval ecbplus ../shared/data/ecbplus
+          aggregator eval rpm2 ../shared/data/rpm2-french-news-clusters
+          aggregator eval semeval ../shared/data/semeval2022-task8
+          aggregator eval syndication ../shared/data   (copies built from ECB+ and RPM2)
+        """, common,
+    )  # fmt: skip
+    evaluate.add_argument("dataset", choices=EVAL_DATASETS)
+    evaluate.add_argument("path", type=Path, help="the data set's folder")
+    evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="first N items")
+    evaluate.add_argument("--format", choices=["text", "json"], default="text")
+
+    why = subcommand(
+        commands, "explain", "why an event's items are together, and why one is canonical",
+        """
+          aggregator explain 12
+        """, common,
+    )  # fmt: skip
+    why.add_argument("event_id", type=int, metavar="ID")
+
+    # The common options go on the actions (the leaves): argparse would let a sub-parser's
+    # defaults overwrite values given before the action.
+    events = commands.add_parser(
+        "events", help="correct the grouping by hand (later updates respect it)",
+        description="Correct the grouping by hand; later updates respect it.",
+        epilog="example:\n  aggregator events merge 12 15   # event 15 joins event 12\n"
+        "  aggregator events split 12 40   # entry 40 leaves event 12 for its own event",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    actions = events.add_subparsers(dest="action", required=True, metavar="ACTION")
+    merge = actions.add_parser(
+        "merge", parents=[common], help="move every item of event B into event A",
+        epilog="example:\n  aggregator events merge 12 15 --db data/aggregator.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    merge.add_argument("first", type=int, metavar="A")
+    merge.add_argument("second", type=int, metavar="B")
+    split = actions.add_parser(
+        "split", parents=[common], help="move one entry out of an event, for good",
+        epilog="example:\n  aggregator events split 12 40 --db data/aggregator.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    split.add_argument("event_id", type=int, metavar="EVENT")
+    split.add_argument("entry_id", type=int, metavar="ENTRY")
+
+    stats = subcommand(
+        commands, "stats", "statistics about the feeds",
+        """
+          aggregator stats overlap     # which subscriptions repeat what others carry
+        """, common,
+    )  # fmt: skip
+    stats.add_argument("what", choices=["overlap"])
+
+    subcommand(
+        commands, "reindex", "recompute every signature with this version's MinHash parameters",
+        """
+          aggregator reindex --db data/aggregator.db
+        """, common,
+    )  # fmt: skip
+    return {
+        "eval": _eval, "explain": _explain, "events": _events, "stats": _stats,
+        "reindex": _reindex,
+    }  # fmt: skip
+
+
+def _eval(args: argparse.Namespace) -> int:
+    if not args.path.is_dir():
+        raise DedupUsageError(f"{args.path}: no such folder")
+    limit = args.limit
+    if args.dataset == "syndication":
+        items = datasets.load_ecbplus(args.path / "ecbplus", limit=limit) + datasets.load_rpm2(
+            args.path / "rpm2-french-news-clusters", limit=limit
+        )
+        copies = syndication.evaluate(syndication.build(items))
+        _emit(args, copies.report(), {
+            "articles": copies.articles, "copies": copies.copies,
+            "precision": copies.scores.precision, "recall": copies.scores.recall,
+        })  # fmt: skip
+        return 0
+    if args.dataset == "semeval":
+        pairs = replay_pairs(datasets.load_semeval(args.path, limit=limit))
+        _emit(args, pairs.report("semeval"), {
+            "pairs": pairs.pairs, "precision": pairs.scores.precision,
+            "recall": pairs.scores.recall, "accuracy": pairs.accuracy,
+        })  # fmt: skip
+        return 0
+    loader = {
+        "uci": datasets.load_uci, "ecbplus": datasets.load_ecbplus, "rpm2": datasets.load_rpm2,
+    }[args.dataset]  # fmt: skip
+    try:
+        items = loader(args.path, limit=limit)
+    except (OSError, KeyError, ValueError) as exc:
+        raise DedupUsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
+    result = replay(items)
+    _emit(args, result.report(args.dataset), {
+        "items": result.items, "labels": result.labels, "groups": result.groups,
+        "pairwise": _scores(result.pairwise), "bcubed": _scores(result.bcubed),
+        "ms_per_item": result.ms_per_item,
+    })  # fmt: skip
+    return 0
+
+
+def _scores(scores: Any) -> dict[str, float]:
+    return {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}
+
+
+def _emit(args: argparse.Namespace, text: str, document: dict[str, Any]) -> None:
+    if args.format == "json":
+        print(json.dumps({"dataset": args.dataset, **document}, indent=2))
+    else:
+        print(text)
+
+
+def _explain(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    store = Store.open(args.db, create=False)
+    try:
+        event = store.event(args.event_id)
+        if event is None:
+            raise DedupUsageError(f"no event {args.event_id}")
+        # Term weights over the window, as the daemon sees them.
+        stats = TermStatistics()
+        cutoff = utc_now() - config.settings.dedup_window
+        for _, _, title, text, url, _, _, _ in store.entries_for_events_since(cutoff):
+            stats.add(event_terms(title, text, url))
+        vectors = [event_terms(m.title, m.text, m.url) for m in event.members]
+        for vector in vectors:
+            stats.add(vector)
+        explanation = explain(
+            event, matched=store.matched_entries(event.id), vectors=vectors, stats=stats,
+            merges=store.event_merge_history(event.id),
+            separated_from=sorted(store.separated_from(event.id)),
+        )  # fmt: skip
+    finally:
+        store.close()
+    print("\n".join(explanation.lines()))
+    return 0
+
+
+def _events(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    with WriterLock(args.db, command=f"events {args.action}"):
+        store = Store.open(args.db, create=False)
+        try:
+            now = utc_now()
+            with store.transaction():
+                if args.action == "merge":
+                    if args.first == args.second:
+                        raise DedupUsageError("an event cannot be merged with itself")
+                    for event_id in (args.first, args.second):
+                        if not store.event_exists(event_id):
+                            raise DedupUsageError(f"no event {event_id}")
+                    moved = store.merge_events(
+                        args.first, args.second, similarity=None, reason="merged by hand", now=now
+                    )
+                    _refresh(store, args.first, config.settings.canonical, now)
+                    message = f"event {args.second} merged into {args.first} ({len(moved)} items)"
+                else:
+                    try:
+                        current = store.entry_event(args.entry_id)
+                    except StoreError as exc:
+                        raise DedupUsageError(str(exc)) from exc
+                    if current != args.event_id:
+                        raise DedupUsageError(
+                            f"entry {args.entry_id} is not in event {args.event_id}"
+                        )
+                    new_event = store.move_entry_to_new_event(args.entry_id, now=now)
+                    store.separate_events(args.event_id, new_event, now=now)
+                    for event_id in (args.event_id, new_event):
+                        _refresh(store, event_id, config.settings.canonical, now)
+                    if not store.event_members(args.event_id):
+                        store.db.execute("delete from events where id = ?", [args.event_id])
+                    message = f"entry {args.entry_id} now forms event {new_event}"
+        finally:
+            store.close()
+    print(message)
+    return 0
+
+
+def _refresh(store: Store, event_id: int, rules: Any, now: Any) -> None:
+    members = store.event_members(event_id)
+    if members:
+        canonical, reason = choose_canonical(members, rules)
+        store.set_event_summary(event_id, canonical_entry_id=canonical.id, reason=reason, now=now)
+
+
+def _stats(args: argparse.Namespace) -> int:
+    store = Store.open(args.db, create=False)
+    try:
+        rows = store.feed_overlap()
+    finally:
+        store.close()
+    header = ("FEED", "ITEMS", "ALSO ELSEWHERE", "SHARE")
+    table = [header] + [
+        (name, str(total), str(shared), f"{100 * shared / total:.0f}%" if total else "-")
+        for name, total, shared in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    for row in table:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return 0
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    with WriterLock(args.db, command="reindex"):
+        store = Store.open(args.db, create=False)
+        try:
+            signer = Signer(DEFAULT_PARAMS)
+            count = 0
+            with store.transaction():
+                for entry_id, title, text in list(store.all_entry_texts()):
+                    store.replace_signatures(entry_id, signer.sign(title, text))
+                    count += 1
+                store.set_dedup_params(signer.params)
+        finally:
+            store.close()
+    print(f"{count} entries re-signed with {DEFAULT_PARAMS.to_json()}")
+    return 0

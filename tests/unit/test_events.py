@@ -1,0 +1,175 @@
+"""Unit tests for the event level: term vectors, centroids, the time window, merges."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.dedup.events import (
+    HEADLINE_EVENT_THRESHOLD,
+    EventIndex,
+    TermStatistics,
+    cosine,
+    event_terms,
+    names_and_numbers,
+    url_words,
+)
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+WINDOW = timedelta(hours=72)
+REHAB_REID = (
+    "Tara Reid enters rehab",
+    "Actress Tara Reid, 33, has entered the Promises Treatment Center in Malibu, her "
+    "publicist said on Tuesday. Reid starred in American Pie.",
+)
+REHAB_LOHAN = (
+    "Lindsay Lohan enters rehab",
+    "Actress Lindsay Lohan has entered a treatment center in Malibu, her lawyer said on "
+    "Friday. Lohan was ordered to spend 90 days in rehab.",
+)
+
+
+def test_event_terms_are_unit_length_and_stemmed() -> None:
+    """Vectors have length 1; words are cut to a 6-letter prefix, short words dropped."""
+    vector = event_terms("Tapering talk", "The Fed is tapering.")
+    assert sum(w * w for w in vector.values()) == pytest.approx(1.0)
+    assert "taperi" in vector and "the" in vector and "is" not in vector
+
+
+def test_title_counts_more_than_text() -> None:
+    """A word of the title weighs more than a word of the text."""
+    vector = event_terms("Carney", "banks")
+    assert vector["carney"] > vector["banks"]
+
+
+def test_names_and_numbers_inside_sentences() -> None:
+    """Capitalised words and numbers after the first word of a sentence count as names."""
+    assert names_and_numbers("Actress Tara Reid, 33, entered. The clinic said so.") == [
+        "tara",
+        "reid",
+        "33",
+    ]
+
+
+def test_url_words_take_slugs_only() -> None:
+    """Slug segments give words; ids, short segments and the host do not."""
+    url = "https://news.example/2014/03/10/fed-plosser-sees-high-bar.html?id=4"
+    assert url_words(url) == ["fed", "plosser", "sees", "high", "bar"]
+    assert url_words("https://e.example/a/123456") == []
+    assert url_words(None) == []
+
+
+def test_cosine_weights_rare_terms() -> None:
+    """A shared rare term counts for more than a shared common one."""
+    stats = TermStatistics()
+    for _ in range(50):
+        stats.add({"common": 1.0})
+    stats.add({"rare": 1.0})
+    a = {"rare": 0.7, "common": 0.7, "x": 0.1}
+    rare_match = cosine(a, {"rare": 1.0}, stats)
+    common_match = cosine(a, {"common": 1.0}, stats)
+    assert rare_match > common_match > 0
+    assert cosine(a, {"other": 1.0}, stats) == 0.0
+
+
+def add(index: EventIndex, entry_id: int, event_id: int, title: str, text: str = "", *,
+        when: datetime = NOW) -> None:  # fmt: skip
+    vector = event_terms(title, text)
+    index.observe(vector)
+    index.add_member(entry_id, event_id, vector, headline_only=not text, when=when)
+
+
+def background(index: EventIndex) -> None:
+    """Unrelated stories, so that document frequencies mean something."""
+    topics = ["weather storm coast", "football cup final", "election vote count",
+              "market shares fall", "film festival prize", "train strike union"]  # fmt: skip
+    for number, words in enumerate(topics * 3, start=100):
+        add(index, number, number, f"{words} report {number}")
+
+
+def test_headline_joins_the_event_it_is_about() -> None:
+    """A headline sharing the event's names joins it; an unrelated one does not."""
+    index = EventIndex(WINDOW)
+    background(index)
+    add(index, 1, 1, "Justin Bieber deposition video released")
+    add(index, 2, 1, "Justin Bieber snaps during deposition")
+    joining = event_terms("Bieber deposition: the full video", "")
+    index.observe(joining)
+    match = index.best_event(joining, headline_only=True, now=NOW)
+    assert match is not None and match.event_id == 1
+    assert match.similarity >= HEADLINE_EVENT_THRESHOLD
+    other = event_terms("Selena Gomez changes phone numbers", "")
+    index.observe(other)
+    assert index.best_event(other, headline_only=True, now=NOW) is None
+
+
+def test_look_alike_events_stay_apart() -> None:
+    """Two rehab stories with different people are different events, in a window where
+    rehab stories are common (as in ECB+): the names decide, not the shared vocabulary."""
+    index = EventIndex(WINDOW)
+    background(index)
+    for number, person in enumerate(["Amy Winehouse", "Charlie Sheen", "Britney Spears"]):
+        text = f"Singer {person} has entered a treatment center in Malibu, a publicist said."
+        add(index, 200 + number, 200 + number, f"{person} enters rehab", text)
+    add(index, 1, 1, *REHAB_REID)
+    lohan = event_terms(*REHAB_LOHAN)
+    index.observe(lohan)
+    assert index.best_event(lohan, headline_only=False, now=NOW) is None
+
+
+def test_publication_times_far_apart_never_join() -> None:
+    """The same words published months apart are not the same event."""
+    index = EventIndex(WINDOW)
+    background(index)
+    add(index, 1, 1, *REHAB_REID)
+    again = event_terms(*REHAB_REID)
+    index.observe(again)
+    assert index.best_event(again, headline_only=False, now=NOW) is not None
+    later = NOW + timedelta(days=120)
+    assert index.best_event(again, headline_only=False, now=NOW, published=later) is None
+
+
+def test_refused_events_are_skipped() -> None:
+    """An event kept apart by hand is never proposed."""
+    index = EventIndex(WINDOW)
+    background(index)
+    add(index, 1, 1, *REHAB_REID)
+    again = event_terms(*REHAB_REID)
+    index.observe(again)
+    assert index.best_event(again, headline_only=False, now=NOW, refused=[1]) is None
+
+
+def test_headline_events_merge_when_centroids_converge() -> None:
+    """Two groups of headlines about one story merge; the index then knows one event."""
+    index = EventIndex(WINDOW)
+    background(index)
+    add(index, 1, 1, "Titanfall launches on Xbox One")
+    add(index, 2, 1, "Titanfall Xbox One bundle price")
+    add(index, 3, 2, "Xbox One Titanfall bundle on sale")
+    match = index.merge_candidate(2, NOW)
+    assert match is not None and match.event_id == 1
+    index.merge(1, 2)
+    assert 2 not in index.profiles and index.profiles[1].members == 3
+    stray = event_terms("Xbox One Titanfall bundle", "")
+    index.observe(stray)
+    found = index.best_event(stray, headline_only=True, now=NOW)
+    assert found is not None and found.event_id == 1
+
+
+def test_text_events_never_merge_by_centroid() -> None:
+    """Events of full texts do not merge through their centroids."""
+    index = EventIndex(WINDOW)
+    add(index, 1, 1, *REHAB_REID)
+    add(index, 2, 2, *REHAB_REID)
+    assert index.merge_candidate(2, NOW) is None
+
+
+def test_window_forgets_old_entries() -> None:
+    """Entries and events older than the cutoff leave the index."""
+    index = EventIndex(WINDOW)
+    add(index, 1, 1, "Old story", when=NOW - timedelta(days=10))
+    add(index, 2, 2, "New story", when=NOW)
+    assert index.drop_older_than(NOW - WINDOW) == 1
+    assert set(index.profiles) == {2}
+    assert index.stats.documents == 1
