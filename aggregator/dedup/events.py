@@ -164,19 +164,52 @@ class EventProfile:
         return self.headline_members * 2 > self.members
 
 
+class IdfTable(dict[str, float]):
+    """The IDF of each term, computed once per term while the statistics stay unchanged.
+
+    Scoring one entry against up to `MAX_CANDIDATE_EVENTS` centroids looked up the IDF of
+    the same terms millions of times (a logarithm each: most of the time of an update,
+    docs/performance.md). The values are those of `TermStatistics.idf`, bit for bit; a
+    table is only valid until the statistics change (the next `observe`)."""
+
+    def __init__(self, stats: TermStatistics) -> None:
+        super().__init__()
+        self._stats = stats
+
+    def __missing__(self, term: str) -> float:
+        value = self._stats.idf(term)
+        self[term] = value
+        return value
+
+
+def idf_norm(vector: Mapping[str, float], idf: Mapping[str, float]) -> float:
+    """Length of the IDF-weighted vector."""
+    return math.sqrt(sum((w * idf[t]) ** 2 for t, w in vector.items()))
+
+
 def cosine(
-    vector: Mapping[str, float], centroid: Mapping[str, float], stats: TermStatistics
+    vector: Mapping[str, float],
+    centroid: Mapping[str, float],
+    stats: TermStatistics,
+    *,
+    idf: Mapping[str, float] | None = None,
+    vector_norm: float | None = None,
 ) -> float:
-    """IDF-weighted cosine of two term vectors."""
+    """IDF-weighted cosine of two term vectors.
+
+    `idf` (an `IdfTable` of `stats`) and `vector_norm` (`idf_norm(vector, idf)`) let a
+    caller scoring one vector against many centroids compute them once; the arithmetic
+    is the same either way, so the result is identical."""
+    table = IdfTable(stats) if idf is None else idf
     dot = 0.0
     for term, weight in vector.items():
         other = centroid.get(term)
         if other:
-            dot += weight * other * stats.idf(term) ** 2
+            dot += weight * other * table[term] ** 2
     if dot <= 0.0:
         return 0.0
-    left = math.sqrt(sum((w * stats.idf(t)) ** 2 for t, w in vector.items()))
-    right = math.sqrt(sum((w * stats.idf(t)) ** 2 for t, w in centroid.items()))
+    left = idf_norm(vector, table) if vector_norm is None else vector_norm
+    right = idf_norm(centroid, table)
     return dot / (left * right)
 
 
@@ -248,10 +281,14 @@ class EventIndex:
         threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
         skip = set(refused)
         best: EventMatch | None = None
+        idf = IdfTable(self.stats)  # the statistics stay unchanged during this loop
+        norm: float | None = None
         for profile in self.candidates(vector, now):
             if profile.event_id in skip or not profile.within(when, self.window):
                 continue
-            similarity = cosine(vector, profile.centroid, self.stats)
+            if norm is None:
+                norm = idf_norm(vector, idf)
+            similarity = cosine(vector, profile.centroid, self.stats, idf=idf, vector_norm=norm)
             if similarity >= threshold and (best is None or similarity > best.similarity):
                 best = EventMatch(profile.event_id, similarity)
         return best
@@ -265,6 +302,8 @@ class EventIndex:
             return None
         skip = {event_id, *refused}
         best: EventMatch | None = None
+        idf = IdfTable(self.stats)  # the statistics stay unchanged during this loop
+        norm: float | None = None
         for other in self.candidates(dict(profile.centroid), now):
             if other.event_id in skip or not other.headline_event:
                 continue
@@ -277,7 +316,11 @@ class EventIndex:
                 )
             ):
                 continue
-            similarity = cosine(profile.centroid, other.centroid, self.stats)
+            if norm is None:
+                norm = idf_norm(profile.centroid, idf)
+            similarity = cosine(
+                profile.centroid, other.centroid, self.stats, idf=idf, vector_norm=norm
+            )
             if similarity >= HEADLINE_MERGE_THRESHOLD and (
                 best is None or similarity > best.similarity
             ):

@@ -98,7 +98,7 @@ def _entry(out: _Writer, event: EventView, feed: FeedInfo) -> None:
     event_url = feed.event_url(event.id)
     out.start("entry")
     out.element("id", event_url)
-    out.element("title", one_line(canonical.title) or "(no title)", type="text")
+    out.element("title", xml_text(one_line(canonical.title)) or "(no title)", type="text")
     out.element("published", atom_time(canonical.effective_time))
     out.element("updated", atom_time(event.last_seen))
     out.start("author")

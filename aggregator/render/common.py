@@ -8,6 +8,7 @@ database written by an older or buggier version cannot smuggle anything through.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,15 @@ from aggregator.normalize import clean_text
 LINK_SCHEMES = frozenset({"http", "https"})
 # Length of the text excerpt under a title: about two lines of a page or a terminal.
 SNIPPET_CHARS = 280
+# Removed from feed text and HTML before any output: C0/C1 controls but tab, newline and
+# CR (terminal escapes start with ESC), bidi embeddings, overrides, isolates and marks
+# (they reorder what the reader sees), zero-width characters, the BOM, and the
+# noncharacters U+FFFE/U+FFFF (XML cannot carry them). Ingest removes most of these too,
+# but a database written by an older version may still hold them.
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb\ufffe\uffff]"
+)
 
 # How each verification rule reads in an explanation.
 RULE_LABELS: Mapping[str, str] = {
@@ -35,9 +45,15 @@ def when(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def strip_invisible(text: str) -> str:
+    """`text` without the characters of `_INVISIBLE`; white space left as it is."""
+    return _INVISIBLE.sub("", text)
+
+
 def one_line(text: str) -> str:
-    """Stored text is already clean; this is the last guard before any output."""
-    return clean_text(text, single_line=True)
+    """Feed text for output on one line: invisible characters removed, white space folded.
+    Stored text is already clean; this is the last guard before any output."""
+    return clean_text(strip_invisible(text), single_line=True)
 
 
 def safe_url(url: str | None) -> str | None:

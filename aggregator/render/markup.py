@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import nh3
 
 from aggregator.normalize import SAFE_ATTRIBUTES, SAFE_TAGS, clean_text
-from aggregator.render.common import LINK_SCHEMES, one_line, safe_url
+from aggregator.render.common import LINK_SCHEMES, one_line, safe_url, strip_invisible
 
 # Links inside article content may also be e-mail addresses; everything else is refused
 # (javascript:, data:, vbscript:, file:, and relative links whose base is unknown).
@@ -55,7 +55,7 @@ def join(parts: Iterable[Markup], separator: str = "") -> Markup:
 
 def paragraphs(text: str) -> Markup:
     """Plain text as paragraphs (blank lines separate them), every part escaped."""
-    blocks = [block for block in clean_text(text).split("\n\n") if block.strip()]
+    blocks = [block for block in clean_text(strip_invisible(text)).split("\n\n") if block.strip()]
     return join(html_format("<p>{text}</p>", text=block) for block in blocks)
 
 
@@ -81,7 +81,7 @@ def sanitized(fragment: str, *, images: bool = False) -> Markup:
         return value
 
     cleaned: str = nh3.clean(
-        fragment,
+        strip_invisible(fragment),
         tags=tags,
         clean_content_tags={"script", "style"},
         attributes=attributes,

@@ -45,6 +45,7 @@ CHROMIUM_FLAGS = (
     "--headless",
     "--no-sandbox",  # tests run as root in CI containers
     "--disable-gpu",
+    "--disable-dev-shm-usage",  # containers often give /dev/shm 64 MB: Chromium would crash
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",
