@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feeds.yaml
 DB     ?= data/aggregator.db
 
-.PHONY: run update digest feeds serve screenshot test lint format clean help
+.PHONY: run update digest feeds serve screenshot test lint format clean help bench bench-quick
 
 help:
 	@echo "make run     start the daemon on $(CONFIG) (first poll at once, digest printed after it)"
@@ -17,6 +17,8 @@ help:
 	@echo "make digest  print the digest of the last 24 hours"
 	@echo "make serve   the digest page and feeds on http://127.0.0.1:8080/"
 	@echo "make screenshot  docs/screenshot.png of the seed digest (needs chromium, chromium-driver)"
+	@echo "make bench        the benchmarks, side by side with reader (bench/results/full.*)"
+	@echo "make bench-quick  the same at small sizes, under 2 minutes (bench/results/quick.*)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +59,17 @@ test: lint
 format: $(VENV)/.installed
 	$(BIN)/ruff check --fix aggregator tests seeds
 	$(BIN)/ruff format aggregator tests seeds
+
+# Benchmarks (never part of `make test`): results in bench/results/<name>.json and .md.
+$(VENV)/.bench-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.run
+
+bench-quick: $(VENV)/.bench-installed
+	$(BIN)/python -m bench.run --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache

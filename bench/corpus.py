@@ -84,7 +84,8 @@ class _Sources:
     def __init__(self, data: Path) -> None:
         articles = [
             (item.title, item.text)
-            for item in load_ecbplus(data / "ecbplus") + load_rpm2(data / "rpm2-french-news-clusters")
+            for item in load_ecbplus(data / "ecbplus")
+            + load_rpm2(data / "rpm2-french-news-clusters")
             if item.title and len(item.text.split()) >= 40
         ]
         self.articles = articles
@@ -149,7 +150,9 @@ def build(feeds: int, items_per_feed: int, *, seed: int = SEED, data: Path = DAT
     for f, i in sorted(copy_slots):
         source_feed, original = placed[rng.randrange(len(placed))]
         if source_feed == f:  # a copy comes from another outlet
-            source_feed, original = placed[(placed.index((source_feed, original)) + 1) % len(placed)]
+            source_feed, original = placed[
+                (placed.index((source_feed, original)) + 1) % len(placed)
+            ]
         title, text = _edited(original.title, original.text, f"Outlet {f}", rng)
         published = original.published + timedelta(minutes=rng.randrange(5, 240))
         link = f"https://outlet{f}.example/wire/{i}/{_slug(title)}"

@@ -90,7 +90,10 @@ def run_reader(port: int, feeds: int, workers: int, scratch: Path) -> dict[str, 
     reader = make_reader(str(scratch / "reader.sqlite"))
     for url in _urls(port, feeds):
         reader.add_feed(url)
-    result: dict[str, Any] = {"client": "reader", "startup_s": round(time.perf_counter() - started, 3)}
+    result: dict[str, Any] = {
+        "client": "reader",
+        "startup_s": round(time.perf_counter() - started, 3),
+    }
     before = 0
     for phase in ("cold", "warm"):
         started = time.perf_counter()
