@@ -49,8 +49,8 @@ screenshot: $(VENV)/.installed
 	$(BIN)/python -m tests.support.browser docs/screenshot.png
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check aggregator tests seeds
-	$(BIN)/ruff format --check aggregator tests seeds
+	$(BIN)/ruff check aggregator tests seeds bench
+	$(BIN)/ruff format --check aggregator tests seeds bench
 	$(BIN)/mypy
 
 test: lint
