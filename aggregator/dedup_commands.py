@@ -16,12 +16,13 @@ from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.dedup.events import TermStatistics, event_terms
 from aggregator.dedup.explain import explain
-from aggregator.dedup.grouping import choose_canonical
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import AggregatorError, StoreError
 from aggregator.evaluation import datasets, syndication
+from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
 from aggregator.lock import WriterLock
+from aggregator.pipeline import refresh_event
 from aggregator.store import Store
 
 Handler = Callable[[argparse.Namespace], int]
@@ -143,7 +144,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scores(scores: Any) -> dict[str, float]:
+def _scores(scores: Scores) -> dict[str, float]:
     return {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}
 
 
@@ -196,7 +197,7 @@ def _events(args: argparse.Namespace) -> int:
                     moved = store.merge_events(
                         args.first, args.second, similarity=None, reason="merged by hand", now=now
                     )
-                    _refresh(store, args.first, config.settings.canonical, now)
+                    refresh_event(store, args.first, config.settings.canonical, now=now)
                     message = f"event {args.second} merged into {args.first} ({len(moved)} items)"
                 else:
                     try:
@@ -210,21 +211,12 @@ def _events(args: argparse.Namespace) -> int:
                     new_event = store.move_entry_to_new_event(args.entry_id, now=now)
                     store.separate_events(args.event_id, new_event, now=now)
                     for event_id in (args.event_id, new_event):
-                        _refresh(store, event_id, config.settings.canonical, now)
-                    if not store.event_members(args.event_id):
-                        store.db.execute("delete from events where id = ?", [args.event_id])
+                        refresh_event(store, event_id, config.settings.canonical, now=now)
                     message = f"entry {args.entry_id} now forms event {new_event}"
         finally:
             store.close()
     print(message)
     return 0
-
-
-def _refresh(store: Store, event_id: int, rules: Any, now: Any) -> None:
-    members = store.event_members(event_id)
-    if members:
-        canonical, reason = choose_canonical(members, rules)
-        store.set_event_summary(event_id, canonical_entry_id=canonical.id, reason=reason, now=now)
 
 
 def _stats(args: argparse.Namespace) -> int:

@@ -40,7 +40,15 @@ from aggregator.dedup.text import tokens
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.fetch import Fetcher, HTTPStatusError
 from aggregator.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
-from aggregator.models import Config, Entry, FeedReport, FeedSpec, FetchResult, JoinLevel
+from aggregator.models import (
+    CanonicalRule,
+    Config,
+    Entry,
+    FeedReport,
+    FeedSpec,
+    FetchResult,
+    JoinLevel,
+)
 from aggregator.normalize import normalize_entry
 from aggregator.parse_worker import ParserPool
 from aggregator.store import Store
@@ -70,6 +78,19 @@ def _refuse_retired(reason: str) -> FetchResult:
 # How long `update_feeds` waits on the fetch pool at a time: the longest it takes to
 # notice a stop request while fetches are running.
 WAIT_SLICE_SECONDS = 0.2
+
+
+def refresh_event(
+    store: Store, event_id: int, rules: Sequence[CanonicalRule], *, now: datetime
+) -> None:
+    """Choose an event's canonical member again and recount it (after any change of its
+    members: a new entry, a merge, a correction by hand). An event left empty is deleted."""
+    members = store.event_members(event_id)
+    if not members:
+        store.delete_event(event_id)
+        return
+    canonical, reason = choose_canonical(members, rules)
+    store.set_event_summary(event_id, canonical_entry_id=canonical.id, reason=reason, now=now)
 
 
 @dataclass(slots=True)
@@ -513,14 +534,7 @@ class Pipeline:
         )  # fmt: skip
 
     def _refresh_event(self, event_id: int, now: datetime) -> None:
-        """Choose the canonical member again and recount the event."""
-        members = self.store.event_members(event_id)
-        if not members:
-            return
-        canonical, reason = choose_canonical(members, self.config.settings.canonical)
-        self.store.set_event_summary(
-            event_id, canonical_entry_id=canonical.id, reason=reason, now=now
-        )
+        refresh_event(self.store, event_id, self.config.settings.canonical, now=now)
 
     def rebuild_window(self, now: datetime) -> None:
         """Rebuild the in-memory indexes (signatures and event centroids) from SQLite."""

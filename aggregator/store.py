@@ -713,6 +713,14 @@ class Store:
             raise StoreError(f"no entry {entry_id}")
         return None if rows[0]["event_id"] is None else int(rows[0]["event_id"])
 
+    def delete_event(self, event_id: int) -> None:
+        """Delete an event that has no members left."""
+        self.db.execute(
+            "delete from events where id = ? and not exists "
+            "(select 1 from entries where event_id = ?)",
+            [event_id, event_id],
+        )
+
     def event_exists(self, event_id: int) -> bool:
         return bool(list(self.db.query("select 1 from events where id = ?", [event_id])))
 

@@ -404,23 +404,6 @@ class EventIndex:
             if event_id == gone:
                 self._vectors[entry_id] = (keep, vector, when)
 
-    def move_entry(self, entry_id: int, event_id: int, *, headline_only: bool) -> None:
-        """A person moved one entry to another event (split): move its vector too."""
-        old = self._vectors.get(entry_id)
-        if old is None:
-            return
-        previous, vector, when = old
-        profile = self.profiles.get(previous)
-        if profile is not None:
-            profile.centroid.subtract(vector)
-            profile.square = None
-            profile.members -= 1
-            profile.headline_members -= headline_only
-        self.stats.remove(vector)
-        self.add_member(
-            entry_id, event_id, vector, headline_only=headline_only, when=when, observed=False
-        )
-
     def drop_older_than(self, cutoff: datetime) -> int:
         """Forget entries (and then events) last active before `cutoff`."""
         old = [e for e, (_, _, when) in self._vectors.items() if when < cutoff]

@@ -73,9 +73,6 @@ class SimilarityIndex:
         if fingerprint is not None:
             self._fingerprints[entry_id] = replace(fingerprint, event_id=event_id)
 
-    def get(self, entry_id: int) -> Fingerprint | None:
-        return self._fingerprints.get(entry_id)
-
     def candidates(self, signatures: Signatures) -> list[Fingerprint]:
         """Indexed entries whose title or body may be similar, in entry-id order."""
         keys = set(self._title.query(self.signer.lean(signatures.title)))

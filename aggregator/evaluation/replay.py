@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from html import escape
 from pathlib import Path
 
 from aggregator.evaluation.datasets import LabeledItem, LabeledPair, iter_sources
@@ -80,8 +81,6 @@ def _raw(item: LabeledItem) -> RawEntry:
 
 def _as_html(text: str) -> str:
     # Paragraphs as the feed would carry them; the text is escaped, never trusted.
-    from html import escape
-
     return "".join(f"<p>{escape(line)}</p>" for line in text.splitlines() if line.strip())
 
 

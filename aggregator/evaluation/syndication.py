@@ -90,7 +90,6 @@ class SyndicationResult:
 def evaluate(documents: Sequence[Document], signer: Signer | None = None) -> SyndicationResult:
     signer = signer or Signer()
     index = SimilarityIndex(signer)
-    event_of: dict[int, int] = {}
     article_of: dict[int, str] = {}
     right = wrong = 0
     for number, document in enumerate(documents):
@@ -103,7 +102,6 @@ def evaluate(documents: Sequence[Document], signer: Signer | None = None) -> Syn
                 right += 1
             else:
                 wrong += 1
-        event_of[number] = event
         article_of[number] = document.article
         index.add(Fingerprint(number, 0, event, WHEN, None, signatures))
     articles = len({d.article for d in documents})
