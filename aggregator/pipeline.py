@@ -540,7 +540,9 @@ class Pipeline:
         """Rebuild the in-memory indexes (signatures and event centroids) from SQLite."""
         cutoff = now - self.config.settings.dedup_window
         self.index = SimilarityIndex(self.signer)
-        self.index.add_all(self.store.fingerprints_since(cutoff))
+        self.index.add_columns(
+            self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)
+        )
         self.events = EventIndex(self.config.settings.dedup_window)
         for row in self.store.entries_for_events_since(cutoff):
             entry_id, event_id, title, text, url, headline_only, first_seen, published = row

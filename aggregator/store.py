@@ -22,10 +22,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import sqlite_utils
 
 from aggregator.dedup.grouping import MIN_TITLE_WORDS
-from aggregator.dedup.index import Fingerprint
+from aggregator.dedup.index import NO_TIME, Fingerprint, FingerprintColumns, to_microseconds
 from aggregator.dedup.signature import MinHashParams, Signatures, signature_from_bytes
 from aggregator.errors import StoreError
 from aggregator.models import (
@@ -47,6 +49,33 @@ HEARTBEAT_KEY = "daemon.heartbeat"
 MAINTENANCE_KEY_PREFIX = "maintenance."
 # Events read per query when loading members: far below SQLite's 32,766 bound parameters.
 _READ_BATCH = 500
+# Rows fetched at a time when reading the dedup window.
+_FETCH_ROWS = 8192
+_FINGERPRINTS_SQL = """
+    select id, feed_id, event_id, first_seen, published, title_sig, body_sig, title_words,
+           body_shingles, headline_only
+    from entries where first_seen >= ? and event_id is not null order by id
+"""
+# The columns an entry's insert and a content update write (prepared once by sqlite3's
+# statement cache: the SQL text never changes).
+_ENTRY_CONTENT_COLUMNS = (
+    "guid", "url", "canonical_url", "title", "text", "html", "author", "published",
+    "updated", "content_key", "title_sig", "body_sig", "title_words", "body_shingles",
+    "headline_only",
+)  # fmt: skip
+_ENTRY_COLUMNS = (
+    *_ENTRY_CONTENT_COLUMNS, "feed_id", "identity", "first_seen", "last_seen", "event_id",
+    "join_level", "similarity", "matched_entry_id", "match_rule",
+)  # fmt: skip
+_INSERT_ENTRY_SQL = (
+    f"insert into entries ({', '.join(_ENTRY_COLUMNS)})"
+    f" values ({', '.join(':' + name for name in _ENTRY_COLUMNS)})"
+)
+_UPDATE_ENTRY_SQL = (
+    "update entries set "
+    + ", ".join(f"{name} = :{name}" for name in (*_ENTRY_CONTENT_COLUMNS, "last_seen"))
+    + " where id = :id"
+)
 # An entry's date for `--date`: published, or arrival when the feed gave none (as
 # StoredEntry.effective_time). The same expression is indexed by the digest migration.
 _EFFECTIVE_TIME = "coalesce(published, first_seen)"
@@ -65,6 +94,38 @@ def to_db_time(value: datetime | None) -> str | None:
 
 def from_db_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+def _microseconds(value: str) -> int:
+    """A stored time as microseconds since the epoch (the index's unit)."""
+    return to_microseconds(datetime.fromisoformat(value))
+
+
+def _microseconds_column(values: Sequence[str | None]) -> npt.NDArray[np.int64]:
+    """Stored times as microseconds since the epoch, NO_TIME for none. When every time has
+    the form `to_db_time` writes (UTC, microseconds: 32 characters ending in +00:00),
+    numpy parses the text without its offset in bulk; otherwise one by one."""
+    out = np.full(len(values), NO_TIME, dtype=np.int64)
+    where = [i for i, value in enumerate(values) if value]
+    texts = [value for value in values if value]
+    if not texts:
+        return out
+    if {len(text) for text in texts} == {32} and {text[26:] for text in texts} == {"+00:00"}:
+        out[where] = np.array([text[:26] for text in texts], dtype="datetime64[us]").view(np.int64)
+    else:
+        out[where] = [_microseconds(text) for text in texts]
+    return out
+
+
+def _signature_matrix(blobs: Sequence[bytes], num_perm: int) -> npt.NDArray[np.uint32]:
+    """(len(blobs), num_perm) uint32 from little-endian BLOBs: one join, one frombuffer."""
+    joined = b"".join(blobs)
+    if len(joined) != 4 * num_perm * len(blobs) or any(len(b) != 4 * num_perm for b in blobs):
+        raise StoreError(
+            f"stored signatures are not of {num_perm} values: run `aggregator reindex`"
+        )
+    matrix = np.frombuffer(joined, dtype="<u4").reshape(len(blobs), num_perm)
+    return matrix.astype(np.uint32)  # native order, and writable (frombuffer's is not)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +196,12 @@ def fts5_available() -> bool:
     finally:
         conn.close()
     return True
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    if cursor.lastrowid is None:
+        raise StoreError("insert returned no row id")
+    return int(cursor.lastrowid)
 
 
 def _last_pk(table: sqlite_utils.db.Table) -> int:
@@ -572,57 +639,56 @@ class Store:
 
     # -- entries -------------------------------------------------------------------------
 
+    # The per-entry reads and writes of an update (a few per entry) are plain prepared SQL
+    # on the connection: sqlite-utils' `insert` and `update` introspect the table and
+    # build their SQL on every call, and `query` makes a dict per row. The statements and
+    # values are those sqlite-utils wrote (tests/integration/test_store_fast_paths.py).
+
     def existing_entry(self, feed_id: int, identity: str) -> ExistingEntry | None:
-        rows = list(
-            self.db.query(
-                "select id, event_id, content_key from entries where feed_id = ? and identity = ?",
-                [feed_id, identity],
-            )
-        )
-        if not rows:
+        row = self.db.conn.execute(
+            "select id, event_id, content_key from entries where feed_id = ? and identity = ?",
+            [feed_id, identity],
+        ).fetchone()
+        if row is None:
             return None
-        row = rows[0]
-        return ExistingEntry(id=row["id"], event_id=row["event_id"], content_key=row["content_key"])
+        return ExistingEntry(id=row[0], event_id=row[1], content_key=row[2])
 
     def exact_duplicate(self, entry: Entry, *, by_content: bool) -> tuple[int, int] | None:
         """(entry id, event id) of a stored entry with the same canonical URL or (when
         `by_content`) the same normalised title and text, oldest first."""
-        rows = list(
-            self.db.query(
-                """
-                select id, event_id from entries
-                where event_id is not null
-                  and ((? is not null and canonical_url = ?) or (? and content_key = ?))
-                order by id limit 1
-                """,
-                [entry.canonical_url, entry.canonical_url, int(by_content), entry.content_key],
-            )
-        )
-        return (rows[0]["id"], rows[0]["event_id"]) if rows else None
+        row = self.db.conn.execute(
+            """
+            select id, event_id from entries
+            where event_id is not null
+              and ((? is not null and canonical_url = ?) or (? and content_key = ?))
+            order by id limit 1
+            """,
+            [entry.canonical_url, entry.canonical_url, int(by_content), entry.content_key],
+        ).fetchone()
+        return (row[0], row[1]) if row is not None else None
 
     def insert_entry(
         self, feed_id: int, entry: Entry, signatures: Signatures, *, now: datetime,
         event_id: int, level: JoinLevel, similarity: float | None = None,
         matched_entry_id: int | None = None, match_rule: str | None = None,
     ) -> int:  # fmt: skip
-        table = self.db.table("entries").insert(
-            {
-                **self._entry_values(entry, signatures),
-                "feed_id": feed_id, "identity": entry.identity,
-                "first_seen": to_db_time(now), "last_seen": to_db_time(now),
-                "event_id": event_id, "join_level": str(level), "similarity": similarity,
-                "matched_entry_id": matched_entry_id, "match_rule": match_rule,
-            }
-        )  # fmt: skip
-        return _last_pk(table)
+        values = {
+            **self._entry_values(entry, signatures),
+            "feed_id": feed_id, "identity": entry.identity,
+            "first_seen": to_db_time(now), "last_seen": to_db_time(now),
+            "event_id": event_id, "join_level": str(level), "similarity": similarity,
+            "matched_entry_id": matched_entry_id, "match_rule": match_rule,
+        }  # fmt: skip
+        return _inserted_id(self.db.conn.execute(_INSERT_ENTRY_SQL, values))
 
     def update_entry_content(
         self, entry_id: int, entry: Entry, signatures: Signatures, *, now: datetime
     ) -> None:
         """The publisher changed the item: update it in place, keep its event."""
-        self.db.table("entries").update(
-            entry_id, {**self._entry_values(entry, signatures), "last_seen": to_db_time(now)}
-        )
+        values = {**self._entry_values(entry, signatures), "last_seen": to_db_time(now)}
+        cursor = self.db.conn.execute(_UPDATE_ENTRY_SQL, {**values, "id": entry_id})
+        if cursor.rowcount != 1:  # as sqlite-utils' update: the row must exist
+            raise sqlite_utils.db.NotFoundError(f"no entry {entry_id}")
 
     @staticmethod
     def _entry_values(entry: Entry, signatures: Signatures) -> dict[str, Any]:
@@ -639,48 +705,72 @@ class Store:
 
     def fingerprints_since(self, cutoff: datetime) -> Iterator[Fingerprint]:
         """Signatures of the entries first seen at or after `cutoff` (the dedup window)."""
-        rows = self.db.query(
-            """
-            select id, feed_id, event_id, first_seen, published, title_sig, body_sig,
-                   title_words, body_shingles, headline_only
-            from entries where first_seen >= ? and event_id is not null order by id
-            """,
-            [to_db_time(cutoff)],
-        )
-        for row in rows:
-            first_seen = from_db_time(row["first_seen"])
-            assert first_seen is not None
-            yield Fingerprint(
-                entry_id=row["id"],
-                feed_id=row["feed_id"],
-                event_id=row["event_id"],
-                first_seen=first_seen,
-                published=from_db_time(row["published"]),
-                signatures=Signatures(
-                    title=signature_from_bytes(row["title_sig"]),
-                    body=signature_from_bytes(row["body_sig"]),
-                    title_words=row["title_words"],
-                    body_shingles=row["body_shingles"],
-                    headline_only=bool(row["headline_only"]),
-                ),
+        # Plain cursor rows (tuples): sqlite-utils' dict per row costs more than the rest.
+        cursor = self.db.execute(_FINGERPRINTS_SQL, [to_db_time(cutoff)])
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            for entry_id, feed_id, event_id, first_seen, published, title_sig, body_sig, \
+                    title_words, body_shingles, headline_only in rows:  # fmt: skip
+                yield Fingerprint(
+                    entry_id=entry_id,
+                    feed_id=feed_id,
+                    event_id=event_id,
+                    first_seen=datetime.fromisoformat(first_seen),
+                    published=from_db_time(published),
+                    signatures=Signatures(
+                        title=signature_from_bytes(title_sig),
+                        body=signature_from_bytes(body_sig),
+                        title_words=title_words,
+                        body_shingles=body_shingles,
+                        headline_only=bool(headline_only),
+                    ),
+                )
+
+    def fingerprint_columns_since(self, cutoff: datetime, num_perm: int) -> FingerprintColumns:
+        """`fingerprints_since` as columns, for `SimilarityIndex.add_columns`: one query,
+        read in batches; the signature BLOBs of a batch joined and read as one matrix."""
+        cursor = self.db.execute(_FINGERPRINTS_SQL, [to_db_time(cutoff)])
+        parts: list[FingerprintColumns] = []
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            (ids, feeds, events, first_seen, published, titles, bodies, title_words,
+             body_shingles, headline_only) = zip(*rows, strict=True)  # fmt: skip
+            parts.append(
+                FingerprintColumns(
+                    entry_ids=np.array(ids, dtype=np.int64),
+                    feed_ids=np.array(feeds, dtype=np.int64),
+                    event_ids=np.array(events, dtype=np.int64),
+                    first_seen=_microseconds_column(first_seen),
+                    published=_microseconds_column(published),
+                    title=_signature_matrix(titles, num_perm),
+                    body=_signature_matrix(bodies, num_perm),
+                    title_words=np.array(title_words, dtype=np.int64),
+                    body_shingles=np.array(body_shingles, dtype=np.int64),
+                    headline_only=np.array(headline_only, dtype=np.bool_),
+                )
             )
+        if not parts:
+            return FingerprintColumns.from_fingerprints([], num_perm)
+        return parts[0] if len(parts) == 1 else FingerprintColumns.concatenate(parts)
 
     # -- events --------------------------------------------------------------------------
 
     def create_event(self, now: datetime) -> int:
-        table = self.db.table("events").insert(
-            {"first_seen": to_db_time(now), "last_seen": to_db_time(now), "member_count": 0,
-             "source_count": 0, "updated": to_db_time(now)}
-        )  # fmt: skip
-        return _last_pk(table)
+        when = to_db_time(now)
+        cursor = self.db.conn.execute(
+            "insert into events (first_seen, last_seen, member_count, source_count, updated)"
+            " values (?, ?, 0, 0, ?)",
+            [when, when, when],
+        )
+        return _inserted_id(cursor)
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         ids = sorted(set(event_ids))
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self.db.query(f"select id, member_count from events where id in ({marks})", ids)
-        return {int(row["id"]): int(row["member_count"] or 0) for row in rows}
+        rows = self.db.conn.execute(
+            f"select id, member_count from events where id in ({marks})", ids
+        )
+        return {int(event_id): int(count or 0) for event_id, count in rows}
 
     def event_members(self, event_id: int) -> list[StoredEntry]:
         return self._stored_entries("where entries.event_id = ? order by entries.id", [event_id])
@@ -830,15 +920,15 @@ class Store:
         self, event_id: int, *, canonical_entry_id: int, reason: str, now: datetime
     ) -> None:
         """Store the canonical choice and recount members, sources and times."""
-        self.db.execute(
+        # One pass over the members for the four counts (an aggregate over no rows is
+        # one row of 0, 0, null, null: what the four subqueries gave for an empty event).
+        self.db.conn.execute(
             """
             update events set
                 canonical_entry_id = :canonical, canonical_reason = :reason, updated = :now,
-                member_count = (select count(*) from entries where event_id = :id),
-                source_count = (select count(distinct feed_id) from entries
-                                where event_id = :id),
-                first_seen = (select min(first_seen) from entries where event_id = :id),
-                last_seen = (select max(first_seen) from entries where event_id = :id)
+                (member_count, source_count, first_seen, last_seen) = (
+                    select count(*), count(distinct feed_id), min(first_seen), max(first_seen)
+                    from entries where event_id = :id)
             where id = :id
             """,
             {"canonical": canonical_entry_id, "reason": reason, "now": to_db_time(now),
@@ -1150,39 +1240,45 @@ class Store:
         return runs
 
     def _stored_entries(self, where: str, params: Sequence[Any]) -> list[StoredEntry]:
-        rows = self.db.query(
+        # Only the columns a StoredEntry holds (not the signature BLOBs), as tuples.
+        rows = self.db.conn.execute(
             f"""
-            select entries.*, feeds.name as feed_name, feeds.grp as feed_group,
-                   feeds.priority as feed_priority
+            select entries.id, entries.feed_id, feeds.name, feeds.grp, feeds.priority,
+                   entries.identity, entries.url, entries.title, entries.text, entries.html,
+                   entries.author, entries.published, entries.first_seen, entries.event_id,
+                   entries.join_level, entries.similarity, entries.matched_entry_id,
+                   entries.match_rule
             from entries join feeds on feeds.id = entries.feed_id
             {where}
             """,
             params,
         )
         result = []
-        for row in rows:
-            first_seen = from_db_time(row["first_seen"])
+        for (entry_id, feed_id, feed_name, feed_group, feed_priority, identity, url, title,
+             text, html, author, published, first_seen_text, event_id, join_level, similarity,
+             matched_entry_id, match_rule) in rows:  # fmt: skip
+            first_seen = from_db_time(first_seen_text)
             assert first_seen is not None
             result.append(
                 StoredEntry(
-                    id=row["id"],
-                    feed_id=row["feed_id"],
-                    feed_name=row["feed_name"],
-                    feed_group=row["feed_group"],
-                    feed_priority=row["feed_priority"] or 0,
-                    identity=row["identity"],
-                    url=row["url"],
-                    title=row["title"],
-                    text=row["text"],
-                    html=row["html"] or "",
-                    author=row["author"],
-                    published=from_db_time(row["published"]),
+                    id=entry_id,
+                    feed_id=feed_id,
+                    feed_name=feed_name,
+                    feed_group=feed_group,
+                    feed_priority=feed_priority or 0,
+                    identity=identity,
+                    url=url,
+                    title=title,
+                    text=text,
+                    html=html or "",
+                    author=author,
+                    published=from_db_time(published),
                     first_seen=first_seen,
-                    event_id=row["event_id"],
-                    join_level=JoinLevel(row["join_level"] or JoinLevel.FOUNDER),
-                    similarity=row["similarity"],
-                    matched_entry_id=row["matched_entry_id"],
-                    match_rule=row["match_rule"],
+                    event_id=event_id,
+                    join_level=JoinLevel(join_level or JoinLevel.FOUNDER),
+                    similarity=similarity,
+                    matched_entry_id=matched_entry_id,
+                    match_rule=match_rule,
                 )
             )
         return result

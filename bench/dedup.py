@@ -5,10 +5,13 @@
   alone (the floor in Python), datasketch `MinHash.update_batch` with its default hash
   (SHA-1), the same with our xxh32 hash, and our `Signer.sign` (title and body signatures,
   everything included);
-- LSH insert and query rates of our `SimilarityIndex` (two `MinHashLSH`);
+- LSH insert and query rates of our `SimilarityIndex` (columnar, band keys in sorted
+  runs) and, in the same run, of the datasketch index it replaced (two `MinHashLSH`, kept
+  here as `DatasketchIndex`), with a check that both return the same candidates;
 - start-up rebuild: time and memory per item of the in-memory window. Synthetic
   signatures (random uint32) for the LSH part, where 1M real items would take too long to
-  sign; real corpus items (signatures and event term vectors) for the whole window.
+  sign, from memory (`synthetic`) or read back from a SQLite store (`store`); real corpus
+  items (signatures and event term vectors) for the whole window (`real`).
 
 Each measurement of memory runs in a fresh process (`python -m bench.dedup window N`), so
 that one does not inherit the other's heap.
@@ -20,19 +23,31 @@ import argparse
 import gc
 import json
 import random
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import xxhash
-from datasketch import MinHash
+from datasketch import MinHash, MinHashLSH
 
 from aggregator.dedup.events import EventIndex, event_terms
-from aggregator.dedup.index import Fingerprint, SimilarityIndex
+from aggregator.dedup.index import (
+    BODY_LSH_THRESHOLD,
+    NO_TIME,
+    TITLE_LSH_THRESHOLD,
+    Fingerprint,
+    FingerprintColumns,
+    SimilarityIndex,
+    to_microseconds,
+)
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signatures, Signer, body_shingles
 from aggregator.dedup.text import tokens
+from aggregator.store import Store, to_db_time
 from bench.corpus import DATA
 
 ARTICLE_WORDS = 500
@@ -113,6 +128,51 @@ def signature_rates(kind: str, count: int) -> dict[str, float]:
     }
 
 
+class DatasketchIndex:
+    """The index as it was before the columnar one, kept as the peer to compare against:
+    two datasketch `MinHashLSH` (title at 0.5, body at 0.4) and a dict of fingerprints."""
+
+    def __init__(self, signer: Signer) -> None:
+        self.signer = signer
+        num_perm = signer.params.num_perm
+        self._title = MinHashLSH(threshold=TITLE_LSH_THRESHOLD, num_perm=num_perm)
+        self._body = MinHashLSH(threshold=BODY_LSH_THRESHOLD, num_perm=num_perm)
+        self._fingerprints: dict[int, Fingerprint] = {}
+
+    def add(self, fingerprint: Fingerprint) -> None:
+        key = fingerprint.entry_id
+        self._fingerprints[key] = fingerprint
+        self._title.insert(key, self.signer.lean(fingerprint.signatures.title))
+        self._body.insert(key, self.signer.lean(fingerprint.signatures.body))
+
+    def add_all(self, fingerprints: Iterable[Fingerprint]) -> None:
+        for fingerprint in fingerprints:
+            self.add(fingerprint)
+
+    def candidates(self, signatures: Signatures) -> list[Fingerprint]:
+        keys = set(self._title.query(self.signer.lean(signatures.title)))
+        keys.update(self._body.query(self.signer.lean(signatures.body)))
+        return [self._fingerprints[k] for k in sorted(keys)]
+
+
+def synthetic_columns(count: int, seed: int = 1) -> FingerprintColumns:
+    """`count` entries with random signatures (uint32), as the store's bulk read gives."""
+    rng = np.random.default_rng(seed)
+    perm = DEFAULT_PARAMS.num_perm
+    ids = np.arange(1, count + 1, dtype=np.int64)
+    now = to_microseconds(NOW)
+    return FingerprintColumns(
+        entry_ids=ids, feed_ids=ids % 200 + 1, event_ids=ids.copy(),
+        first_seen=np.full(count, now, dtype=np.int64),
+        published=np.full(count, NO_TIME, dtype=np.int64),
+        title=rng.integers(0, 2**32, size=(count, perm), dtype=np.uint32),
+        body=rng.integers(0, 2**32, size=(count, perm), dtype=np.uint32),
+        title_words=np.full(count, 8, dtype=np.int64),
+        body_shingles=np.full(count, 300, dtype=np.int64),
+        headline_only=np.zeros(count, dtype=np.bool_),
+    )  # fmt: skip
+
+
 def synthetic_fingerprints(count: int, seed: int = 1) -> list[Fingerprint]:
     rng = np.random.default_rng(seed)
     perm = DEFAULT_PARAMS.num_perm
@@ -127,50 +187,181 @@ def synthetic_fingerprints(count: int, seed: int = 1) -> list[Fingerprint]:
     return fingerprints
 
 
-def lsh_rates(count: int, queries: int = 2000) -> dict[str, float]:
+def near_copies(fingerprints: Sequence[Fingerprint], seed: int = 3) -> list[Signatures]:
+    """Edited copies of indexed signatures (each value kept with probability 0.8), so that
+    queries find candidates (random signatures share no band with anything)."""
+    rng = np.random.default_rng(seed)
+    result = []
+    for fp in fingerprints:
+        values = np.concatenate([fp.signatures.title, fp.signatures.body])
+        fresh = rng.integers(0, 2**32, size=len(values), dtype=np.uint32)
+        values = np.where(rng.random(len(values)) < 0.8, values, fresh)
+        half = len(values) // 2
+        result.append(replace(fp.signatures, title=values[:half], body=values[half:]))
+    return result
+
+
+def lsh_rates(count: int, queries: int = 2000, *, peer: bool = True) -> dict[str, Any]:
+    """Insert and query rates of our index and (with `peer`) of the datasketch one, on
+    the same fingerprints and queries, and whether both return the same candidates."""
     fingerprints = synthetic_fingerprints(count + queries, seed=2)
-    index = SimilarityIndex(Signer(DEFAULT_PARAMS))
-    started = time.perf_counter()
-    index.add_all(fingerprints[:count])
-    insert = count / (time.perf_counter() - started)
-    probe = fingerprints[count:]
-    started = time.perf_counter()
-    for fp in probe:
-        index.candidates(fp.signatures)
-    query = len(probe) / (time.perf_counter() - started)
-    return {"window": count, "insert_per_s": round(insert, 1), "query_per_s": round(query, 1)}
+    stored, probe = fingerprints[:count], fingerprints[count:]
+    rng = random.Random(4)
+    copies = near_copies(rng.sample(stored, min(queries, count)))
+    signer = Signer(DEFAULT_PARAMS)
+    result: dict[str, Any] = {"window": count}
+    answers: dict[str, list[list[int]]] = {}
+    kinds: list[tuple[str, Callable[[Signer], Any]]] = [("ours", SimilarityIndex)]
+    if peer:
+        kinds.append(("datasketch", DatasketchIndex))
+    for name, make in kinds:
+        index = make(signer)
+        started = time.perf_counter()
+        for fp in stored:  # one by one, as entries arrive
+            index.add(fp)
+        insert = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        make(signer).add_all(stored)  # a rebuild: the bulk path (the same for the peer)
+        bulk = count / (time.perf_counter() - started)
+        started = time.perf_counter()
+        found = [[fp.entry_id for fp in index.candidates(s.signatures)] for s in probe]
+        query = len(probe) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        found += [[fp.entry_id for fp in index.candidates(s)] for s in copies]
+        query_copies = len(copies) / (time.perf_counter() - started)
+        answers[name] = found
+        result[name] = {
+            "insert_per_s": round(insert, 1), "add_all_per_s": round(bulk, 1),
+            "query_per_s": round(query, 1), "query_copies_per_s": round(query_copies, 1),
+            "candidates_per_copy_query": round(
+                sum(len(f) for f in found[len(probe) :]) / max(1, len(copies)), 2
+            ),
+        }  # fmt: skip
+        del index
+        gc.collect()
+    # Backwards-compatible top-level rates: ours.
+    result.update({k: result["ours"][k] for k in ("insert_per_s", "query_per_s")})
+    if peer:
+        result["same_candidates"] = answers["ours"] == answers["datasketch"]
+    return result
 
 
-def window_memory(count: int, kind: str) -> dict[str, Any]:
+def _rebuild_store(count: int, path: Path) -> Store:
+    """A store holding `count` entries with random signatures, all in the window."""
+    store = Store.open(path)
+    columns = synthetic_columns(count)
+    first_seen = to_db_time(NOW)
+    with store.transaction():
+        store.db.execute(
+            "insert into feeds (id, location, name, grp, status) values (1, 'x', 'x', 'x', 'ok')"
+        )
+        store.db.conn.executemany(
+            "insert into events (id, first_seen, last_seen, member_count) values (?, ?, ?, 1)",
+            ((i, first_seen, first_seen) for i in range(1, count + 1)),
+        )
+        store.db.conn.executemany(
+            "insert into entries (id, feed_id, identity, title, text, first_seen,"
+            " content_key, title_sig, body_sig, title_words, body_shingles, headline_only,"
+            " event_id) values (?, 1, ?, '', '', ?, ?, ?, ?, 8, 300, 0, ?)",
+            (
+                (i + 1, str(i), first_seen, str(i), columns.title[i].astype("<u4").tobytes(),
+                 columns.body[i].astype("<u4").tobytes(), i + 1)
+                for i in range(count)
+            ),
+        )  # fmt: skip
+    return store
+
+
+def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, Any]:
     """Rebuild time and resident memory per item of a window of `count` items.
 
-    `synthetic`: the LSH index over random signatures (as read back from the database);
+    `synthetic`: the LSH index over random signatures (`ours`: bulk from columns, memory
+    measured; then from fingerprint objects, timed; `datasketch`: the peer, from
+    fingerprint objects); `store`: the rebuild at start-up, read from SQLite;
     `real`: both indexes (LSH and event centroids) over real corpus items."""
-    if kind == "synthetic":
+    signer = Signer(DEFAULT_PARAMS)
+    if kind == "synthetic" and index_kind == "datasketch":
         fingerprints = synthetic_fingerprints(count)
         gc.collect()
         base = _rss_bytes()
-        index = SimilarityIndex(Signer(DEFAULT_PARAMS))
+        peer = DatasketchIndex(signer)
         started = time.perf_counter()
-        index.add_all(fingerprints)
+        peer.add_all(fingerprints)
         seconds = time.perf_counter() - started
         gc.collect()
-        # The fingerprints (with their signatures) are part of the window: count them.
-        arrays = sum(fp.signatures.title.nbytes + fp.signatures.body.nbytes for fp in fingerprints)
-        grown = _rss_bytes() - base
         return {
-            "items": count, "kind": kind, "rebuild_s": round(seconds, 2),
-            "lsh_bytes_per_item": round(grown / count),
-            "signature_array_bytes_per_item": round(arrays / count),
-            "note": "fingerprint objects made before the baseline: their ~1 KB/item is "
-                    "not in lsh_bytes_per_item",
+            "items": count, "kind": kind, "index": index_kind, "rebuild_s": round(seconds, 2),
+            "lsh_bytes_per_item": round((_rss_bytes() - base) / count),
+            "note": "fingerprint objects (~1 KB/item with signatures) made before the "
+                    "baseline: not in lsh_bytes_per_item",
+        }  # fmt: skip
+    if kind == "synthetic":
+        # The baseline comes before the columns: an empty index takes over their signature
+        # matrices, which are then the index's own memory.
+        gc.collect()
+        base = _rss_bytes()
+        columns = synthetic_columns(count)
+        index = SimilarityIndex(signer)
+        started = time.perf_counter()
+        index.add_columns(columns)
+        seconds = time.perf_counter() - started
+        del columns
+        gc.collect()
+        grown = _rss_bytes() - base
+        parts = index.footprint()
+        del index
+        gc.collect()
+        # The pipeline's path today: fingerprint objects (made first, not timed) to add_all.
+        fingerprints = synthetic_fingerprints(count)
+        index = SimilarityIndex(signer)
+        started = time.perf_counter()
+        index.add_all(fingerprints)
+        from_objects = time.perf_counter() - started
+        return {
+            "items": count, "kind": kind, "index": index_kind,
+            "rebuild_from_columns_s": round(seconds, 2),
+            "rebuild_from_fingerprints_s": round(from_objects, 2),
+            "window_bytes_per_item": round(grown / count),
+            "footprint_bytes_per_item": {
+                k: round(v / count, 1) for k, v in parts.items() if k not in ("slots", "live")
+            },
+            "note": "window = the whole index: signatures, band runs, id/time/size columns",
+        }  # fmt: skip
+    if kind == "store":
+        with tempfile.TemporaryDirectory(prefix="bench-window-") as scratch:
+            started = time.perf_counter()
+            store = _rebuild_store(count, Path(scratch) / "window.db")
+            made = time.perf_counter() - started
+            cutoff = NOW - timedelta(days=1)
+            index = SimilarityIndex(signer)
+            started = time.perf_counter()
+            index.add_all(store.fingerprints_since(cutoff))
+            from_objects = time.perf_counter() - started
+            del index
+            gc.collect()
+            base = _rss_bytes()
+            started = time.perf_counter()
+            columns = store.fingerprint_columns_since(cutoff, signer.params.num_perm)
+            read = time.perf_counter() - started
+            index = SimilarityIndex(signer)
+            index.add_columns(columns)
+            from_columns = time.perf_counter() - started
+            del columns
+            gc.collect()
+            grown = _rss_bytes() - base
+            store.close()
+        return {
+            "items": count, "kind": kind, "store_written_s": round(made, 1),
+            "rebuild_fingerprints_since_add_all_s": round(from_objects, 2),
+            "rebuild_columns_since_add_columns_s": round(from_columns, 2),
+            "of_which_read_columns_s": round(read, 2),
+            "window_bytes_per_item": round(grown / count),
         }  # fmt: skip
     from bench.corpus import build
 
     feeds = max(1, count // 50)
     corpus = build(feeds, 50)
     items = [item for feed in corpus.feeds for item in feed][:count]
-    signer = Signer(DEFAULT_PARAMS)
     gc.collect()
     base = _rss_bytes()
     started = time.perf_counter()
@@ -190,6 +381,10 @@ def window_memory(count: int, kind: str) -> dict[str, Any]:
     return {
         "items": len(items), "kind": kind, "rebuild_with_signing_s": round(seconds, 2),
         "window_bytes_per_item": round(grown / max(1, len(items))),
+        "lsh_bytes_per_item": round(
+            sum(v for k, v in index.footprint().items() if k not in ("slots", "live"))
+            / max(1, len(items))
+        ),
         "note": "one event per item (the worst case for centroids); items signed here, "
                 "where a restart reads stored signatures and re-derives term vectors",
     }  # fmt: skip
@@ -203,18 +398,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     sign.add_argument("count", type=int)
     lsh = sub.add_parser("lsh")
     lsh.add_argument("count", type=int)
+    lsh.add_argument("--no-peer", action="store_true", help="skip datasketch (large windows)")
     window = sub.add_parser("window")
-    window.add_argument("kind", choices=("synthetic", "real"))
+    window.add_argument("kind", choices=("synthetic", "store", "real"))
     window.add_argument("count", type=int)
+    window.add_argument("--index", choices=("ours", "datasketch"), default="ours")
     args = parser.parse_args(argv)
     random.seed(1)
     result: dict[str, Any]
     if args.what == "signatures":
         result = {"kind": args.kind, "count": args.count, **signature_rates(args.kind, args.count)}
     elif args.what == "lsh":
-        result = lsh_rates(args.count)
+        result = lsh_rates(args.count, peer=not args.no_peer)
     else:
-        result = window_memory(args.count, args.kind)
+        result = window_memory(args.count, args.kind, args.index)
     print(json.dumps(result))
 
 
