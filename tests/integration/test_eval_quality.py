@@ -31,10 +31,10 @@ def test_ecbplus_look_alike_events(shared_data: Callable[[str], Path]) -> None:
 
 
 def test_rpm2_french(shared_data: Callable[[str], Path]) -> None:
-    """RPM2, 400 French articles: reached B-cubed P 0.983 / F1 0.694."""
+    """RPM2, 400 French articles: reached B-cubed P 0.982 / F1 0.697."""
     result = replay(datasets.load_rpm2(shared_data("rpm2-french-news-clusters")))
-    assert result.bcubed.precision >= 0.983 - MARGIN, result.bcubed
-    assert result.bcubed.f1 >= 0.694 - MARGIN, result.bcubed
+    assert result.bcubed.precision >= 0.982 - MARGIN, result.bcubed
+    assert result.bcubed.f1 >= 0.697 - MARGIN, result.bcubed
 
 
 def test_syndicated_copies(shared_data: Callable[[str], Path]) -> None:
