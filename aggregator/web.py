@@ -34,7 +34,8 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from http import HTTPStatus
@@ -48,7 +49,7 @@ from aggregator.clock import utc_now
 from aggregator.config import parse_duration
 from aggregator.digest import Digest, build_digest, make_query
 from aggregator.errors import StoreError
-from aggregator.models import EventQuery
+from aggregator.models import EventQuery, EventView
 from aggregator.render.atom import ATOM_MEDIA_TYPE, render_atom
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.html import (
@@ -224,18 +225,26 @@ class WebApp:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def _open(self) -> Store:
-        return Store.open(self.db_path, create=False)
+    @contextmanager
+    def _reading(self) -> Iterator[Store]:
+        """The database for one request, closed when it is answered."""
+        store = Store.open(self.db_path, create=False)
+        try:
+            yield store
+        finally:
+            store.close()
+
+    def _event(self, event_id: int) -> EventView | None:
+        with self._reading() as store:
+            events = store.events_by_id([event_id])
+        return events[0] if events else None
 
     def _digest(self, filters: Filters) -> Digest:
         now = self.clock()
         query = self._query(filters, now)
-        store = self._open()
-        try:
+        with self._reading() as store:
             events = store.find_events(query)
             known = store.group_names()
-        finally:
-            store.close()
         return build_digest(
             events, now=now, query=query, limit=filters.limit, group_order=self.group_order,
             known_groups=known,
@@ -292,22 +301,15 @@ class WebApp:
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
     def _event_page(self, event_id: int) -> Response:
-        store = self._open()
-        try:
-            events = store.events_by_id([event_id])
-        finally:
-            store.close()
-        if not events:
+        event = self._event(event_id)
+        if event is None:
             return self._error(HTTPStatus.NOT_FOUND, f"no event {event_id}")
-        page = render_event_page(events[0], site=self.site)
+        page = render_event_page(event, site=self.site)
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
     def _feeds_page(self) -> Response:
-        store = self._open()
-        try:
+        with self._reading() as store:
             states = store.feed_states()
-        finally:
-            store.close()
         page = render_feeds_page(states, site=self.site, now=self.clock())
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
@@ -315,11 +317,8 @@ class WebApp:
         """The latest events as a feed; ?group= and ?q= narrow it, as on the page."""
         filters = self._filters(params, default_limit=None)
         query = EventQuery(groups=filters.groups, search=filters.search)
-        store = self._open()
-        try:
+        with self._reading() as store:
             events = store.find_events(query, latest=filters.limit or self.feed_size)
-        finally:
-            store.close()
         # The self link is rebuilt from what was understood, never echoed from the request.
         kept = [("group", group) for group in filters.groups]
         kept += [("q", filters.search)] if filters.search else []
@@ -336,15 +335,11 @@ class WebApp:
         return Response(HTTPStatus.OK, JSON_TYPE, body)
 
     def _api_event(self, event_id: int) -> Response:
-        store = self._open()
-        try:
-            events = store.events_by_id([event_id])
-        finally:
-            store.close()
-        if not events:
+        event = self._event(event_id)
+        if event is None:
             body = dumps({"error": f"no event {event_id}"}).encode("utf-8")
             return Response(HTTPStatus.NOT_FOUND, JSON_TYPE, body)
-        return Response(HTTPStatus.OK, JSON_TYPE, dumps(event_to_dict(events[0])).encode("utf-8"))
+        return Response(HTTPStatus.OK, JSON_TYPE, dumps(event_to_dict(event)).encode("utf-8"))
 
     def _error(self, status: HTTPStatus, message: str) -> Response:
         page = render_error_page(int(status), f"{status.phrase}: {message}", site=self.site)
