@@ -27,8 +27,8 @@ import numpy.typing as npt
 import sqlite_utils
 
 from aggregator.dedup.grouping import MIN_TITLE_WORDS
-from aggregator.dedup.index import NO_TIME, Fingerprint, FingerprintColumns, to_microseconds
-from aggregator.dedup.signature import MinHashParams, Signatures, signature_from_bytes
+from aggregator.dedup.index import NO_TIME, FingerprintColumns, to_microseconds
+from aggregator.dedup.signature import MinHashParams, Signatures
 from aggregator.errors import StoreError
 from aggregator.models import (
     Entry,
@@ -703,31 +703,11 @@ class Store:
             "headline_only": int(signatures.headline_only),
         }  # fmt: skip
 
-    def fingerprints_since(self, cutoff: datetime) -> Iterator[Fingerprint]:
-        """Signatures of the entries first seen at or after `cutoff` (the dedup window)."""
-        # Plain cursor rows (tuples): sqlite-utils' dict per row costs more than the rest.
-        cursor = self.db.execute(_FINGERPRINTS_SQL, [to_db_time(cutoff)])
-        while rows := cursor.fetchmany(_FETCH_ROWS):
-            for entry_id, feed_id, event_id, first_seen, published, title_sig, body_sig, \
-                    title_words, body_shingles, headline_only in rows:  # fmt: skip
-                yield Fingerprint(
-                    entry_id=entry_id,
-                    feed_id=feed_id,
-                    event_id=event_id,
-                    first_seen=datetime.fromisoformat(first_seen),
-                    published=from_db_time(published),
-                    signatures=Signatures(
-                        title=signature_from_bytes(title_sig),
-                        body=signature_from_bytes(body_sig),
-                        title_words=title_words,
-                        body_shingles=body_shingles,
-                        headline_only=bool(headline_only),
-                    ),
-                )
-
     def fingerprint_columns_since(self, cutoff: datetime, num_perm: int) -> FingerprintColumns:
-        """`fingerprints_since` as columns, for `SimilarityIndex.add_columns`: one query,
-        read in batches; the signature BLOBs of a batch joined and read as one matrix."""
+        """The fingerprints of the entries first seen at or after `cutoff` (the dedup
+        window), as columns for `SimilarityIndex.add_columns`: one query, read in batches;
+        the signature BLOBs of a batch joined and read as one matrix. (`fingerprints()`
+        of the result gives them as objects.)"""
         cursor = self.db.execute(_FINGERPRINTS_SQL, [to_db_time(cutoff)])
         parts: list[FingerprintColumns] = []
         while rows := cursor.fetchmany(_FETCH_ROWS):

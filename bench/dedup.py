@@ -333,11 +333,6 @@ def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, 
             store = _rebuild_store(count, Path(scratch) / "window.db")
             made = time.perf_counter() - started
             cutoff = NOW - timedelta(days=1)
-            index = SimilarityIndex(signer)
-            started = time.perf_counter()
-            index.add_all(store.fingerprints_since(cutoff))
-            from_objects = time.perf_counter() - started
-            del index
             gc.collect()
             base = _rss_bytes()
             started = time.perf_counter()
@@ -352,7 +347,6 @@ def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, 
             store.close()
         return {
             "items": count, "kind": kind, "store_written_s": round(made, 1),
-            "rebuild_fingerprints_since_add_all_s": round(from_objects, 2),
             "rebuild_columns_since_add_columns_s": round(from_columns, 2),
             "of_which_read_columns_s": round(read, 2),
             "window_bytes_per_item": round(grown / count),

@@ -180,6 +180,31 @@ class FingerprintColumns:
             ),
         )
 
+    def fingerprints(self) -> list[Fingerprint]:
+        """The rows as `Fingerprint` objects (the inverse of `from_fingerprints`)."""
+        return [
+            Fingerprint(
+                entry_id=entry_id,
+                feed_id=feed_id,
+                event_id=event_id,
+                first_seen=from_microseconds(first_seen),
+                published=None if published == NO_TIME else from_microseconds(published),
+                signatures=Signatures(
+                    title=self.title[row].copy(),
+                    body=self.body[row].copy(),
+                    title_words=title_words,
+                    body_shingles=body_shingles,
+                    headline_only=headline_only,
+                ),
+            )
+            for row, (entry_id, feed_id, event_id, first_seen, published, title_words,
+                      body_shingles, headline_only) in enumerate(zip(
+                self.entry_ids.tolist(), self.feed_ids.tolist(), self.event_ids.tolist(),
+                self.first_seen.tolist(), self.published.tolist(), self.title_words.tolist(),
+                self.body_shingles.tolist(), self.headline_only.tolist(), strict=True,
+            ))
+        ]  # fmt: skip
+
     @staticmethod
     def concatenate(parts: Sequence[FingerprintColumns]) -> FingerprintColumns:
         """The rows of every part, in order."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aggregator.dedup.index import NO_TIME, SimilarityIndex, from_microseconds
+from aggregator.dedup.index import NO_TIME, FingerprintColumns, SimilarityIndex, from_microseconds
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer, signature_from_bytes
 from aggregator.errors import StoreError
 from aggregator.models import Entry, FeedSpec, JoinLevel
@@ -88,8 +88,8 @@ def test_fingerprints_and_columns_equal_a_row_by_row_read(store: Store) -> None:
     cutoff = NOW - timedelta(hours=40)
     rows = plain_rows(store, cutoff)
     assert 0 < len(rows) < 60
-    fingerprints = list(store.fingerprints_since(cutoff))
     columns = store.fingerprint_columns_since(cutoff, PERM)
+    fingerprints = columns.fingerprints()
     assert len(fingerprints) == len(columns) == len(rows)
     for i, (row, fp) in enumerate(zip(rows, fingerprints, strict=True)):
         assert (fp.entry_id, fp.feed_id, fp.event_id) == (
@@ -117,6 +117,9 @@ def test_fingerprints_and_columns_equal_a_row_by_row_read(store: Store) -> None:
         assert columns.body_shingles[i] == fp.signatures.body_shingles
         assert columns.headline_only[i] == fp.signatures.headline_only
     assert any(fp.published is None for fp in fingerprints)
+    again = FingerprintColumns.from_fingerprints(fingerprints, PERM)
+    for name in type(columns).__slots__:
+        assert np.array_equal(getattr(again, name), getattr(columns, name)), name
     empty = store.fingerprint_columns_since(NOW + timedelta(days=1), PERM)
     assert len(empty) == 0 and empty.title.shape == (0, PERM)
 
@@ -130,16 +133,16 @@ def test_columns_are_read_in_batches(store: Store, monkeypatch: pytest.MonkeyPat
     assert len(whole) == 60
     for name in type(whole).__slots__:
         assert np.array_equal(getattr(whole, name), getattr(batched, name)), name
-    assert [fp.entry_id for fp in store.fingerprints_since(NOW - timedelta(days=30))] == list(
-        whole.entry_ids
-    )
+    assert list(whole.entry_ids) == [
+        row["id"] for row in plain_rows(store, NOW - timedelta(days=30))
+    ]
 
 
 def test_index_from_columns_equals_index_from_fingerprints(store: Store) -> None:
     signer = Signer(DEFAULT_PARAMS)
     cutoff = NOW - timedelta(days=30)
     from_objects = SimilarityIndex(signer)
-    from_objects.add_all(store.fingerprints_since(cutoff))
+    from_objects.add_all(store.fingerprint_columns_since(cutoff, PERM).fingerprints())
     from_columns = SimilarityIndex(signer)
     from_columns.add_columns(store.fingerprint_columns_since(cutoff, PERM))
     assert len(from_objects) == len(from_columns) == 60
