@@ -367,21 +367,36 @@ class EventIndex:
                 partial[event_id] += factor * weight
         return sorted(partial, key=lambda e: (-partial[e], e))
 
-    def candidates(
-        self, vector: Mapping[str, float], now: datetime,
-        eligible: Callable[[EventProfile], bool] = lambda _: True,
-    ) -> list[EventProfile]:  # fmt: skip
-        """The `MAX_CANDIDATE_EVENTS` most promising eligible events active in the window."""
+    def _best(
+        self, vector: Mapping[str, float], now: datetime, threshold: float,
+        eligible: Callable[[EventProfile], bool],
+    ) -> EventMatch | None:  # fmt: skip
+        """The most similar of the `MAX_CANDIDATE_EVENTS` most promising eligible events
+        active in the window, if its cosine with `vector` reaches `threshold`."""
+        idf = IdfTable(self.stats)  # the statistics stay unchanged during this decision
         cutoff = now - self.window
-        found: list[EventProfile] = []
-        for event_id in self._ranked(vector, IdfTable(self.stats)):
+        best: EventMatch | None = None
+        norm: float | None = None
+        scored = 0
+        for event_id in self._ranked(vector, idf):
             profile = self.profiles.get(event_id)
             if profile is None or (profile.last_active or now) < cutoff or not eligible(profile):
                 continue
-            found.append(profile)
-            if len(found) >= MAX_CANDIDATE_EVENTS:
+            if norm is None:
+                norm = idf_norm(vector, idf)
+            needed = threshold if best is None else best.similarity
+            similarity = cosine_if_reaches(vector, norm, profile, idf, needed)
+            # `needed` is the threshold, then the best so far (which reached it).
+            if (
+                similarity is not None
+                and similarity >= needed
+                and (best is None or similarity > best.similarity)
+            ):
+                best = EventMatch(event_id, similarity)
+            scored += 1
+            if scored >= MAX_CANDIDATE_EVENTS:
                 break
-        return found
+        return best
 
     def best_event(
         self, vector: TermVector, *, headline_only: bool, now: datetime,
@@ -390,25 +405,13 @@ class EventIndex:
         """The most similar active event, published within the window of this item, if it
         reaches the threshold for this kind of item."""
         when = published or now
-        threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
         skip = set(refused)
-        best: EventMatch | None = None
-        idf = IdfTable(self.stats)  # the statistics stay unchanged during this loop
-        norm: float | None = None
 
         def eligible(profile: EventProfile) -> bool:
             return profile.event_id not in skip and profile.within(when, self.window)
 
-        for profile in self.candidates(vector, now, eligible):
-            if norm is None:
-                norm = idf_norm(vector, idf)
-            needed = threshold if best is None else max(threshold, best.similarity)
-            similarity = cosine_if_reaches(vector, norm, profile, idf, needed)
-            if similarity is None:
-                continue
-            if similarity >= threshold and (best is None or similarity > best.similarity):
-                best = EventMatch(profile.event_id, similarity)
-        return best
+        threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
+        return self._best(vector, now, threshold, eligible)
 
     def merge_candidate(
         self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
@@ -418,9 +421,6 @@ class EventIndex:
         if profile is None or not profile.headline_event:
             return None
         skip = {event_id, *refused}
-        best: EventMatch | None = None
-        idf = IdfTable(self.stats)  # the statistics stay unchanged during this loop
-        norm: float | None = None
 
         def eligible(other: EventProfile) -> bool:
             return (
@@ -436,18 +436,7 @@ class EventIndex:
                 )
             )
 
-        for other in self.candidates(profile.centroid, now, eligible):
-            if norm is None:
-                norm = idf_norm(profile.centroid, idf)
-            needed = HEADLINE_MERGE_THRESHOLD if best is None else best.similarity
-            similarity = cosine_if_reaches(profile.centroid, norm, other, idf, needed)
-            if similarity is None:
-                continue
-            if similarity >= HEADLINE_MERGE_THRESHOLD and (
-                best is None or similarity > best.similarity
-            ):
-                best = EventMatch(other.event_id, similarity)
-        return best
+        return self._best(profile.centroid, now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""
