@@ -35,6 +35,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+import numpy as np
+import numpy.typing as npt
+
 from aggregator.dedup.text import tokens
 
 PREFIX_LENGTH = 6
@@ -72,6 +75,8 @@ _SLUG_SUFFIX = re.compile(r"\.(?:s?html?|php|aspx?|story|cms)$", re.IGNORECASE)
 _SLUG_SEPARATOR = re.compile(r"[-_+]")
 
 TermVector = dict[str, float]
+IdArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
 
 def _stem(word: str) -> str:
@@ -138,6 +143,12 @@ class TermStatistics:
     # log(frequency + 1) of each term, kept as frequencies change: the IDF of a term is
     # then a subtraction, not a logarithm (norms of large centroids take thousands).
     log_frequency: dict[str, float] = field(default_factory=dict)
+    # The same logarithms by term id, for scoring with numpy (`Query`, `EventProfile.arrays`).
+    # Ids are handed out once per process and never reused (a centroid may keep a term whose
+    # documents have left the window); the vocabulary is the distinct stems seen since start.
+    vocabulary: dict[str, int] = field(default_factory=dict)
+    log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
+    count_by_id: IdArray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
 
     def add(self, vector: Mapping[str, float]) -> None:
         self.documents += 1
@@ -151,13 +162,27 @@ class TermStatistics:
 
     def _relog(self, terms: Iterable[str]) -> None:
         frequency, logs = self.frequency, self.log_frequency
+        vocabulary, by_id, counts = self.vocabulary, self.log_by_id, self.count_by_id
         for term in terms:
             count = frequency[term]
+            term_id = vocabulary.get(term)
+            if term_id is None:
+                term_id = vocabulary[term] = len(vocabulary)
+                if term_id >= len(by_id):
+                    by_id = self.log_by_id = np.concatenate([by_id, np.zeros_like(by_id)])
+                    counts = self.count_by_id = np.concatenate([counts, np.zeros_like(counts)])
+            counts[term_id] = count
             if count > 0:
-                logs[term] = math.log(count + 1)
+                logs[term] = by_id[term_id] = math.log(count + 1)
             else:
                 logs.pop(term, None)
                 del frequency[term]
+                by_id[term_id] = 0.0
+
+    def ids(self, terms: Iterable[str], count: int) -> IdArray:
+        """The ids of `count` terms, all counted at least once since start."""
+        vocabulary = self.vocabulary
+        return np.fromiter((vocabulary[t] for t in terms), dtype=np.int64, count=count)
 
     def idf_base(self) -> float:
         """The IDF of a term in no document; `idf(t)` is this minus `log_frequency[t]`."""
@@ -166,8 +191,12 @@ class TermStatistics:
     def idf(self, term: str) -> float:
         return self.idf_base() - self.log_frequency.get(term, 0.0)
 
+    def common_above(self) -> float:
+        """Terms in more documents than this are common (see CANDIDATE_MAX_DOCUMENT_SHARE)."""
+        return CANDIDATE_MAX_DOCUMENT_SHARE * max(self.documents, 20)
+
     def is_common(self, term: str) -> bool:
-        return self.frequency[term] > CANDIDATE_MAX_DOCUMENT_SHARE * max(self.documents, 20)
+        return self.frequency[term] > self.common_above()
 
 
 @dataclass(slots=True)
@@ -181,14 +210,39 @@ class EventProfile:
     last_active: datetime | None = None  # last arrival: the window keeps active events
     earliest: datetime | None = None  # published span of the members (arrival when unknown)
     latest: datetime | None = None
-    # Sum of the squared centroid weights, cached for `cosine_if_reaches`; None whenever
-    # the centroid changes (every change goes through EventIndex).
-    square: float | None = None
+    # The centroid as arrays sorted by term id, and the sum of its squared weights, cached
+    # for `cosine_if_reaches`; None whenever the centroid changes (`changed`, called by
+    # every change, all of which go through EventIndex).
+    term_ids: IdArray | None = None
+    weights: FloatArray | None = None
+    square: float = 0.0
 
-    def centroid_square(self) -> float:
-        if self.square is None:
-            self.square = sum([w * w for w in self.centroid.values()])
-        return self.square
+    def changed(self) -> None:
+        self.term_ids = self.weights = None
+
+    def add_arrays(self, ids: IdArray, weights: FloatArray) -> None:
+        """Add a member's vector (`ids` ascending) to the cached arrays, if built: the same
+        sums as the centroid's (old value plus new, in that order), without the rebuild
+        from the centroid's thousands of terms that a changed event otherwise costs."""
+        if self.term_ids is None or self.weights is None:
+            return
+        merged, where = np.unique(np.concatenate([self.term_ids, ids]), return_inverse=True)
+        summed = np.bincount(
+            where, weights=np.concatenate([self.weights, weights]), minlength=len(merged)
+        ).astype(np.float64, copy=False)
+        self.term_ids, self.weights = merged, summed
+        self.square = float(np.dot(summed, summed))
+
+    def arrays(self, stats: TermStatistics) -> tuple[IdArray, FloatArray]:
+        """The centroid's term ids (ascending) and weights."""
+        if self.term_ids is None or self.weights is None:
+            size = len(self.centroid)
+            ids = stats.ids(self.centroid, size)
+            weights = np.fromiter(self.centroid.values(), dtype=np.float64, count=size)
+            order = np.argsort(ids)
+            self.term_ids, self.weights = ids[order], weights[order]
+            self.square = float(np.dot(self.weights, self.weights))
+        return self.term_ids, self.weights
 
     def within(self, published: datetime, window: timedelta) -> bool:
         """Whether `published` lies within `window` of the event's published span."""
@@ -225,12 +279,6 @@ class IdfTable(dict[str, float]):
         value = self.base - self.stats.log_frequency.get(term, 0.0)
         self[term] = value
         return value
-
-    def weighted_norm(self, vector: Mapping[str, float]) -> float:
-        """`idf_norm(vector, self)` without filling the table: for a centroid's thousands
-        of terms, most of them looked up once (the same values as the table's)."""
-        base, logs = self.base, self.stats.log_frequency
-        return math.sqrt(sum([(w * (base - logs.get(t, 0.0))) ** 2 for t, w in vector.items()]))
 
 
 def idf_norm(vector: Mapping[str, float], idf: Mapping[str, float]) -> float:
@@ -271,35 +319,66 @@ def cosine(
 BOUND_SLACK = 1e-9
 
 
-def cosine_if_reaches(
-    vector: Mapping[str, float],
-    vector_norm: float,
-    profile: EventProfile,
-    idf: IdfTable,
-    needed: float,
-) -> float | None:
-    """`cosine(vector, profile.centroid)`, or None when it cannot reach `needed`.
+class Query:
+    """One vector scored against many centroids: its term ids (ascending), weights and IDF
+    under the statistics of this decision, computed once.
+
+    Scoring went through the entry's terms in Python for every candidate, and through all
+    of a centroid's thousands of terms for its norm: most of an update's time on a full
+    window (docs/performance.md, "Third round"). With arrays sorted by term id, the shared
+    terms of a centroid are one `searchsorted`, its norm one gather."""
+
+    def __init__(self, vector: Mapping[str, float], stats: TermStatistics) -> None:
+        size = len(vector)
+        ids = stats.ids(vector, size)
+        weights = np.fromiter(vector.values(), dtype=np.float64, count=size)
+        order = np.argsort(ids)
+        keys = list(vector)
+        self.terms = [keys[i] for i in order.tolist()]
+        self.stats = stats
+        self.base = stats.idf_base()
+        self.ids = ids[order]
+        self.weights = weights[order]
+        idf = self.base - stats.log_by_id[self.ids]
+        self.idf_squared = idf * idf
+        self.dot_factor = self.weights * self.idf_squared
+        weighted = self.weights * idf
+        self.norm = math.sqrt(float(np.dot(weighted, weighted)))
+
+    def shared_weights(self, profile: EventProfile) -> FloatArray:
+        """The centroid's weight of each of the query's terms (0 where it has none)."""
+        ids, weights = profile.arrays(self.stats)
+        if not len(ids):
+            return np.zeros(len(self.ids))
+        at = np.minimum(np.searchsorted(ids, self.ids), len(ids) - 1)
+        return np.where(ids[at] == self.ids, weights[at], 0.0)
+
+    def centroid_norm(self, profile: EventProfile) -> float:
+        ids, weights = profile.arrays(self.stats)
+        weighted = weights * (self.base - self.stats.log_by_id[ids])
+        return math.sqrt(float(np.dot(weighted, weighted)))
+
+
+def cosine_if_reaches(query: Query, profile: EventProfile, needed: float) -> float | None:
+    """The IDF-weighted cosine of the query and the event's centroid (`cosine`, up to the
+    order of summation), or None when it cannot reach `needed`.
 
     The centroid's weighted norm is what costs (a pass over thousands of terms per
     candidate). A lower bound of it is nearly free: every IDF is at least 1 (a term is in
-    at most every document), so the terms not shared with `vector` add at least their
+    at most every document), so the terms not shared with the query add at least their
     plain squared weights, which the profile caches. When the cosine with that bound stays
     below `needed`, the exact cosine does too and the candidate cannot win."""
-    centroid = profile.centroid
-    dot = shared_weighted = shared_plain = 0.0
-    for term, weight in vector.items():
-        other = centroid.get(term)
-        if other:
-            value = idf[term]
-            dot += weight * other * value**2
-            shared_weighted += (other * value) ** 2
-            shared_plain += other * other
-    if dot <= 0.0:
+    other = query.shared_weights(profile)
+    dot = float(np.dot(query.dot_factor, other))
+    if dot <= 0.0 or query.norm <= 0.0:
         return 0.0
-    floor = shared_weighted + max(0.0, profile.centroid_square() - shared_plain)
-    if floor > 0.0 and dot / (vector_norm * math.sqrt(floor)) * (1.0 + BOUND_SLACK) < needed:
+    squared = other * other
+    shared_weighted = float(np.dot(squared, query.idf_squared))
+    shared_plain = float(squared.sum())
+    floor = shared_weighted + max(0.0, profile.square - shared_plain)
+    if floor > 0.0 and dot / (query.norm * math.sqrt(floor)) * (1.0 + BOUND_SLACK) < needed:
         return None
-    return dot / (vector_norm * idf.weighted_norm(centroid))
+    return dot / (query.norm * query.centroid_norm(profile))
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +417,9 @@ class EventIndex:
         profile = self.profiles.setdefault(event_id, EventProfile(event_id))
         profile.stretch(published or when)
         profile.centroid.update(vector)
-        profile.square = None
+        if profile.term_ids is not None:
+            query = Query(vector, self.stats)
+            profile.add_arrays(query.ids, query.weights)
         profile.members += 1
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
@@ -348,22 +429,26 @@ class EventIndex:
             self._postings.setdefault(term, {})[event_id] = centroid[term]
         self._vectors[entry_id] = (event_id, vector, when)
 
-    def _ranked(self, vector: Mapping[str, float], idf: IdfTable) -> list[int]:
-        """Events sharing one of the `QUERY_TERMS` most distinctive terms of `vector`, by
+    def _ranked(self, query: Query) -> list[int]:
+        """Events sharing one of the `QUERY_TERMS` most distinctive terms of the query, by
         the part of the dot product those terms give, largest first.
 
         A write-up of the same event shares many distinctive terms with it, so its event is
         found through the rarest few; walking the postings of every term of the entry and
         scoring the 200 largest events was most of the cost of an update."""
+        postings, terms = self._postings, query.terms
+        rare = self.stats.count_by_id[query.ids] <= self.stats.common_above()
         distinctive = [
-            (weight * idf[term] ** 2, term)
-            for term, weight in vector.items()
-            if term in self._postings and not self.stats.is_common(term)
+            (factor, terms[i])
+            for i, factor in zip(
+                np.flatnonzero(rare).tolist(), query.dot_factor[rare].tolist(), strict=True
+            )
+            if terms[i] in postings
         ]
         distinctive.sort(key=lambda item: (-item[0], item[1]))
         partial: defaultdict[int, float] = defaultdict(float)
         for factor, term in distinctive[:QUERY_TERMS]:
-            for event_id, weight in self._postings[term].items():
+            for event_id, weight in postings[term].items():
                 partial[event_id] += factor * weight
         return sorted(partial, key=lambda e: (-partial[e], e))
 
@@ -373,19 +458,16 @@ class EventIndex:
     ) -> EventMatch | None:  # fmt: skip
         """The most similar of the `MAX_CANDIDATE_EVENTS` most promising eligible events
         active in the window, if its cosine with `vector` reaches `threshold`."""
-        idf = IdfTable(self.stats)  # the statistics stay unchanged during this decision
+        query = Query(vector, self.stats)  # the statistics stay unchanged during this decision
         cutoff = now - self.window
         best: EventMatch | None = None
-        norm: float | None = None
         scored = 0
-        for event_id in self._ranked(vector, idf):
+        for event_id in self._ranked(query):
             profile = self.profiles.get(event_id)
             if profile is None or (profile.last_active or now) < cutoff or not eligible(profile):
                 continue
-            if norm is None:
-                norm = idf_norm(vector, idf)
             needed = threshold if best is None else best.similarity
-            similarity = cosine_if_reaches(vector, norm, profile, idf, needed)
+            similarity = cosine_if_reaches(query, profile, needed)
             # `needed` is the threshold, then the best so far (which reached it).
             if (
                 similarity is not None
@@ -445,7 +527,7 @@ class EventIndex:
             return
         profile = self.profiles.setdefault(keep, EventProfile(keep))
         profile.centroid.update(absorbed.centroid)
-        profile.square = None
+        profile.changed()
         profile.members += absorbed.members
         for bound in (absorbed.earliest, absorbed.latest):
             if bound is not None:
