@@ -7,18 +7,41 @@ Each entry gets two signatures:
 - a *body* signature over the title and text: word 3-grams for texts of at least
   `MIN_WORDS_FOR_WORD_SHINGLES` words, character 5-grams below that (teasers).
 
-The MinHash scheme is named explicitly: datasketch 2.0 changed the default, and
-signatures made under different parameters must never be compared. `MinHashParams`
-is stored in the database's meta table for that reason.
+Shingles are never built as strings: each is hashed to 64 bits with numpy, from hashes of
+its parts, over all the n-grams of a text at once (the string shingles, `char_shingles`
+and `word_shingles`, are the definition, and what datasketch is given in the benchmark):
+
+- a word n-gram from the xxh64 hashes of its words (each distinct word hashed once, kept
+  in a bounded per-`Signer` cache: vocabularies repeat);
+- a character n-gram from the Unicode code points of the words joined by single spaces;
+- either way, the n parts are combined by Horner's rule with an odd 64-bit multiplier
+  (mod 2^64) and finished with MurmurHash3's 64-bit finaliser (`_fmix64`), so that the
+  high 32 bits are as good as those of a random hash. A text shorter than n gives one
+  shingle, padded with a value that is no code point (characters) or no likely word hash.
+
+The MinHash of a set of shingles is datasketch's scheme "affine32" applied to the high 32
+bits of each distinct shingle hash, computed in numpy with the permutations of a
+datasketch `MinHash` (a unit test holds it equal to datasketch's `update_batch`). One
+Python call per shingle (building its bytes, then xxh32) was most of the time of a
+signature; now Python touches each word once (a dict look-up) and each character never.
+
+The MinHash scheme and the shingle hashing are named explicitly (`MinHashParams.scheme`,
+`MinHashParams.hashfunc`): datasketch 2.0 changed the default scheme, and signatures made
+under different parameters must never be compared. `MinHashParams` is stored in the
+database's meta table for that reason; a database signed with other parameters asks for
+`aggregator reindex`.
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from operator import itemgetter
 
 import numpy as np
+import numpy.typing as npt
 import xxhash
 from datasketch import LeanMinHash, MinHash
 
@@ -29,6 +52,29 @@ from aggregator.dedup.text import tokens
 MIN_WORDS_FOR_WORD_SHINGLES = 20
 CHAR_NGRAM = 5
 WORD_NGRAM = 3
+# The name of the shingle hashing described in the module docstring. It changes whenever
+# the hash of a shingle changes, so that stored signatures are recomputed.
+SHINGLE_HASH = "xxh64-tokens"
+SCHEME = "affine32"
+
+U64 = npt.NDArray[np.uint64]
+U32 = npt.NDArray[np.uint32]
+
+# Horner's multiplier (odd, so multiplying is a bijection mod 2^64): 2^64 / golden ratio.
+_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
+# Pads a text shorter than n: above the last code point, and a word hash of 0 has a
+# chance of 2^-64.
+_CHAR_PAD = 0x110000
+_WORD_PAD = 0
+# Distinct words whose hashes are kept; the cache is emptied when it is full. 2^17 words
+# cost about 16 MB (the words included); the 938 ECB+ and RPM2 articles hold 25,000.
+_TOKEN_CACHE_SIZE = 1 << 17
+# Shingles permuted at a time: a huge text must not take num_perm times its size at once.
+_MAX_BATCH = 8192
+# MurmurHash3 finalisers: 64-bit for our shingle hashes, 32-bit as datasketch's pre-mix.
+_FMIX64 = (np.uint64(33), np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
+_FMIX32 = (np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35))
+_SHIFT13, _SHIFT16, _SHIFT32 = np.uint32(13), np.uint32(16), np.uint64(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,8 +83,8 @@ class MinHashParams:
 
     num_perm: int = 128
     seed: int = 1
-    scheme: str = "affine32"
-    hashfunc: str = "xxh32"
+    scheme: str = SCHEME
+    hashfunc: str = SHINGLE_HASH
     char_ngram: int = CHAR_NGRAM
     word_ngram: int = WORD_NGRAM
     min_words_for_word_shingles: int = MIN_WORDS_FOR_WORD_SHINGLES
@@ -61,7 +107,7 @@ class Signatures:
     title: np.ndarray  # uint32 hash values
     body: np.ndarray
     title_words: int
-    body_shingles: int
+    body_shingles: int  # distinct shingles of the body
     headline_only: bool  # no text beyond the title
 
     def title_bytes(self) -> bytes:
@@ -87,48 +133,170 @@ def word_shingles(words: Sequence[str], n: int) -> set[bytes]:
 
 
 def body_shingles(words: Sequence[str], params: MinHashParams = DEFAULT_PARAMS) -> set[bytes]:
+    """The shingles of a body as strings: what `Signer.body_hashes` hashes."""
     if len(words) < params.min_words_for_word_shingles:
         return char_shingles(words, params.char_ngram)
     return word_shingles(words, params.word_ngram)
 
 
+def _fmix64(h: U64) -> U64:
+    """MurmurHash3's 64-bit finaliser, in place: every output bit depends on every input
+    bit, so the high 32 bits of a Horner sum (a linear form) hash like random bits."""
+    shift, m1, m2 = _FMIX64
+    h ^= h >> shift
+    h *= m1
+    h ^= h >> shift
+    h *= m2
+    h ^= h >> shift
+    return h
+
+
+def ngram_hashes(parts: U64, n: int, pad: int) -> U64:
+    """64-bit hashes of all the n-grams of `parts` (one hash per position, so repeats
+    included); a sequence shorter than n is one n-gram, padded with `pad`."""
+    count = len(parts)
+    if count == 0:
+        return np.empty(0, dtype=np.uint64)
+    if count < n:
+        parts = np.concatenate([parts, np.full(n - count, pad, dtype=np.uint64)])
+        count = n
+    grams = count - n + 1
+    h = parts[:grams].copy()
+    for i in range(1, n):
+        h *= _MULTIPLIER
+        h += parts[i : i + grams]
+    return _fmix64(h)
+
+
+def char_ngram_hashes(words: Sequence[str], n: int) -> U64:
+    """Hashes of the character n-grams of the words joined by single spaces."""
+    text = " ".join(words)
+    points = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.uint64)
+    return ngram_hashes(points, n, _CHAR_PAD)
+
+
+def premixed(values: U32) -> U32:
+    """datasketch's "affine32" pre-mix of 32-bit input hashes: MurmurHash3's 32-bit
+    finaliser (`datasketch.minhash._fmix`), in uint32 arithmetic."""
+    m1, m2 = _FMIX32
+    h = values ^ (values >> _SHIFT16)
+    h *= m1
+    h ^= h >> _SHIFT13
+    h *= m2
+    h ^= h >> _SHIFT16
+    return h
+
+
+def distinct(hashes: U64) -> U64:
+    """The distinct values, sorted (`np.unique` costs ten times as much on small arrays)."""
+    ordered = np.sort(hashes)
+    if len(ordered) < 2:
+        return ordered
+    keep = np.empty(len(ordered), dtype=np.bool_)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+class _WordHashes(dict[str, bytes]):
+    """Word -> its xxh64 hash as 8 bytes in native order (so that the hashes of a text
+    join into a uint64 array), computed at the first sight of the word and emptied when
+    full (`_TOKEN_CACHE_SIZE`)."""
+
+    def __missing__(self, word: str) -> bytes:
+        if len(self) >= _TOKEN_CACHE_SIZE:
+            self.clear()
+        value = xxhash.xxh64_intdigest(word.encode()).to_bytes(8, sys.byteorder)
+        self[word] = value
+        return value
+
+
 class Signer:
     """Computes signatures with one fixed set of parameters.
 
-    Permutations are drawn once (drawing them per MinHash costs more than hashing a
-    headline), and every signature starts from a copy of the same empty template.
-    """
+    The permutations are drawn once by datasketch (drawing them per MinHash costs more
+    than hashing a headline) and applied here in numpy; word hashes are cached."""
 
     def __init__(self, params: MinHashParams = DEFAULT_PARAMS) -> None:
-        if params.hashfunc != "xxh32":
+        if params.hashfunc != SHINGLE_HASH:
             raise ValueError(f"unsupported shingle hash {params.hashfunc!r}")
+        if params.scheme != SCHEME:
+            raise ValueError(f"unsupported MinHash scheme {params.scheme!r}")
         self.params = params
-        self._template = MinHash(
-            num_perm=params.num_perm,
-            seed=params.seed,
-            scheme=params.scheme,
-            hashfunc=xxhash.xxh32_intdigest,
-        )
+        # Only its permutations and empty hash values are used: datasketch defines them.
+        template = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme)
+        a, b = template.permutations
+        self._a: U32 = np.asarray(a, dtype=np.uint32).reshape(-1, 1)  # a column
+        self._b: U32 = np.asarray(b, dtype=np.uint32).reshape(-1, 1)
+        self._empty: U32 = np.asarray(template.hashvalues, dtype=np.uint32)
+        self._word_hashes = _WordHashes()
 
-    def minhash(self, shingles: set[bytes]) -> np.ndarray:
-        """The hash values of a MinHash over `shingles`."""
-        m = self._template.copy()
-        if shingles:
-            m.update_batch(list(shingles))
-        return np.asarray(m.hashvalues, dtype=np.uint32)
+    def word_hashes(self, words: Sequence[str]) -> U64:
+        """The xxh64 hash of each word, in order."""
+        if not words:
+            return np.empty(0, dtype=np.uint64)
+        # One C call for all the look-ups and one join for the array: a list of ints
+        # given to np.array took a third longer.
+        found = itemgetter(*words)(self._word_hashes)
+        return np.frombuffer(b"".join(found) if len(words) > 1 else found, dtype=np.uint64)
+
+    def word_ngram_hashes(self, words: Sequence[str]) -> U64:
+        """Hashes of the word n-grams of `words` (one per position)."""
+        return ngram_hashes(self.word_hashes(words), self.params.word_ngram, _WORD_PAD)
+
+    def minhash32(self, values: U32) -> U32:
+        """The hash values of datasketch's `MinHash(num_perm, seed, scheme="affine32")`
+        after `update_batch` with a hash function that gives `values`: per permutation
+        (a, b), the minimum over the values of a * premixed(value) + b (mod 2^32)."""
+        if len(values) == 0:
+            return self._empty.copy()
+        if len(values) > _MAX_BATCH:  # bounds the temporary array (4 MB at 128 permutations)
+            parts = [values[i : i + _MAX_BATCH] for i in range(0, len(values), _MAX_BATCH)]
+            merged: U32 = np.minimum.reduce([self.minhash32(part) for part in parts])
+            return merged
+        # One row per permutation, so that the minimum runs along contiguous memory.
+        permuted = self._a * premixed(values)
+        permuted += self._b
+        result: U32 = permuted.min(axis=1)
+        return result
+
+    def signature(self, shingle_hashes: U64) -> U32:
+        """The MinHash of a set of shingles, given their 64-bit hashes (repeats allowed)."""
+        return self.minhash32((shingle_hashes >> _SHIFT32).astype(np.uint32))
+
+    def body_hashes(self, words: Sequence[str]) -> U64:
+        """The distinct shingle hashes of a body (sorted): word n-grams from enough words,
+        character n-grams below that."""
+        params = self.params
+        if len(words) < params.min_words_for_word_shingles:
+            hashes = char_ngram_hashes(words, params.char_ngram)
+        else:
+            hashes = self.word_ngram_hashes(words)
+        return distinct(hashes)
+
+    def body_signature(self, words: Sequence[str]) -> tuple[U32, int]:
+        """The body signature of these words and its number of distinct shingles."""
+        hashes = self.body_hashes(words)
+        return self.signature(hashes), len(hashes)
 
     def sign(self, title: str, text: str) -> Signatures:
         title_words = tokens(title)
         text_words = tokens(text)
         # Some feeds repeat the title as the description: that is still a headline only.
         headline_only = len(text_words) < 8 or text_words == title_words
-        all_words = title_words if headline_only else title_words + text_words
-        body = body_shingles(all_words, self.params)
+        title_hashes = char_ngram_hashes(title_words, self.params.char_ngram)
+        title_signature = self.signature(title_hashes)
+        if headline_only and len(title_words) < self.params.min_words_for_word_shingles:
+            # The body is the title's own character shingles: no need to sign them twice.
+            body, body_size = title_signature.copy(), len(distinct(title_hashes))
+        else:
+            all_words = title_words if headline_only else title_words + text_words
+            body, body_size = self.body_signature(all_words)
         return Signatures(
-            title=self.minhash(char_shingles(title_words, self.params.char_ngram)),
-            body=self.minhash(body),
+            title=title_signature,
+            body=body,
             title_words=len(title_words),
-            body_shingles=len(body),
+            body_shingles=body_size,
             headline_only=headline_only,
         )
 
