@@ -68,6 +68,9 @@ CANDIDATE_MAX_DOCUMENT_SHARE = 0.2
 # and group counts on ECB+ and RPM2; 10 candidates the same on ECB+, RPM2, UCI's first 1,500.)
 QUERY_TERMS = 20
 MAX_CANDIDATE_EVENTS = 30
+# Postings of events gone are cleaned, and unused terms forgotten, once there are more of
+# them than live postings and at least this many (a pass over every list: amortised).
+COMPACT_AFTER = 100_000
 
 _SENTENCE_BREAK = re.compile(r"[.!?\n]+")
 _RAW_WORD = re.compile(r"\w+")
@@ -75,7 +78,8 @@ _SLUG_SUFFIX = re.compile(r"\.(?:s?html?|php|aspx?|story|cms)$", re.IGNORECASE)
 _SLUG_SEPARATOR = re.compile(r"[-_+]")
 
 TermVector = dict[str, float]
-IdArray = npt.NDArray[np.int64]
+IdArray = npt.NDArray[np.int32]  # term ids
+CountArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -136,67 +140,101 @@ def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
 
 @dataclass(slots=True)
 class TermStatistics:
-    """Document frequencies over the window, for inverse document frequency."""
+    """Document frequencies over the window, for inverse document frequency.
+
+    Terms get ids (`vocabulary`, `terms`) so that frequencies, centroids and the vectors
+    kept for the window are arrays: as dictionaries of strings, the event level held about
+    20 KB per item of the window (docs/performance.md, "Third round")."""
 
     documents: int = 0
-    frequency: Counter[str] = field(default_factory=Counter)
+    vocabulary: dict[str, int] = field(default_factory=dict)  # term -> id
+    terms: list[str] = field(default_factory=list)  # id -> term
+    count_by_id: CountArray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
     # log(frequency + 1) of each term, kept as frequencies change: the IDF of a term is
     # then a subtraction, not a logarithm (norms of large centroids take thousands).
-    log_frequency: dict[str, float] = field(default_factory=dict)
-    # The same logarithms by term id, for scoring with numpy (`Query`, `EventProfile.arrays`).
-    # Ids are handed out once per process and never reused (a centroid may keep a term whose
-    # documents have left the window); the vocabulary is the distinct stems seen since start.
-    vocabulary: dict[str, int] = field(default_factory=dict)
     log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
-    count_by_id: IdArray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
 
-    def add(self, vector: Mapping[str, float]) -> None:
-        self.documents += 1
-        self.frequency.update(vector.keys())
-        self._relog(vector)
-
-    def remove(self, vector: Mapping[str, float]) -> None:
-        self.documents = max(0, self.documents - 1)
-        self.frequency.subtract(vector.keys())
-        self._relog(vector)
-
-    def _relog(self, terms: Iterable[str]) -> None:
-        frequency, logs = self.frequency, self.log_frequency
-        vocabulary, by_id, counts = self.vocabulary, self.log_by_id, self.count_by_id
-        for term in terms:
-            count = frequency[term]
+    def intern(self, terms: Iterable[str], count: int) -> IdArray:
+        """The ids of `count` terms, new terms getting the next free ids."""
+        vocabulary, known = self.vocabulary, self.terms
+        ids = np.empty(count, dtype=np.int32)
+        for position, term in enumerate(terms):
             term_id = vocabulary.get(term)
             if term_id is None:
-                term_id = vocabulary[term] = len(vocabulary)
-                if term_id >= len(by_id):
-                    by_id = self.log_by_id = np.concatenate([by_id, np.zeros_like(by_id)])
-                    counts = self.count_by_id = np.concatenate([counts, np.zeros_like(counts)])
-            counts[term_id] = count
-            if count > 0:
-                logs[term] = by_id[term_id] = math.log(count + 1)
-            else:
-                logs.pop(term, None)
-                del frequency[term]
-                by_id[term_id] = 0.0
+                term_id = vocabulary[term] = len(known)
+                known.append(term)
+            ids[position] = term_id
+        if len(known) > len(self.count_by_id):
+            grown = max(len(known), 2 * len(self.count_by_id))
+            self.count_by_id = np.concatenate(
+                [self.count_by_id, np.zeros(grown - len(self.count_by_id), dtype=np.int64)]
+            )
+            self.log_by_id = np.concatenate([self.log_by_id, np.zeros(grown - len(self.log_by_id))])
+        return ids
 
     def ids(self, terms: Iterable[str], count: int) -> IdArray:
-        """The ids of `count` terms, all counted at least once since start."""
+        """The ids of `count` terms already interned."""
         vocabulary = self.vocabulary
-        return np.fromiter((vocabulary[t] for t in terms), dtype=np.int64, count=count)
+        return np.fromiter((vocabulary[t] for t in terms), dtype=np.int32, count=count)
+
+    def add(self, vector: Mapping[str, float]) -> IdArray:
+        """Count one document with these terms; returns their ids."""
+        ids = self.intern(vector, len(vector))
+        self.add_ids(ids)
+        return ids
+
+    def add_ids(self, ids: IdArray) -> None:
+        self.documents += 1
+        self._count(ids, 1)
+
+    def remove_ids(self, ids: IdArray) -> None:
+        self.documents = max(0, self.documents - 1)
+        self._count(ids, -1)
+
+    def _count(self, ids: IdArray, step: int) -> None:
+        counts, logs = self.count_by_id, self.log_by_id
+        for term_id in ids.tolist():
+            count = max(0, int(counts[term_id]) + step)
+            counts[term_id] = count
+            # math.log, not np.log: the same floats as before the arrays, bit for bit.
+            logs[term_id] = math.log(count + 1) if count else 0.0
+
+    def frequency(self, term: str) -> int:
+        term_id = self.vocabulary.get(term)
+        return 0 if term_id is None else int(self.count_by_id[term_id])
 
     def idf_base(self) -> float:
-        """The IDF of a term in no document; `idf(t)` is this minus `log_frequency[t]`."""
+        """The IDF of a term in no document; `idf(t)` is this minus log(frequency + 1)."""
         return math.log(self.documents + 1) + 1.0
 
     def idf(self, term: str) -> float:
-        return self.idf_base() - self.log_frequency.get(term, 0.0)
+        term_id = self.vocabulary.get(term)
+        return self.idf_base() - (0.0 if term_id is None else float(self.log_by_id[term_id]))
 
     def common_above(self) -> float:
         """Terms in more documents than this are common (see CANDIDATE_MAX_DOCUMENT_SHARE)."""
         return CANDIDATE_MAX_DOCUMENT_SHARE * max(self.documents, 20)
 
     def is_common(self, term: str) -> bool:
-        return self.frequency[term] > self.common_above()
+        return self.frequency(term) > self.common_above()
+
+    def compact(self, keep: npt.NDArray[np.bool_]) -> IdArray:
+        """Forget the terms not in `keep` (indexed by id; terms still counted are always
+        kept) and renumber the rest in the same order; returns old id -> new id (-1 for
+        forgotten). Without this the vocabulary would hold every stem seen since start."""
+        size = len(self.terms)
+        keep = keep[:size] | (self.count_by_id[:size] > 0)
+        mapping = np.full(size, -1, dtype=np.int32)
+        mapping[keep] = np.arange(int(keep.sum()), dtype=np.int32)
+        self.terms = [term for term, kept in zip(self.terms, keep.tolist(), strict=True) if kept]
+        self.vocabulary = {term: term_id for term_id, term in enumerate(self.terms)}
+        capacity = max(1024, 2 * len(self.terms))
+        counts = np.zeros(capacity, dtype=np.int64)
+        counts[: len(self.terms)] = self.count_by_id[:size][keep]
+        logs = np.zeros(capacity)
+        logs[: len(self.terms)] = self.log_by_id[:size][keep]
+        self.count_by_id, self.log_by_id = counts, logs
+        return mapping
 
 
 @dataclass(slots=True)
@@ -204,45 +242,37 @@ class EventProfile:
     """The centroid of an event's members and what the thresholds need to know."""
 
     event_id: int
-    centroid: Counter[str] = field(default_factory=Counter)
+    # The centroid (sum of the members' vectors) as term ids, ascending, and weights.
+    term_ids: IdArray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    weights: FloatArray = field(default_factory=lambda: np.zeros(0))
+    square: float = 0.0  # sum of the squared weights, for `cosine_if_reaches`
     members: int = 0
     headline_members: int = 0
     last_active: datetime | None = None  # last arrival: the window keeps active events
     earliest: datetime | None = None  # published span of the members (arrival when unknown)
     latest: datetime | None = None
-    # The centroid as arrays sorted by term id, and the sum of its squared weights, cached
-    # for `cosine_if_reaches`; None whenever the centroid changes (`changed`, called by
-    # every change, all of which go through EventIndex).
-    term_ids: IdArray | None = None
-    weights: FloatArray | None = None
-    square: float = 0.0
 
-    def changed(self) -> None:
-        self.term_ids = self.weights = None
+    def add(self, ids: IdArray, weights: FloatArray) -> IdArray:
+        """Add a vector (`ids` ascending) to the centroid; returns the ids new to it.
 
-    def add_arrays(self, ids: IdArray, weights: FloatArray) -> None:
-        """Add a member's vector (`ids` ascending) to the cached arrays, if built: the same
-        sums as the centroid's (old value plus new, in that order), without the rebuild
-        from the centroid's thousands of terms that a changed event otherwise costs."""
-        if self.term_ids is None or self.weights is None:
-            return
-        merged, where = np.unique(np.concatenate([self.term_ids, ids]), return_inverse=True)
-        summed = np.bincount(
-            where, weights=np.concatenate([self.weights, weights]), minlength=len(merged)
-        ).astype(np.float64, copy=False)
-        self.term_ids, self.weights = merged, summed
-        self.square = float(np.dot(summed, summed))
-
-    def arrays(self, stats: TermStatistics) -> tuple[IdArray, FloatArray]:
-        """The centroid's term ids (ascending) and weights."""
-        if self.term_ids is None or self.weights is None:
-            size = len(self.centroid)
-            ids = stats.ids(self.centroid, size)
-            weights = np.fromiter(self.centroid.values(), dtype=np.float64, count=size)
-            order = np.argsort(ids)
-            self.term_ids, self.weights = ids[order], weights[order]
+        Each weight is the old one plus the new, the same floats as a dictionary's sums."""
+        if not len(self.term_ids):
+            self.term_ids, self.weights = ids.copy(), weights.copy()
             self.square = float(np.dot(self.weights, self.weights))
-        return self.term_ids, self.weights
+            return ids
+        at = np.minimum(np.searchsorted(self.term_ids, ids), len(self.term_ids) - 1)
+        found = self.term_ids[at] == ids
+        new: IdArray = ids[~found]
+        if not len(new):
+            self.weights[at] += weights
+        else:
+            merged, where = np.unique(np.concatenate([self.term_ids, ids]), return_inverse=True)
+            summed = np.bincount(
+                where, weights=np.concatenate([self.weights, weights]), minlength=len(merged)
+            ).astype(np.float64, copy=False)
+            self.term_ids, self.weights = merged, summed
+        self.square = float(np.dot(self.weights, self.weights))
+        return new
 
     def within(self, published: datetime, window: timedelta) -> bool:
         """Whether `published` lies within `window` of the event's published span."""
@@ -263,20 +293,15 @@ class EventProfile:
 
 
 class IdfTable(dict[str, float]):
-    """The IDF of each term, computed once per term while the statistics stay unchanged.
-
-    Scoring one entry against up to `MAX_CANDIDATE_EVENTS` centroids looked up the IDF of
-    the same terms millions of times (a logarithm each: most of the time of an update,
-    docs/performance.md). The values are those of `TermStatistics.idf`, bit for bit; a
-    table is only valid until the statistics change (the next `observe`)."""
+    """The IDF of each term, computed once per term while the statistics stay unchanged
+    (for `cosine` over many centroids); only valid until the statistics change."""
 
     def __init__(self, stats: TermStatistics) -> None:
         super().__init__()
         self.stats = stats
-        self.base = stats.idf_base()
 
     def __missing__(self, term: str) -> float:
-        value = self.base - self.stats.log_frequency.get(term, 0.0)
+        value = self.stats.idf(term)
         self[term] = value
         return value
 
@@ -293,13 +318,9 @@ def cosine(
     stats: TermStatistics,
     *,
     idf: Mapping[str, float] | None = None,
-    vector_norm: float | None = None,
 ) -> float:
-    """IDF-weighted cosine of two term vectors.
-
-    `idf` (an `IdfTable` of `stats`) and `vector_norm` (`idf_norm(vector, idf)`) let a
-    caller scoring one vector against many centroids compute them once; the arithmetic
-    is the same either way, so the result is identical."""
+    """IDF-weighted cosine of two term vectors (the definition `cosine_if_reaches`
+    computes with arrays; `idf`, an `IdfTable` of `stats`, saves lookups over many)."""
     table = IdfTable(stats) if idf is None else idf
     dot = 0.0
     for term, weight in vector.items():
@@ -308,9 +329,7 @@ def cosine(
             dot += weight * other * table[term] ** 2
     if dot <= 0.0:
         return 0.0
-    left = idf_norm(vector, table) if vector_norm is None else vector_norm
-    right = idf_norm(centroid, table)
-    return dot / (left * right)
+    return dot / (idf_norm(vector, table) * idf_norm(centroid, table))
 
 
 # Relative slack on the upper bound of `cosine_if_reaches`: far above the rounding error of
@@ -328,34 +347,34 @@ class Query:
     window (docs/performance.md, "Third round"). With arrays sorted by term id, the shared
     terms of a centroid are one `searchsorted`, its norm one gather."""
 
-    def __init__(self, vector: Mapping[str, float], stats: TermStatistics) -> None:
-        size = len(vector)
-        ids = stats.ids(vector, size)
-        weights = np.fromiter(vector.values(), dtype=np.float64, count=size)
-        order = np.argsort(ids)
-        keys = list(vector)
-        self.terms = [keys[i] for i in order.tolist()]
+    def __init__(self, ids: IdArray, weights: FloatArray, stats: TermStatistics) -> None:
         self.stats = stats
         self.base = stats.idf_base()
-        self.ids = ids[order]
-        self.weights = weights[order]
-        idf = self.base - stats.log_by_id[self.ids]
+        self.ids = ids
+        self.weights = weights
+        idf = self.base - stats.log_by_id[ids]
         self.idf_squared = idf * idf
-        self.dot_factor = self.weights * self.idf_squared
-        weighted = self.weights * idf
+        self.dot_factor = weights * self.idf_squared
+        weighted = weights * idf
         self.norm = math.sqrt(float(np.dot(weighted, weighted)))
+
+    @classmethod
+    def of(cls, vector: Mapping[str, float], stats: TermStatistics) -> Query:
+        ids = stats.ids(vector, len(vector))
+        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+        order = np.argsort(ids)
+        return cls(ids[order], weights[order], stats)
 
     def shared_weights(self, profile: EventProfile) -> FloatArray:
         """The centroid's weight of each of the query's terms (0 where it has none)."""
-        ids, weights = profile.arrays(self.stats)
+        ids, weights = profile.term_ids, profile.weights
         if not len(ids):
             return np.zeros(len(self.ids))
         at = np.minimum(np.searchsorted(ids, self.ids), len(ids) - 1)
         return np.where(ids[at] == self.ids, weights[at], 0.0)
 
     def centroid_norm(self, profile: EventProfile) -> float:
-        ids, weights = profile.arrays(self.stats)
-        weighted = weights * (self.base - self.stats.log_by_id[ids])
+        weighted = profile.weights * (self.base - self.stats.log_by_id[profile.term_ids])
         return math.sqrt(float(np.dot(weighted, weighted)))
 
 
@@ -387,16 +406,31 @@ class EventMatch:
     similarity: float
 
 
+@dataclass(slots=True)
+class _Member:
+    """What the window keeps of an entry: its event, its terms (to uncount them when it
+    leaves) and its arrival."""
+
+    event_id: int
+    term_ids: IdArray
+    when: datetime
+
+
 class EventIndex:
     """Centroids of the events active in the window, found through their terms."""
 
-    def __init__(self, window: timedelta) -> None:
+    def __init__(self, window: timedelta, *, compact_after: int = COMPACT_AFTER) -> None:
         self.window = window
+        self.compact_after = compact_after
         self.stats = TermStatistics()
         self.profiles: dict[int, EventProfile] = {}
-        # term -> event -> the term's weight in the event's centroid
-        self._postings: dict[str, dict[int, float]] = {}
-        self._vectors: dict[int, tuple[int, TermVector, datetime]] = {}  # entry -> event
+        # term id -> the events whose centroid has the term. Events leave lazily: ids of
+        # events dropped or merged away stay until `_compact` (removing them one by one
+        # from the lists of common terms would cost more than the lookups they waste).
+        self._postings: dict[int, list[int]] = {}
+        self._postings_total = 0  # entries in all lists
+        self._postings_live = 0  # of which of events still in `profiles`
+        self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -412,53 +446,63 @@ class EventIndex:
         """Add an entry's vector to its event's centroid (observed: already counted).
 
         `when` is the arrival time, `published` the publisher's (default: arrival)."""
-        if not observed:
-            self.stats.add(vector)
+        if observed:
+            query = Query.of(vector, self.stats)
+        else:
+            ids = self.stats.add(vector)
+            order = np.argsort(ids)
+            weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+            query = Query(ids[order], weights[order], self.stats)
         profile = self.profiles.setdefault(event_id, EventProfile(event_id))
         profile.stretch(published or when)
-        profile.centroid.update(vector)
-        if profile.term_ids is not None:
-            query = Query(vector, self.stats)
-            profile.add_arrays(query.ids, query.weights)
+        self._post(event_id, profile.add(query.ids, query.weights))
         profile.members += 1
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
             profile.last_active = when
-        centroid = profile.centroid
-        for term in vector:
-            self._postings.setdefault(term, {})[event_id] = centroid[term]
-        self._vectors[entry_id] = (event_id, vector, when)
+        self._members[entry_id] = _Member(event_id, query.ids, when)
+
+    def _post(self, event_id: int, new_ids: IdArray) -> None:
+        postings = self._postings
+        for term_id in new_ids.tolist():
+            listed = postings.get(term_id)
+            if listed is None:
+                postings[term_id] = [event_id]
+            else:
+                listed.append(event_id)
+        self._postings_total += len(new_ids)
+        self._postings_live += len(new_ids)
 
     def _ranked(self, query: Query) -> list[int]:
         """Events sharing one of the `QUERY_TERMS` most distinctive terms of the query, by
-        the part of the dot product those terms give, largest first.
+        the part of the query's weight those terms give, largest first.
 
         A write-up of the same event shares many distinctive terms with it, so its event is
         found through the rarest few; walking the postings of every term of the entry and
         scoring the 200 largest events was most of the cost of an update."""
-        postings, terms = self._postings, query.terms
-        rare = self.stats.count_by_id[query.ids] <= self.stats.common_above()
+        postings, terms, profiles = self._postings, self.stats.terms, self.profiles
+        rare = np.flatnonzero(self.stats.count_by_id[query.ids] <= self.stats.common_above())
         distinctive = [
-            (factor, terms[i])
-            for i, factor in zip(
-                np.flatnonzero(rare).tolist(), query.dot_factor[rare].tolist(), strict=True
+            (factor, terms[term_id], term_id)
+            for term_id, factor in zip(
+                query.ids[rare].tolist(), query.dot_factor[rare].tolist(), strict=True
             )
-            if terms[i] in postings
+            if term_id in postings
         ]
         distinctive.sort(key=lambda item: (-item[0], item[1]))
         partial: defaultdict[int, float] = defaultdict(float)
-        for factor, term in distinctive[:QUERY_TERMS]:
-            for event_id, weight in postings[term].items():
-                partial[event_id] += factor * weight
+        for factor, _, term_id in distinctive[:QUERY_TERMS]:
+            for event_id in postings[term_id]:
+                if event_id in profiles:
+                    partial[event_id] += factor
         return sorted(partial, key=lambda e: (-partial[e], e))
 
     def _best(
-        self, vector: Mapping[str, float], now: datetime, threshold: float,
+        self, query: Query, now: datetime, threshold: float,
         eligible: Callable[[EventProfile], bool],
     ) -> EventMatch | None:  # fmt: skip
         """The most similar of the `MAX_CANDIDATE_EVENTS` most promising eligible events
-        active in the window, if its cosine with `vector` reaches `threshold`."""
-        query = Query(vector, self.stats)  # the statistics stay unchanged during this decision
+        active in the window, if its cosine with the query reaches `threshold`."""
         cutoff = now - self.window
         best: EventMatch | None = None
         scored = 0
@@ -493,7 +537,7 @@ class EventIndex:
             return profile.event_id not in skip and profile.within(when, self.window)
 
         threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
-        return self._best(vector, now, threshold, eligible)
+        return self._best(Query.of(vector, self.stats), now, threshold, eligible)
 
     def merge_candidate(
         self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
@@ -518,16 +562,17 @@ class EventIndex:
                 )
             )
 
-        return self._best(profile.centroid, now, HEADLINE_MERGE_THRESHOLD, eligible)
+        query = Query(profile.term_ids, profile.weights, self.stats)
+        return self._best(query, now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""
         absorbed = self.profiles.pop(gone, None)
         if absorbed is None:
             return
+        self._postings_live -= len(absorbed.term_ids)
         profile = self.profiles.setdefault(keep, EventProfile(keep))
-        profile.centroid.update(absorbed.centroid)
-        profile.changed()
+        self._post(keep, profile.add(absorbed.term_ids, absorbed.weights))
         profile.members += absorbed.members
         for bound in (absorbed.earliest, absorbed.latest):
             if bound is not None:
@@ -537,31 +582,42 @@ class EventIndex:
             profile.last_active is None or absorbed.last_active > profile.last_active
         ):
             profile.last_active = absorbed.last_active
-        for term in absorbed.centroid:
-            postings = self._postings.get(term)
-            if postings is not None:
-                postings.pop(gone, None)
-                postings[keep] = profile.centroid[term]
-        for entry_id, (event_id, vector, when) in list(self._vectors.items()):
-            if event_id == gone:
-                self._vectors[entry_id] = (keep, vector, when)
+        for member in self._members.values():
+            if member.event_id == gone:
+                member.event_id = keep
 
     def drop_older_than(self, cutoff: datetime) -> int:
         """Forget entries (and then events) last active before `cutoff`."""
-        old = [e for e, (_, _, when) in self._vectors.items() if when < cutoff]
+        old = [e for e, member in self._members.items() if member.when < cutoff]
         for entry_id in old:
-            _, vector, _ = self._vectors.pop(entry_id)
-            self.stats.remove(vector)
+            self.stats.remove_ids(self._members.pop(entry_id).term_ids)
         stale = [e for e, p in self.profiles.items() if p.last_active and p.last_active < cutoff]
         for event_id in stale:
-            profile = self.profiles.pop(event_id)
-            for term in profile.centroid:
-                postings = self._postings.get(term)
-                if postings is not None:
-                    postings.pop(event_id, None)
-                    if not postings:
-                        del self._postings[term]
+            self._postings_live -= len(self.profiles.pop(event_id).term_ids)
+        dead = self._postings_total - self._postings_live
+        if dead > max(self._postings_live, self.compact_after):
+            self._compact()
         return len(old)
+
+    def _compact(self) -> None:
+        """Drop the postings of events gone, and the terms no longer counted nor in any
+        centroid (renumbering the rest: every id array follows)."""
+        profiles = self.profiles
+        postings: dict[int, list[int]] = {}
+        for term_id, events in self._postings.items():
+            alive = [e for e in dict.fromkeys(events) if e in profiles]
+            if alive:
+                postings[term_id] = alive
+        used = np.zeros(len(self.stats.terms), dtype=bool)
+        for profile in profiles.values():
+            used[profile.term_ids] = True
+        mapping = self.stats.compact(used)
+        self._postings = {int(mapping[t]): events for t, events in postings.items()}
+        for profile in profiles.values():
+            profile.term_ids = mapping[profile.term_ids]  # the order is kept: still ascending
+        for member in self._members.values():
+            member.term_ids = mapping[member.term_ids]
+        self._postings_total = self._postings_live = sum(len(e) for e in postings.values())
 
 
 def shared_terms(

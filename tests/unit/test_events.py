@@ -173,3 +173,70 @@ def test_window_forgets_old_entries() -> None:
     assert index.drop_older_than(NOW - WINDOW) == 1
     assert set(index.profiles) == {2}
     assert index.stats.documents == 1
+
+
+def _centroids(members: dict[int, list[dict[str, float]]]) -> dict[int, dict[str, float]]:
+    """Each event's centroid by its plain definition: the sum of its members' vectors."""
+    sums: dict[int, dict[str, float]] = {}
+    for event_id, vectors in members.items():
+        total: dict[str, float] = {}
+        for vector in vectors:
+            for term, weight in vector.items():
+                total[term] = total.get(term, 0.0) + weight
+        sums[event_id] = total
+    return sums
+
+
+def test_scores_are_the_cosine_of_the_definition() -> None:
+    """The array scoring (centroids by term id, bound, searchsorted) gives the cosine of
+    the dictionaries, for joins, merges and a second member added to an event."""
+    index = EventIndex(WINDOW)
+    background(index)
+    members: dict[int, list[dict[str, float]]] = {}
+    # The second copy of REHAB_REID adds no new term to its centroid (the in-place sum).
+    stories = [(1, REHAB_REID), (1, REHAB_REID), (1, ("Tara Reid in rehab again", "Reid.")),
+               (2, REHAB_LOHAN), (3, ("Lindsay Lohan rehab deal", "Lohan, 90 days."))]  # fmt: skip
+    for entry_id, (event_id, (title, text)) in enumerate(stories, start=1):
+        vector = event_terms(title, text)
+        index.observe(vector)
+        index.add_member(entry_id, event_id, vector, headline_only=False, when=NOW)
+        members.setdefault(event_id, []).append(vector)
+    queries = [("Lohan rehab: 90 days in a treatment center", "Lindsay Lohan."),
+               ("Tara Reid enters rehab in Malibu", "Tara Reid, 33, in rehab.")]  # fmt: skip
+    for title, text in queries:
+        query = event_terms(title, text)
+        index.observe(query)
+        match = index.best_event(query, headline_only=False, now=NOW)
+        expected = {e: cosine(query, c, index.stats) for e, c in _centroids(members).items()}
+        best = max(expected, key=lambda e: expected[e])
+        assert match is not None and match.event_id == best
+        assert match.similarity == pytest.approx(expected[best], rel=1e-12)
+
+
+def test_compaction_forgets_gone_events_and_old_terms() -> None:
+    """After the window moves on, the index holds what a fresh index of the surviving
+    entries holds: the same scores, no postings of events gone, no terms of old entries."""
+    old = NOW - timedelta(days=10)
+    compacted = EventIndex(WINDOW, compact_after=0)
+    fresh = EventIndex(WINDOW)
+    # Old entries with more terms than the live ones, so that compaction is due.
+    filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
+                      for i in range(150))  # fmt: skip
+    for number, words in enumerate(["zanzibar ferry sinks", "quokka census begins"]):
+        add(compacted, 500 + number, 500 + number, words, filler, when=old)
+    for index in (compacted, fresh):
+        background(index)
+        add(index, 1, 1, *REHAB_REID)
+    assert compacted.drop_older_than(NOW - WINDOW) == 2
+    assert "zanzib" not in compacted.stats.vocabulary
+    assert len(compacted.stats.terms) == len(fresh.stats.terms)
+    listed = {e for events in compacted._postings.values() for e in events}
+    assert listed == set(compacted.profiles) == set(fresh.profiles)
+    again = event_terms(*REHAB_REID)
+    scores = []
+    for index in (compacted, fresh):
+        index.observe(again)
+        match = index.best_event(again, headline_only=False, now=NOW)
+        assert match is not None and match.event_id == 1
+        scores.append(match.similarity)
+    assert scores[0] == pytest.approx(scores[1], rel=1e-12)
