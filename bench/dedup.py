@@ -1,10 +1,10 @@
 """The dedup stage alone: signatures, LSH, and the window's rebuild time and memory.
 
 - signatures per second, for headlines (UCI titles) and for 500-word articles (ECB+ and
-  RPM2 texts, joined and cut to 500 words), four ways over the same documents: tokenising
-  alone (the floor in Python), datasketch `MinHash.update_batch` with its default hash
-  (SHA-1), the same with our xxh32 hash, and our `Signer.sign` (title and body signatures,
-  everything included);
+  RPM2 texts, joined and cut to 500 words), over the same documents: tokenising alone (the
+  floor in Python), tokenising with our shingle hashes, datasketch `MinHash.update_batch`
+  with its default hash (SHA-1) and with xxh32 over the shingle strings, our body
+  signature alone, and our `Signer.sign` (title and body signatures, everything included);
 - LSH insert and query rates of our `SimilarityIndex` (columnar, band keys in sorted
   runs) and, in the same run, of the datasketch index it replaced (two `MinHashLSH`, kept
   here as `DatasketchIndex`), with a check that both return the same candidates;

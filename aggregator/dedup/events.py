@@ -83,12 +83,9 @@ CountArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
 
-def _stem(word: str) -> str:
-    return word[:PREFIX_LENGTH]
-
-
-def _keep(word: str) -> bool:
-    return len(word) >= MIN_TERM_LENGTH or word.isdigit()
+def _stems(words: Iterable[str]) -> Counter[str]:
+    """Occurrences of the kept words' stems (prefixes), in order of first occurrence."""
+    return Counter([w[:PREFIX_LENGTH] for w in words if len(w) >= MIN_TERM_LENGTH or w.isdigit()])
 
 
 def names_and_numbers(text: str) -> list[str]:
@@ -115,24 +112,21 @@ def url_words(url: str | None) -> list[str]:
 
 def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
     """The entry's unit-length term vector (sublinear term frequencies)."""
+    # One count per stem and part, then weighted: the sums are the same floats as adding
+    # the weights word by word (whole multiples of 0.5 are exact), in the same order.
     counts: defaultdict[str, float] = defaultdict(float)
-    for word in tokens(title):
-        if _keep(word):
-            counts[_stem(word)] += TITLE_WEIGHT
     words = text.split()
     lead = " ".join(words[:LEAD_WORDS])
-    for word in tokens(lead):
-        if _keep(word):
-            counts[_stem(word)] += 1.0
-    for word in tokens(" ".join(words[LEAD_WORDS:BODY_WORDS])):
-        if _keep(word):
-            counts[_stem(word)] += BODY_WORD_WEIGHT
-    for word in names_and_numbers(lead):
-        if _keep(word):
-            counts[_stem(word)] += NAME_BOOST
-    for word in url_words(url):
-        if _keep(word):
-            counts[_stem(word)] += URL_WORD_WEIGHT
+    parts = [
+        (tokens(title), TITLE_WEIGHT),
+        (tokens(lead), 1.0),
+        (tokens(" ".join(words[LEAD_WORDS:BODY_WORDS])), BODY_WORD_WEIGHT),
+        (names_and_numbers(lead), NAME_BOOST),
+        (url_words(url), URL_WORD_WEIGHT),
+    ]
+    for part, weight in parts:
+        for stem, occurrences in _stems(part).items():
+            counts[stem] += occurrences * weight
     weights = {term: 1.0 + math.log(count) for term, count in counts.items()}
     norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
     return {term: w / norm for term, w in weights.items()}
