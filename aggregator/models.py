@@ -201,6 +201,22 @@ class StoredEntry:
         """Published time when known, else the time we first saw it."""
         return self.published or self.first_seen
 
+    @property
+    def text_length(self) -> int:
+        return len(self.text)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberFacts:
+    """What choosing an event's canonical entry needs of a member, and no more: the choice
+    is made again after every change of the event, and reading whole members (text and
+    HTML) each time made a growing event cost the square of its size."""
+
+    id: int
+    feed_priority: int
+    effective_time: datetime
+    text_length: int
+
 
 @dataclass(frozen=True, slots=True)
 class EventView:

@@ -85,7 +85,7 @@ def refresh_event(
 ) -> None:
     """Choose an event's canonical member again and recount it (after any change of its
     members: a new entry, a merge, a correction by hand). An event left empty is deleted."""
-    members = store.event_members(event_id)
+    members = store.member_facts(event_id)
     if not members:
         store.delete_event(event_id)
         return

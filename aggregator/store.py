@@ -37,6 +37,7 @@ from aggregator.models import (
     FeedSpec,
     FeedState,
     JoinLevel,
+    MemberFacts,
     StoredEntry,
 )
 
@@ -754,6 +755,27 @@ class Store:
 
     def event_members(self, event_id: int) -> list[StoredEntry]:
         return self._stored_entries("where entries.event_id = ? order by entries.id", [event_id])
+
+    def member_facts(self, event_id: int) -> list[MemberFacts]:
+        """What the canonical choice needs of each member of an event, by arrival.
+
+        SQLite's `length` of a text counts characters up to the first NUL, the same as
+        Python's `len` here: normalisation removes control characters from every text."""
+        rows = self.db.conn.execute(
+            """
+            select entries.id, feeds.priority, entries.published, entries.first_seen,
+                   length(entries.text)
+            from entries join feeds on feeds.id = entries.feed_id
+            where entries.event_id = ? order by entries.id
+            """,
+            [event_id],
+        )
+        facts = []
+        for entry_id, priority, published, first_seen, text_length in rows:
+            when = from_db_time(published) or from_db_time(first_seen)
+            assert when is not None
+            facts.append(MemberFacts(entry_id, priority or 0, when, text_length or 0))
+        return facts
 
     def entries_for_events_since(
         self, cutoff: datetime

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
 
 from aggregator.dedup.index import Fingerprint
 from aggregator.dedup.signature import Signatures, estimated_jaccard
-from aggregator.models import CanonicalRule, JoinLevel, StoredEntry
+from aggregator.models import CanonicalRule, JoinLevel
 
 # A copy of the same text (republished wire copy, a changed headline, a boilerplate line
 # added, the last paragraph cut, a few words edited): word 3-gram Jaccard stays high, while
@@ -106,9 +108,25 @@ def best_match(
     return best
 
 
+class CanonicalFacts(Protocol):
+    """What the canonical rules look at (a `StoredEntry` or a `MemberFacts`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def feed_priority(self) -> int: ...
+    @property
+    def effective_time(self) -> datetime: ...
+    @property
+    def text_length(self) -> int: ...
+
+
+Member = TypeVar("Member", bound=CanonicalFacts)
+
+
 def choose_canonical(
-    members: Sequence[StoredEntry], rules: Sequence[CanonicalRule]
-) -> tuple[StoredEntry, str]:
+    members: Sequence[Member], rules: Sequence[CanonicalRule]
+) -> tuple[Member, str]:
     """The member shown for the event, and the reason in words.
 
     Rules apply in order, each breaking the ties of the previous; the entry id (arrival
@@ -117,7 +135,7 @@ def choose_canonical(
     if not members:
         raise ValueError("an event has at least one member")
 
-    def sort_key(entry: StoredEntry) -> tuple[float, ...]:
+    def sort_key(entry: Member) -> tuple[float, ...]:
         key: list[float] = []
         for rule in rules:
             if rule is CanonicalRule.PRIORITY:
@@ -125,7 +143,7 @@ def choose_canonical(
             elif rule is CanonicalRule.EARLIEST:
                 key.append(entry.effective_time.timestamp())
             elif rule is CanonicalRule.LONGEST:
-                key.append(-len(entry.text))
+                key.append(-entry.text_length)
         key.append(entry.id)
         return tuple(key)
 
@@ -137,13 +155,13 @@ def choose_canonical(
     return chosen, _reason(chosen, runner_up, rules)
 
 
-def _reason(chosen: StoredEntry, runner_up: StoredEntry, rules: Sequence[CanonicalRule]) -> str:
+def _reason(chosen: Member, runner_up: Member, rules: Sequence[CanonicalRule]) -> str:
     """Name the first rule that separated the chosen entry from the runner-up."""
     for rule in rules:
         if rule is CanonicalRule.PRIORITY and chosen.feed_priority != runner_up.feed_priority:
             return f"priority: feed priority {chosen.feed_priority} > {runner_up.feed_priority}"
         if rule is CanonicalRule.EARLIEST and chosen.effective_time != runner_up.effective_time:
             return f"earliest: published {chosen.effective_time.isoformat()}"
-        if rule is CanonicalRule.LONGEST and len(chosen.text) != len(runner_up.text):
-            return f"longest: {len(chosen.text)} characters of text"
+        if rule is CanonicalRule.LONGEST and chosen.text_length != runner_up.text_length:
+            return f"longest: {chosen.text_length} characters of text"
     return "first arrived (all rules tied)"

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aggregator.dedup.grouping import choose_canonical
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, SimilarityIndex, from_microseconds
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer, signature_from_bytes
 from aggregator.errors import StoreError
-from aggregator.models import Entry, FeedSpec, JoinLevel
+from aggregator.models import CanonicalRule, Entry, FeedSpec, JoinLevel
 from aggregator.store import Store, from_db_time, to_db_time
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, 250_001, tzinfo=UTC)
@@ -302,3 +303,38 @@ def test_event_summary_and_members_equal_the_plain_queries(tmp_path: Path) -> No
             row["matched_entry_id"], row["match_rule"],
         )  # fmt: skip
     store.close()
+
+
+def test_member_facts_equal_the_members_and_choose_alike(tmp_path: Path) -> None:
+    """The light read for the canonical choice gives what the whole members give: the same
+    priorities, times and text lengths in characters (accents and CJK are several bytes),
+    so every rule order chooses the same entry for the same reason."""
+    store = Store.open(tmp_path / "facts.db")
+    signer = Signer(DEFAULT_PARAMS)
+    specs = [FeedSpec(name=f"f{i}", group="g", url=f"https://example.org/{i}") for i in (1, 2)]
+    feeds = list(store.sync_feeds(specs, NOW).values())
+    store.db.execute("update feeds set priority = 3 where id = ?", [feeds[1]])
+    event = store.create_event(NOW)
+    texts = [*TEXTS, ("Séisme à Tōkyō", "震度6弱の地震 — élèves évacués " * 3)]
+    for n, (title, text) in enumerate(texts):
+        when = NOW + timedelta(minutes=7 * n)
+        store.insert_entry(
+            feeds[n % 2], entry(n, title, text, published=None if n == 2 else when),
+            signer.sign(title, text), now=when, event_id=event, level=JoinLevel.SAME_EVENT,
+        )  # fmt: skip
+    members = store.event_members(event)
+    facts = store.member_facts(event)
+    assert [(f.id, f.feed_priority, f.effective_time, f.text_length) for f in facts] == [
+        (m.id, m.feed_priority, m.effective_time, len(m.text)) for m in members
+    ]
+    assert max(len(m.text.encode()) - len(m.text) for m in members) > 0
+    orders = [
+        (CanonicalRule.PRIORITY, CanonicalRule.EARLIEST, CanonicalRule.LONGEST),
+        (CanonicalRule.LONGEST,),
+        (CanonicalRule.EARLIEST, CanonicalRule.PRIORITY),
+    ]
+    for rules in orders:
+        chosen, reason = choose_canonical(members, rules)
+        light, light_reason = choose_canonical(facts, rules)
+        assert (light.id, light_reason) == (chosen.id, reason)
+    assert store.member_facts(store.create_event(NOW)) == []
