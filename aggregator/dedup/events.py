@@ -193,10 +193,6 @@ class TermStatistics:
             # math.log, not np.log: the same floats as before the arrays, bit for bit.
             logs[term_id] = math.log(count + 1) if count else 0.0
 
-    def frequency(self, term: str) -> int:
-        term_id = self.vocabulary.get(term)
-        return 0 if term_id is None else int(self.count_by_id[term_id])
-
     def idf_base(self) -> float:
         """The IDF of a term in no document; `idf(t)` is this minus log(frequency + 1)."""
         return math.log(self.documents + 1) + 1.0
@@ -208,9 +204,6 @@ class TermStatistics:
     def common_above(self) -> float:
         """Terms in more documents than this are common (see CANDIDATE_MAX_DOCUMENT_SHARE)."""
         return CANDIDATE_MAX_DOCUMENT_SHARE * max(self.documents, 20)
-
-    def is_common(self, term: str) -> bool:
-        return self.frequency(term) > self.common_above()
 
     def compact(self, keep: npt.NDArray[np.bool_]) -> IdArray:
         """Forget the terms not in `keep` (indexed by id; terms still counted are always
@@ -286,44 +279,18 @@ class EventProfile:
         return self.headline_members * 2 > self.members
 
 
-class IdfTable(dict[str, float]):
-    """The IDF of each term, computed once per term while the statistics stay unchanged
-    (for `cosine` over many centroids); only valid until the statistics change."""
-
-    def __init__(self, stats: TermStatistics) -> None:
-        super().__init__()
-        self.stats = stats
-
-    def __missing__(self, term: str) -> float:
-        value = self.stats.idf(term)
-        self[term] = value
-        return value
-
-
-def idf_norm(vector: Mapping[str, float], idf: Mapping[str, float]) -> float:
-    """Length of the IDF-weighted vector (a list, not a generator: a third faster here,
-    and the same sum in the same order)."""
-    return math.sqrt(sum([(w * idf[t]) ** 2 for t, w in vector.items()]))
-
-
 def cosine(
-    vector: Mapping[str, float],
-    centroid: Mapping[str, float],
-    stats: TermStatistics,
-    *,
-    idf: Mapping[str, float] | None = None,
+    vector: Mapping[str, float], centroid: Mapping[str, float], stats: TermStatistics
 ) -> float:
-    """IDF-weighted cosine of two term vectors (the definition `cosine_if_reaches`
-    computes with arrays; `idf`, an `IdfTable` of `stats`, saves lookups over many)."""
-    table = IdfTable(stats) if idf is None else idf
-    dot = 0.0
-    for term, weight in vector.items():
-        other = centroid.get(term)
-        if other:
-            dot += weight * other * table[term] ** 2
+    """IDF-weighted cosine of two term vectors: the definition that `cosine_if_reaches`
+    computes with arrays (and the tests check it against)."""
+    idf = {term: stats.idf(term) for term in {*vector, *centroid}}
+    dot = sum(weight * centroid.get(term, 0.0) * idf[term] ** 2 for term, weight in vector.items())
     if dot <= 0.0:
         return 0.0
-    return dot / (idf_norm(vector, table) * idf_norm(centroid, table))
+    left = math.sqrt(sum((weight * idf[term]) ** 2 for term, weight in vector.items()))
+    right = math.sqrt(sum((weight * idf[term]) ** 2 for term, weight in centroid.items()))
+    return dot / (left * right)
 
 
 # Relative slack on the upper bound of `cosine_if_reaches`: far above the rounding error of

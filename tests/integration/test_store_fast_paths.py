@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -244,22 +245,28 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
     plain.close()
 
 
-def test_event_summary_and_members_equal_the_plain_queries(tmp_path: Path) -> None:
-    store = Store.open(tmp_path / "events.db")
+def one_event(path: Path, texts: Sequence[tuple[str, str]]) -> tuple[Store, int]:
+    """A store of two feeds (the second of priority 3) and one event of these texts, seven
+    minutes apart, alternating feeds, the third without a published time."""
+    store = Store.open(path)
     signer = Signer(DEFAULT_PARAMS)
     specs = [FeedSpec(name=f"f{i}", group="g", url=f"https://example.org/{i}") for i in (1, 2)]
     feeds = list(store.sync_feeds(specs, NOW).values())
     store.db.execute("update feeds set priority = 3 where id = ?", [feeds[1]])
     event = store.create_event(NOW)
-    empty = store.create_event(NOW)
-    for n in range(5):
-        title, text = TEXTS[n]
+    for n, (title, text) in enumerate(texts):
         when = NOW + timedelta(minutes=7 * n)
         store.insert_entry(
             feeds[n % 2], entry(n, title, text, published=None if n == 2 else when),
             signer.sign(title, text), now=when, event_id=event, level=JoinLevel.SAME_EVENT,
             similarity=0.5 + n / 10,
         )  # fmt: skip
+    return store, event
+
+
+def test_event_summary_and_members_equal_the_plain_queries(tmp_path: Path) -> None:
+    store, event = one_event(tmp_path / "events.db", TEXTS)
+    empty = store.create_event(NOW)
     expected = {}
     for event_id in (event, empty):
         row = store.db.execute(
@@ -309,19 +316,8 @@ def test_member_facts_equal_the_members_and_choose_alike(tmp_path: Path) -> None
     """The light read for the canonical choice gives what the whole members give: the same
     priorities, times and text lengths in characters (accents and CJK are several bytes),
     so every rule order chooses the same entry for the same reason."""
-    store = Store.open(tmp_path / "facts.db")
-    signer = Signer(DEFAULT_PARAMS)
-    specs = [FeedSpec(name=f"f{i}", group="g", url=f"https://example.org/{i}") for i in (1, 2)]
-    feeds = list(store.sync_feeds(specs, NOW).values())
-    store.db.execute("update feeds set priority = 3 where id = ?", [feeds[1]])
-    event = store.create_event(NOW)
     texts = [*TEXTS, ("Séisme à Tōkyō", "震度6弱の地震 — élèves évacués " * 3)]
-    for n, (title, text) in enumerate(texts):
-        when = NOW + timedelta(minutes=7 * n)
-        store.insert_entry(
-            feeds[n % 2], entry(n, title, text, published=None if n == 2 else when),
-            signer.sign(title, text), now=when, event_id=event, level=JoinLevel.SAME_EVENT,
-        )  # fmt: skip
+    store, event = one_event(tmp_path / "facts.db", texts)
     members = store.event_members(event)
     facts = store.member_facts(event)
     assert [(f.id, f.feed_priority, f.effective_time, f.text_length) for f in facts] == [
