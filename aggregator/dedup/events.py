@@ -573,7 +573,12 @@ class EventIndex:
         for profile in profiles.values():
             used[profile.term_ids] = True
         mapping = self.stats.compact(used)
-        self._postings = {int(mapping[t]): events for t, events in postings.items()}
+        # A term can be listed for a live event without being in its centroid: an event
+        # dropped from the window and started again under its id (a late exact copy of an
+        # old entry) left its old lists behind. Such terms may be forgotten here.
+        self._postings = {
+            int(mapping[t]): events for t, events in postings.items() if mapping[t] >= 0
+        }
         for profile in profiles.values():
             profile.term_ids = mapping[profile.term_ids]  # the order is kept: still ascending
         for member in self._members.values():

@@ -240,3 +240,24 @@ def test_compaction_forgets_gone_events_and_old_terms() -> None:
         assert match is not None and match.event_id == 1
         scores.append(match.similarity)
     assert scores[0] == pytest.approx(scores[1], rel=1e-12)
+
+
+def test_an_event_started_again_under_its_id_compacts_cleanly() -> None:
+    """An event dropped from the window and started again under its id (a late exact copy
+    of an old entry) leaves lists of its old terms; compaction forgets those terms and
+    lists every remaining term only for events whose centroid holds it."""
+    old = NOW - timedelta(days=10)
+    filler = " ".join("".join(chr(97 + (5 * i + 11 * j) % 26) for j in range(i % 4 + 4))
+                      for i in range(120))  # fmt: skip
+    index = EventIndex(WINDOW, compact_after=10**9)
+    add(index, 1, 7, "Zanzibar ferry sinks", filler, when=old)
+    add(index, 2, 8, "Storm closes ports along the coast")
+    index.drop_older_than(NOW - WINDOW)
+    add(index, 3, 7, *REHAB_REID)
+    index.compact_after = 0
+    index.drop_older_than(NOW - WINDOW)
+    assert "zanzib" not in index.stats.vocabulary
+    assert min(index._postings) >= 0
+    for term_id, events in index._postings.items():
+        for event_id in events:
+            assert term_id in index.profiles[event_id].term_ids
