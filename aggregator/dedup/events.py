@@ -299,6 +299,13 @@ def cosine(
 BOUND_SLACK = 1e-9
 
 
+def by_term_id(ids: IdArray, vector: Mapping[str, float]) -> tuple[IdArray, FloatArray]:
+    """The vector as term ids, ascending, and their weights (`ids` in the vector's order)."""
+    weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+    order = np.argsort(ids)
+    return ids[order], weights[order]
+
+
 class Query:
     """One vector scored against many centroids: its term ids (ascending), weights and IDF
     under the statistics of this decision, computed once.
@@ -321,10 +328,7 @@ class Query:
 
     @classmethod
     def of(cls, vector: Mapping[str, float], stats: TermStatistics) -> Query:
-        ids = stats.ids(vector, len(vector))
-        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
-        order = np.argsort(ids)
-        return cls(ids[order], weights[order], stats)
+        return cls(*by_term_id(stats.ids(vector, len(vector)), vector), stats)
 
     def shared_weights(self, profile: EventProfile) -> FloatArray:
         """The centroid's weight of each of the query's terms (0 where it has none)."""
@@ -407,21 +411,17 @@ class EventIndex:
         """Add an entry's vector to its event's centroid (observed: already counted).
 
         `when` is the arrival time, `published` the publisher's (default: arrival)."""
-        if observed:
-            query = Query.of(vector, self.stats)
-        else:
-            ids = self.stats.add(vector)
-            order = np.argsort(ids)
-            weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
-            query = Query(ids[order], weights[order], self.stats)
+        stats = self.stats
+        ids = stats.ids(vector, len(vector)) if observed else stats.add(vector)
+        ids, weights = by_term_id(ids, vector)
         profile = self.profiles.setdefault(event_id, EventProfile(event_id))
         profile.stretch(published or when)
-        self._post(event_id, profile.add(query.ids, query.weights))
+        self._post(event_id, profile.add(ids, weights))
         profile.members += 1
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
             profile.last_active = when
-        self._members[entry_id] = _Member(event_id, query.ids, when)
+        self._members[entry_id] = _Member(event_id, ids, when)
 
     def _post(self, event_id: int, new_ids: IdArray) -> None:
         postings = self._postings

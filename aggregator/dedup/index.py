@@ -182,27 +182,16 @@ class FingerprintColumns:
 
     def fingerprints(self) -> list[Fingerprint]:
         """The rows as `Fingerprint` objects (the inverse of `from_fingerprints`)."""
+        rows = zip(
+            self.entry_ids.tolist(), self.feed_ids.tolist(), self.event_ids.tolist(),
+            self.first_seen.tolist(), self.published.tolist(), self.title_words.tolist(),
+            self.body_shingles.tolist(), self.headline_only.tolist(), strict=True,
+        )  # fmt: skip
         return [
-            Fingerprint(
-                entry_id=entry_id,
-                feed_id=feed_id,
-                event_id=event_id,
-                first_seen=from_microseconds(first_seen),
-                published=None if published == NO_TIME else from_microseconds(published),
-                signatures=Signatures(
-                    title=self.title[row].copy(),
-                    body=self.body[row].copy(),
-                    title_words=title_words,
-                    body_shingles=body_shingles,
-                    headline_only=headline_only,
-                ),
-            )
-            for row, (entry_id, feed_id, event_id, first_seen, published, title_words,
-                      body_shingles, headline_only) in enumerate(zip(
-                self.entry_ids.tolist(), self.feed_ids.tolist(), self.event_ids.tolist(),
-                self.first_seen.tolist(), self.published.tolist(), self.title_words.tolist(),
-                self.body_shingles.tolist(), self.headline_only.tolist(), strict=True,
-            ))
+            _fingerprint(entry, feed, event, first, published, self.title[i].copy(),
+                         self.body[i].copy(), words, shingles, headline)
+            for i, (entry, feed, event, first, published, words, shingles, headline)
+            in enumerate(rows)
         ]  # fmt: skip
 
     @staticmethod
@@ -717,28 +706,35 @@ class SimilarityIndex:
         # Fancy indexing copies: the returned signatures never alias the index's matrix.
         titles = self._title[slots]
         bodies = self._body[slots]
-        result = []
         rows = zip(self._ids[slots].tolist(), self._meta[slots].tolist(), strict=True)
-        for i, (entry_id, (feed, event, first, published, words, shingles, headline)) in (
-            enumerate(rows)
-        ):  # fmt: skip
-            result.append(
-                Fingerprint(
-                    entry_id=entry_id,
-                    feed_id=feed,
-                    event_id=event,
-                    first_seen=from_microseconds(first),
-                    published=None if published == NO_TIME else from_microseconds(published),
-                    signatures=Signatures(
-                        title=titles[i],
-                        body=bodies[i],
-                        title_words=words,
-                        body_shingles=shingles,
-                        headline_only=headline,
-                    ),
-                )
-            )
-        return result
+        return [
+            _fingerprint(entry, feed, event, first, published, titles[i], bodies[i], words,
+                         shingles, headline)
+            for i, (entry, (feed, event, first, published, words, shingles, headline))
+            in enumerate(rows)
+        ]  # fmt: skip
+
+
+def _fingerprint(
+    entry_id: int, feed_id: int, event_id: int, first_seen: int, published: int,
+    title: npt.NDArray[np.uint32], body: npt.NDArray[np.uint32], title_words: int,
+    body_shingles: int, headline_only: bool,
+) -> Fingerprint:  # fmt: skip
+    """A `Fingerprint` from one row of columns (times in microseconds, NO_TIME for none)."""
+    return Fingerprint(
+        entry_id=entry_id,
+        feed_id=feed_id,
+        event_id=event_id,
+        first_seen=from_microseconds(first_seen),
+        published=None if published == NO_TIME else from_microseconds(published),
+        signatures=Signatures(
+            title=title,
+            body=body,
+            title_words=title_words,
+            body_shingles=body_shingles,
+            headline_only=headline_only,
+        ),
+    )
 
 
 def _take(columns: FingerprintColumns, rows: npt.NDArray[np.int64]) -> FingerprintColumns:
