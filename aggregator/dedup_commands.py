@@ -14,7 +14,12 @@ from typing import Any
 
 from aggregator.clock import utc_now
 from aggregator.config import load_config
-from aggregator.dedup.events import TermStatistics, event_terms
+from aggregator.dedup.events import (
+    TERM_VECTOR_RECIPE,
+    TermStatistics,
+    event_terms,
+    window_vector,
+)
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import AggregatorError, StoreError
@@ -165,8 +170,9 @@ def _explain(args: argparse.Namespace) -> int:
         # Term weights over the window, as the daemon sees them.
         stats = TermStatistics()
         cutoff = utc_now() - config.settings.dedup_window
-        for _, _, title, text, url, _, _, _ in store.entries_for_events_since(cutoff):
-            stats.add(event_terms(title, text, url))
+        for stored in store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE):
+            terms, _ = window_vector(stored)
+            stats.add_ids(stats.intern(terms, len(terms)))
         vectors = [event_terms(m.title, m.text, m.url) for m in event.members]
         for vector in vectors:
             stats.add(vector)

@@ -219,6 +219,24 @@ class MemberFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowEntry:
+    """An entry of the dedup window as a restart reads it back for the event level: its
+    stored term vector (`terms`, `weights`: `dedup.events.encode_vector`), or, when none
+    is stored, the title, text and link to derive it from (empty otherwise)."""
+
+    entry_id: int
+    event_id: int
+    headline_only: bool
+    first_seen: datetime
+    published: datetime | None
+    terms: str | None
+    weights: bytes | None
+    title: str
+    text: str
+    url: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventView:
     """One event: its canonical entry and every other copy ("also reported by")."""
 

@@ -23,11 +23,12 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
+from itertools import islice
 from typing import Any
 
 from aggregator import schedule
 from aggregator.clock import utc_now
-from aggregator.dedup.events import EventIndex, event_terms
+from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, event_terms, window_vector
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MIN_TITLE_WORDS,
@@ -58,6 +59,8 @@ log = logging.getLogger(__name__)
 # A new member can make its event converge with a few others; more in one step means the
 # centroids are too generic to trust, so stop there.
 MAX_MERGES_PER_ENTRY = 3
+# Entries of the window added to the event level at a time when it is rebuilt.
+REBUILD_BATCH = 4096
 
 # A 301/308 moves a feed once this many consecutive fetches saw the same target: one could
 # be a misconfigured server for a minute (reliability-anchors.md section 6).
@@ -131,6 +134,11 @@ class ReloadReport:
         )
 
 
+def _link(entry: Entry) -> str | None:
+    """The link whose slug words join the entry's term vector."""
+    return entry.canonical_url or entry.url
+
+
 def _pool_limits(config: Config) -> dict[str, Any]:
     settings = config.settings
     return {
@@ -179,6 +187,7 @@ class Pipeline:
         self.clock = clock
         self.rng = rng or random.Random()
         self.store.check_dedup_params(self.signer.params)
+        self.store.check_term_recipe(TERM_VECTOR_RECIPE)
         self.index = SimilarityIndex(self.signer)
         self.events = EventIndex(config.settings.dedup_window)
         self.rebuild_window(self.clock())
@@ -511,7 +520,10 @@ class Pipeline:
                     if existing is not None:
                         if existing.content_key != entry.content_key:
                             signatures = self.signer.sign(entry.title, entry.text)
-                            self.store.update_entry_content(existing.id, entry, signatures, now=now)
+                            self.store.update_entry_content(
+                                existing.id, entry, signatures, now=now,
+                                vector=event_terms(entry.title, entry.text, _link(entry)),
+                            )  # fmt: skip
                             updated += 1
                             if existing.event_id is not None:
                                 touched_events.add(existing.event_id)
@@ -544,12 +556,9 @@ class Pipeline:
             self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)
         )
         self.events = EventIndex(self.config.settings.dedup_window)
-        for row in self.store.entries_for_events_since(cutoff):
-            entry_id, event_id, title, text, url, headline_only, first_seen, published = row
-            self.events.add_member(
-                entry_id, event_id, event_terms(title, text, url), headline_only=headline_only,
-                when=first_seen, published=published, observed=False,
-            )  # fmt: skip
+        stored = self.store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)
+        while batch := [(e, *window_vector(e)) for e in islice(stored, REBUILD_BATCH)]:
+            self.events.add_stored_members(batch)
 
     def _place(
         self, feed_id: int, entry: Entry, now: datetime
@@ -561,7 +570,7 @@ class Pipeline:
         entry, its event, its level, and the events merged away into that event.
         """
         signatures = self.signer.sign(entry.title, entry.text)
-        vector = event_terms(entry.title, entry.text, entry.canonical_url or entry.url)
+        vector = event_terms(entry.title, entry.text, _link(entry))
         self.events.observe(vector)
         # An empty text and a short title ("Live updates") is not distinctive content.
         by_content = bool(entry.text) or len(tokens(entry.title)) >= MIN_TITLE_WORDS
@@ -596,6 +605,7 @@ class Pipeline:
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
             similarity=similarity, matched_entry_id=matched_entry, match_rule=rule,
+            vector=vector,
         )  # fmt: skip
         self.index.add(
             Fingerprint(

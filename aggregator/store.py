@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,6 +26,7 @@ import numpy as np
 import numpy.typing as npt
 import sqlite_utils
 
+from aggregator.dedup.events import encode_vector
 from aggregator.dedup.grouping import MIN_TITLE_WORDS
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, to_microseconds
 from aggregator.dedup.signature import MinHashParams, Signatures
@@ -39,6 +40,7 @@ from aggregator.models import (
     JoinLevel,
     MemberFacts,
     StoredEntry,
+    WindowEntry,
 )
 
 BUSY_TIMEOUT_MS = 5_000
@@ -62,7 +64,7 @@ _FINGERPRINTS_SQL = """
 _ENTRY_CONTENT_COLUMNS = (
     "guid", "url", "canonical_url", "title", "text", "html", "author", "published",
     "updated", "content_key", "title_sig", "body_sig", "title_words", "body_shingles",
-    "headline_only",
+    "headline_only", "event_terms", "event_weights",
 )  # fmt: skip
 _ENTRY_COLUMNS = (
     *_ENTRY_CONTENT_COLUMNS, "feed_id", "identity", "first_seen", "last_seen", "event_id",
@@ -424,6 +426,14 @@ class Store:
         tombstones.create_index(["content_key"])
         tombstones.create_index(["expires"])
 
+    def _schema_term_vectors(self) -> None:
+        """Each entry's event term vector (`dedup.events.encode_vector`), so that a restart
+        reads the window's vectors instead of deriving them from every text again. NULL
+        for entries stored before, and after a change of recipe: derived from the text."""
+        entries = self.db.table("entries")
+        entries.add_column("event_terms", str)
+        entries.add_column("event_weights", bytes)
+
     def _schema_events(self) -> None:
         """Event merges (automatic and manual) and manual separations of events."""
         merges = self.db.table("event_merges")
@@ -459,6 +469,23 @@ class Store:
                 f"database {self.path} holds signatures made with other MinHash parameters "
                 f"({stored}); run `aggregator reindex` to recompute them"
             )
+
+    def check_term_recipe(self, recipe: str) -> int:
+        """Record the recipe of the stored event term vectors; under another recipe,
+        forget them (they are derived from the text until the window has turned over).
+        Returns the number of vectors forgotten."""
+        stored = self._meta("event_terms_recipe")
+        if stored == recipe:
+            return 0
+        with self.transaction():
+            forgotten = 0
+            if stored is not None:
+                forgotten = self.db.conn.execute(
+                    "update entries set event_terms = null, event_weights = null"
+                    " where event_terms is not null"
+                ).rowcount
+            self._set_meta("event_terms_recipe", recipe)
+        return forgotten
 
     # -- feeds ---------------------------------------------------------------------------
 
@@ -672,9 +699,12 @@ class Store:
         self, feed_id: int, entry: Entry, signatures: Signatures, *, now: datetime,
         event_id: int, level: JoinLevel, similarity: float | None = None,
         matched_entry_id: int | None = None, match_rule: str | None = None,
+        vector: Mapping[str, float] | None = None,
     ) -> int:  # fmt: skip
+        """Insert a new entry; `vector` is its event term vector (`dedup.events`), if
+        known (else it is derived from the text when the window is rebuilt)."""
         values = {
-            **self._entry_values(entry, signatures),
+            **self._entry_values(entry, signatures, vector),
             "feed_id": feed_id, "identity": entry.identity,
             "first_seen": to_db_time(now), "last_seen": to_db_time(now),
             "event_id": event_id, "join_level": str(level), "similarity": similarity,
@@ -683,16 +713,20 @@ class Store:
         return _inserted_id(self.db.conn.execute(_INSERT_ENTRY_SQL, values))
 
     def update_entry_content(
-        self, entry_id: int, entry: Entry, signatures: Signatures, *, now: datetime
-    ) -> None:
+        self, entry_id: int, entry: Entry, signatures: Signatures, *, now: datetime,
+        vector: Mapping[str, float] | None = None,
+    ) -> None:  # fmt: skip
         """The publisher changed the item: update it in place, keep its event."""
-        values = {**self._entry_values(entry, signatures), "last_seen": to_db_time(now)}
+        values = {**self._entry_values(entry, signatures, vector), "last_seen": to_db_time(now)}
         cursor = self.db.conn.execute(_UPDATE_ENTRY_SQL, {**values, "id": entry_id})
         if cursor.rowcount != 1:  # as sqlite-utils' update: the row must exist
             raise sqlite_utils.db.NotFoundError(f"no entry {entry_id}")
 
     @staticmethod
-    def _entry_values(entry: Entry, signatures: Signatures) -> dict[str, Any]:
+    def _entry_values(
+        entry: Entry, signatures: Signatures, vector: Mapping[str, float] | None
+    ) -> dict[str, Any]:
+        terms, weights = encode_vector(vector) if vector is not None else (None, None)
         return {
             "guid": entry.guid, "url": entry.url, "canonical_url": entry.canonical_url,
             "title": entry.title, "text": entry.text, "html": entry.html,
@@ -702,6 +736,7 @@ class Store:
             "title_words": signatures.title_words,
             "body_shingles": signatures.body_shingles,
             "headline_only": int(signatures.headline_only),
+            "event_terms": terms, "event_weights": weights,
         }  # fmt: skip
 
     def fingerprint_columns_since(self, cutoff: datetime, num_perm: int) -> FingerprintColumns:
@@ -777,27 +812,32 @@ class Store:
             facts.append(MemberFacts(entry_id, priority or 0, when, text_length or 0))
         return facts
 
-    def entries_for_events_since(
-        self, cutoff: datetime
-    ) -> Iterator[tuple[int, int, str, str, str | None, bool, datetime, datetime | None]]:
-        """(entry id, event id, title, text, url, headline only, first seen, published) of
-        the entries first seen at or after `cutoff`, oldest first: what rebuilds the event
-        centroids."""
-        rows = self.db.query(
-            """
-            select id, event_id, title, text, coalesce(canonical_url, url) as url,
-                   headline_only, first_seen, published
+    def entries_for_events_since(self, cutoff: datetime, recipe: str) -> Iterator[WindowEntry]:
+        """The entries first seen at or after `cutoff`, oldest first, as what rebuilds the
+        event centroids: the stored term vector if it was made by `recipe`, else title,
+        text and link to derive it from."""
+        current = self._meta("event_terms_recipe") == recipe
+        terms, weights = ("event_terms", "event_weights") if current else ("null", "null")
+        cursor = self.db.conn.execute(
+            f"""
+            select id, event_id, headline_only, first_seen, published, {terms}, {weights},
+                   case when {terms} is null then title end,
+                   case when {terms} is null then text end,
+                   case when {terms} is null then coalesce(canonical_url, url) end
             from entries where first_seen >= ? and event_id is not null order by id
             """,
             [to_db_time(cutoff)],
         )
-        for row in rows:
-            first_seen = from_db_time(row["first_seen"])
-            assert first_seen is not None
-            yield (
-                row["id"], row["event_id"], row["title"], row["text"], row["url"],
-                bool(row["headline_only"]), first_seen, from_db_time(row["published"]),
-            )  # fmt: skip
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            for row in rows:
+                first_seen = from_db_time(row[3])
+                assert first_seen is not None
+                yield WindowEntry(
+                    entry_id=row[0], event_id=row[1], headline_only=bool(row[2]),
+                    first_seen=first_seen, published=from_db_time(row[4]),
+                    terms=row[5], weights=row[6], title=row[7] or "", text=row[8] or "",
+                    url=row[9],
+                )  # fmt: skip
 
     def entry_event(self, entry_id: int) -> int | None:
         rows = list(self.db.query("select event_id from entries where id = ?", [entry_id]))
@@ -1310,5 +1350,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_retention,
     Store._schema_feed_moves,
     Store._schema_events,
+    Store._schema_term_vectors,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -11,7 +11,9 @@
 - start-up rebuild: time and memory per item of the in-memory window. Synthetic
   signatures (random uint32) for the LSH part, where 1M real items would take too long to
   sign, from memory (`synthetic`) or read back from a SQLite store (`store`); real corpus
-  items (signatures and event term vectors) for the whole window (`real`).
+  items (signatures and event term vectors) for the whole window (`real`); and the
+  daemon's start over a store of real items, from stored term vectors and deriving them
+  from the texts (`restart`).
 
 Each measurement of memory runs in a fresh process (`python -m bench.dedup window N`), so
 that one does not inherit the other's heap.
@@ -35,7 +37,7 @@ import numpy as np
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
-from aggregator.dedup.events import EventIndex, event_terms
+from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, event_terms
 from aggregator.dedup.index import (
     BODY_LSH_THRESHOLD,
     NO_TIME,
@@ -47,6 +49,8 @@ from aggregator.dedup.index import (
 )
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signatures, Signer, body_shingles
 from aggregator.dedup.text import tokens
+from aggregator.models import Config, Entry, FeedSpec, JoinLevel, Settings
+from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time
 from bench.corpus import DATA
 
@@ -385,6 +389,76 @@ def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, 
     }  # fmt: skip
 
 
+def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
+    """The start-up of the daemon over a window of `count` real corpus items (one event
+    each, the worst case for centroids): a new `Pipeline` reading signatures and term
+    vectors back from SQLite; then (`derive`) the same start with the stored vectors
+    forgotten, so each is derived from its text again (what every start did before).
+
+    Past 50,000 items the corpus items are stored again under new ids (and texts left
+    empty: a start that reads stored vectors never reads texts), so that a million-item
+    store does not take hours to sign and index for full-text search."""
+    from bench.corpus import build
+
+    wanted = min(count, 50_000)
+    corpus = build(-(-wanted // 50), 50)
+    items = [item for feed in corpus.feeds for item in feed][:wanted]
+    distinct = len(items)
+    signer = Signer(DEFAULT_PARAMS)
+    prepared = [
+        (item, signer.sign(item.title, item.text), event_terms(item.title, item.text, item.link))
+        for item in items
+    ]
+    with tempfile.TemporaryDirectory(prefix="bench-restart-") as scratch:
+        path = Path(scratch) / "window.db"
+        spec = FeedSpec(name="bench", group="bench", url="http://127.0.0.1/feed")
+        config = Config(path=Path(scratch) / "feeds.yaml", feeds=(spec,), settings=Settings())
+        store = Store.open(path)
+        store.check_term_recipe(TERM_VECTOR_RECIPE)
+        feed_id = store.sync_feeds([spec], NOW)[spec.location]
+        started = time.perf_counter()
+        for first in range(0, count, 10_000):
+            with store.transaction():
+                for n in range(first, min(count, first + 10_000)):
+                    item, signatures, vector = prepared[n % distinct]
+                    entry = Entry(
+                        identity=f"guid:{n}", guid=str(n), url=item.link, canonical_url=None,
+                        title=item.title, text=item.text if n < distinct else "", html="",
+                        author=None, published=item.published, updated=None,
+                        content_key=str(n),
+                    )  # fmt: skip
+                    store.insert_entry(
+                        feed_id, entry, signatures, now=NOW, event_id=store.create_event(NOW),
+                        level=JoinLevel.FOUNDER, vector=vector,
+                    )  # fmt: skip
+        written = time.perf_counter() - started
+        store.close()
+        del prepared, items, corpus
+        started = time.perf_counter()
+        store = Store.open(path)
+        pipeline = Pipeline(store=store, config=config, signer=signer, clock=lambda: NOW)
+        from_vectors = time.perf_counter() - started
+        result: dict[str, Any] = {
+            "items": count, "distinct_items": distinct, "store_written_s": round(written, 1),
+            "start_from_stored_vectors_s": round(from_vectors, 2),
+            "events": len(pipeline.events), "terms": len(pipeline.events.stats.terms),
+        }  # fmt: skip
+        pipeline.close()
+        del pipeline
+        if derive:
+            store.db.execute("update entries set event_terms = null, event_weights = null")
+            started = time.perf_counter()
+            pipeline = Pipeline(store=store, config=config, signer=signer, clock=lambda: NOW)
+            result["start_deriving_vectors_s"] = round(time.perf_counter() - started, 2)
+            pipeline.close()
+        store.close()
+    result["note"] = (
+        "a restart: LSH columns and event centroids rebuilt from SQLite (memory: see the "
+        "`real` and `synthetic` kinds; here the freed corpus would hide the growth)"
+    )
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="the dedup stage alone")
     sub = parser.add_subparsers(dest="what", required=True)
@@ -395,9 +469,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     lsh.add_argument("count", type=int)
     lsh.add_argument("--no-peer", action="store_true", help="skip datasketch (large windows)")
     window = sub.add_parser("window")
-    window.add_argument("kind", choices=("synthetic", "store", "real"))
+    window.add_argument("kind", choices=("synthetic", "store", "real", "restart"))
     window.add_argument("count", type=int)
     window.add_argument("--index", choices=("ours", "datasketch"), default="ours")
+    window.add_argument(
+        "--no-derive", action="store_true", help="restart: skip the start deriving vectors"
+    )
     args = parser.parse_args(argv)
     random.seed(1)
     result: dict[str, Any]
@@ -405,6 +482,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         result = {"kind": args.kind, "count": args.count, **signature_rates(args.kind, args.count)}
     elif args.what == "lsh":
         result = lsh_rates(args.count, peer=not args.no_peer)
+    elif args.kind == "restart":
+        result = restart_time(args.count, derive=not args.no_derive)
     else:
         result = window_memory(args.count, args.kind, args.index)
     print(json.dumps(result))

@@ -32,6 +32,7 @@ QUICK: dict[str, Any] = {
     "lsh": [10_000],
     "window_synthetic": [20_000],
     "window_real": [1_000],
+    "window_restart": [1_000],
 }
 FULL: dict[str, Any] = {
     "sizes": [(200, 50), (1000, 50)],
@@ -41,6 +42,7 @@ FULL: dict[str, Any] = {
     # The columnar index holds 1M items in about 1.8 GB (two MinHashLSH needed ~20 GB).
     "window_synthetic": [100_000, 1_000_000],
     "window_real": [10_000],
+    "window_restart": [100_000],
 }
 
 
@@ -91,7 +93,10 @@ def end_to_end(feeds: int, items: int) -> dict[str, Any]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-    result: dict[str, Any] = {"corpus": ready["corpus"], "ours": ours, "reader": peer}
+    floor = _child("bench.parse_floor", str(feeds), str(items))
+    result: dict[str, Any] = {
+        "corpus": ready["corpus"], "ours": ours, "reader": peer, "feedparser_alone": floor,
+    }  # fmt: skip
     try:
         result["cold_throughput_ratio"] = round(
             ours["cold"]["items_per_s"] / peer["cold"]["items_per_s"], 2
@@ -132,6 +137,12 @@ def summary(name: str, results: dict[str, Any]) -> str:
         if "cold_throughput_ratio" in e2e:
             lines.append(
                 f"| {size} | **ours / reader** | | **{e2e['cold_throughput_ratio']}x** | | | | |"
+            )
+        floor = e2e.get("feedparser_alone", {})
+        if "items_per_s" in floor:
+            lines.append(
+                f"| {size} | feedparser.parse alone, one process | {floor['seconds']} | "
+                f"{floor['items_per_s']} | | | | |"
             )
     lines += ["", "## Signatures per second (one document = title + text)", ""]
     sigs = results.get("signatures", {})
@@ -188,6 +199,7 @@ def main() -> None:
                 for n in plan["window_synthetic"]
             ),
             *(_child("bench.dedup", "window", "real", str(n)) for n in plan["window_real"]),
+            *(_child("bench.dedup", "window", "restart", str(n)) for n in plan["window_restart"]),
         ]
         save()
     if args.only in (None, "e2e"):

@@ -30,15 +30,17 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import chain
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 
 from aggregator.dedup.text import tokens
+from aggregator.models import WindowEntry
 
 PREFIX_LENGTH = 6
 TITLE_WEIGHT = 2.0
@@ -71,6 +73,16 @@ MAX_CANDIDATE_EVENTS = 30
 # Postings of events gone are cleaned, and unused terms forgotten, once there are more of
 # them than live postings and at least this many (a pass over every list: amortised).
 COMPACT_AFTER = 100_000
+
+# Term vectors are stored with their entries (`encode_vector`), so that a restart reads them
+# back instead of deriving them from the text again (about 1 ms per entry: 17 minutes for a
+# window of a million). Vectors stored under another recipe are derived again: bump the
+# version whenever `event_terms` changes what it returns.
+TERM_VECTOR_RECIPE = (
+    f"2 prefix={PREFIX_LENGTH} title={TITLE_WEIGHT} lead={LEAD_WORDS} "
+    f"body={BODY_WORDS}x{BODY_WORD_WEIGHT} names={NAME_BOOST} url={URL_WORD_WEIGHT} "
+    f"min={MIN_TERM_LENGTH}"
+)
 
 _SENTENCE_BREAK = re.compile(r"[.!?\n]+")
 _RAW_WORD = re.compile(r"\w+")
@@ -132,6 +144,31 @@ def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
     return {term: w / norm for term, w in weights.items()}
 
 
+def encode_vector(vector: Mapping[str, float]) -> tuple[str, bytes]:
+    """A term vector as stored: its terms separated by spaces (terms never hold whitespace:
+    `tokens` splits on it) and their weights as little-endian float64, in the same order."""
+    weights = np.fromiter(vector.values(), dtype="<f8", count=len(vector))
+    return " ".join(vector), weights.tobytes()
+
+
+def decode_vector(terms: str, weights: bytes) -> tuple[list[str], FloatArray]:
+    """The terms and weights `encode_vector` stored, bit for bit."""
+    values = np.frombuffer(weights, dtype="<f8").astype(np.float64, copy=False)  # read-only
+    names = terms.split()
+    if len(names) != len(values):
+        raise ValueError(f"a stored term vector has {len(names)} terms, {len(values)} weights")
+    return names, values
+
+
+def window_vector(stored: WindowEntry) -> tuple[list[str], FloatArray]:
+    """An entry's term vector as terms and weights: as stored, else derived from its text
+    (entries stored before vectors were, or under another recipe)."""
+    if stored.terms is not None and stored.weights is not None:
+        return decode_vector(stored.terms, stored.weights)
+    vector = event_terms(stored.title, stored.text, stored.url)
+    return list(vector), np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+
+
 @dataclass(slots=True)
 class TermStatistics:
     """Document frequencies over the window, for inverse document frequency.
@@ -149,15 +186,16 @@ class TermStatistics:
     log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
 
     def intern(self, terms: Iterable[str], count: int) -> IdArray:
-        """The ids of `count` terms, new terms getting the next free ids."""
+        """The ids of `count` terms, new terms getting the next free ids (in order of first
+        occurrence). The loops over every term are C's (`dict.fromkeys`, `map`): a restart
+        interns every term of the window."""
+        listed = terms if isinstance(terms, list) else list(terms)
         vocabulary, known = self.vocabulary, self.terms
-        ids = np.empty(count, dtype=np.int32)
-        for position, term in enumerate(terms):
-            term_id = vocabulary.get(term)
-            if term_id is None:
-                term_id = vocabulary[term] = len(known)
-                known.append(term)
-            ids[position] = term_id
+        new = [term for term in dict.fromkeys(listed) if term not in vocabulary]
+        if new:
+            vocabulary.update(zip(new, range(len(known), len(known) + len(new)), strict=True))
+            known.extend(new)
+        ids = np.fromiter(map(vocabulary.__getitem__, listed), dtype=np.int32, count=count)
         if len(known) > len(self.count_by_id):
             grown = max(len(known), 2 * len(self.count_by_id))
             self.count_by_id = np.concatenate(
@@ -186,12 +224,10 @@ class TermStatistics:
         self._count(ids, -1)
 
     def _count(self, ids: IdArray, step: int) -> None:
-        counts, logs = self.count_by_id, self.log_by_id
-        for term_id in ids.tolist():
-            count = max(0, int(counts[term_id]) + step)
-            counts[term_id] = count
-            # math.log, not np.log: the same floats as before the arrays, bit for bit.
-            logs[term_id] = math.log(count + 1) if count else 0.0
+        """Add `step` to the frequency of each term (the ids of one document: distinct)."""
+        counts = np.maximum(self.count_by_id[ids] + step, 0)
+        self.count_by_id[ids] = counts
+        self.log_by_id[ids] = np.log(counts + 1.0)  # 0 for a term in no document
 
     def idf_base(self) -> float:
         """The IDF of a term in no document; `idf(t)` is this minus log(frequency + 1)."""
@@ -413,15 +449,69 @@ class EventIndex:
         `when` is the arrival time, `published` the publisher's (default: arrival)."""
         stats = self.stats
         ids = stats.ids(vector, len(vector)) if observed else stats.add(vector)
-        ids, weights = by_term_id(ids, vector)
+        weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+        self._join(entry_id, event_id, ids, weights, headline_only, when, published)
+
+    def add_stored_members(
+        self, batch: Sequence[tuple[WindowEntry, Sequence[str], FloatArray]]
+    ) -> None:
+        """`add_member` (not yet observed) of a batch of entries, each with its vector as
+        terms and weights (`window_vector`): the same state as adding them one by one, with
+        the work per term done once for the batch (a restart reads the whole window)."""
+        if not batch:
+            return
+        stats = self.stats
+        lengths = [len(terms) for _, terms, _ in batch]
+        all_ids = stats.intern(list(chain.from_iterable(t for _, t, _ in batch)), sum(lengths))
+        stats.documents += len(batch)
+        counts = np.bincount(all_ids, minlength=len(stats.terms))
+        touched = np.flatnonzero(counts)
+        stats.count_by_id[touched] += counts[touched]
+        stats.log_by_id[touched] = np.log(stats.count_by_id[touched] + 1.0)
+        new_ids: list[IdArray] = []
+        new_events: list[int] = []
+        end = 0
+        for (stored, _, weights), length in zip(batch, lengths, strict=True):
+            start, end = end, end + length
+            new = self._join(
+                stored.entry_id, stored.event_id, all_ids[start:end], weights,
+                stored.headline_only, stored.first_seen, stored.published, post=False,
+            )  # fmt: skip
+            new_ids.append(new)
+            new_events.append(stored.event_id)
+        # The postings of the batch in one pass: listed by term, in the order of addition.
+        terms = np.concatenate(new_ids)
+        events = np.repeat(np.array(new_events, dtype=np.int64), [len(n) for n in new_ids])
+        order = np.argsort(terms, kind="stable")
+        terms, events = terms[order], events[order]
+        starts = np.flatnonzero(np.diff(terms, prepend=-1))
+        postings = self._postings
+        for term_id, listed in zip(
+            terms[starts].tolist(), np.split(events, starts[1:]), strict=True
+        ):
+            postings.setdefault(term_id, []).extend(listed.tolist())
+        self._postings_total += len(terms)
+        self._postings_live += len(terms)
+
+    def _join(
+        self, entry_id: int, event_id: int, ids: IdArray, weights: FloatArray,
+        headline_only: bool, when: datetime, published: datetime | None, *, post: bool = True,
+    ) -> IdArray:  # fmt: skip
+        """Add a counted vector to its event; returns the ids new to the centroid (listed
+        in the postings here unless `post` is false)."""
+        order = np.argsort(ids)
+        ids, weights = ids[order], weights[order]
         profile = self.profiles.setdefault(event_id, EventProfile(event_id))
         profile.stretch(published or when)
-        self._post(event_id, profile.add(ids, weights))
+        new = profile.add(ids, weights)
+        if post:
+            self._post(event_id, new)
         profile.members += 1
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
             profile.last_active = when
         self._members[entry_id] = _Member(event_id, ids, when)
+        return new
 
     def _post(self, event_id: int, new_ids: IdArray) -> None:
         postings = self._postings

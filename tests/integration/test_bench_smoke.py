@@ -31,8 +31,19 @@ def test_end_to_end_cold_then_warm(shared_data: Callable[[str], Path]) -> None:
     assert ours["cold"]["new_items"] == 12, ours
     assert ours["warm"]["statuses"] == {"not_modified": 3}
     assert set(ours["cold"]["stages_s"]) >= {"fetch", "parse", "dedup", "store"}
+    assert result["feedparser_alone"]["items"] == 12, result["feedparser_alone"]
 
 
 def test_lsh_rates_run_on_a_tiny_window() -> None:
     rates = dedup.lsh_rates(50, queries=5)
     assert rates["window"] == 50
+
+
+@pytest.mark.shared
+def test_restart_reads_the_stored_window(shared_data: Callable[[str], Path]) -> None:
+    """A start over stored items rebuilds one event per item, from vectors and from text."""
+    shared_data("")
+    result = dedup.restart_time(60)
+    assert result["items"] == result["events"] == 60
+    assert result["terms"] > 100
+    assert "start_deriving_vectors_s" in result

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aggregator.dedup.events import event_terms
 from aggregator.dedup.grouping import choose_canonical
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, SimilarityIndex, from_microseconds
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer, signature_from_bytes
@@ -197,13 +198,15 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
             (JoinLevel.FOUNDER, None, None, None) if n % 2 else
             (JoinLevel.NEAR_DUPLICATE, 0.8125, 1, "same_text")
         )  # fmt: skip
+        vector = event_terms(title, text) if n % 4 else None  # vectors stored or not
         entry_id = fast.insert_entry(
             feed, item, signatures, now=when, event_id=event, level=level,
-            similarity=similarity, matched_entry_id=matched, match_rule=rule,
+            similarity=similarity, matched_entry_id=matched, match_rule=rule, vector=vector,
         )  # fmt: skip
         values = {
-            **Store._entry_values(item, signatures), "feed_id": feed, "identity": item.identity,
-            "first_seen": to_db_time(when), "last_seen": to_db_time(when), "event_id": event,
+            **Store._entry_values(item, signatures, vector), "feed_id": feed,
+            "identity": item.identity, "first_seen": to_db_time(when),
+            "last_seen": to_db_time(when), "event_id": event,
             "join_level": str(level), "similarity": similarity, "matched_entry_id": matched,
             "match_rule": rule,
         }  # fmt: skip
@@ -211,9 +214,12 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
     # A content update, the same in both.
     later = NOW + timedelta(hours=1)
     changed = entry(3, "A corrected headline", "Corrected text " * 10, published=later)
-    fast.update_entry_content(4, changed, signer.sign(changed.title, changed.text), now=later)
+    vector = event_terms(changed.title, changed.text)
+    fast.update_entry_content(
+        4, changed, signer.sign(changed.title, changed.text), now=later, vector=vector
+    )
     plain.db.table("entries").update(
-        4, {**Store._entry_values(changed, signer.sign(changed.title, changed.text)),
+        4, {**Store._entry_values(changed, signer.sign(changed.title, changed.text), vector),
             "last_seen": to_db_time(later)},
     )  # fmt: skip
     with pytest.raises(Exception, match="no entry"):
