@@ -395,12 +395,13 @@ def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
     vectors back from SQLite; then (`derive`) the same start with the stored vectors
     forgotten, so each is derived from its text again (what every start did before).
 
-    Past 50,000 items the corpus items are stored again under new ids (and texts left
-    empty: a start that reads stored vectors never reads texts), so that a million-item
-    store does not take hours to sign and index for full-text search."""
+    Past 100,000 items the corpus items are stored again under new ids (and texts left
+    empty: a start that reads stored vectors never reads texts, and a start deriving them
+    would find only titles: use `--no-derive` there), so that a million-item store does
+    not take hours to sign and index for full-text search."""
     from bench.corpus import build
 
-    wanted = min(count, 50_000)
+    wanted = min(count, 100_000)
     corpus = build(-(-wanted // 50), 50)
     items = [item for feed in corpus.feeds for item in feed][:wanted]
     distinct = len(items)

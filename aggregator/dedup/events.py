@@ -280,7 +280,9 @@ class EventProfile:
 
         Each weight is the old one plus the new, the same floats as a dictionary's sums."""
         if not len(self.term_ids):
-            self.term_ids, self.weights = ids.copy(), weights.copy()
+            # The ids are shared with the first member (`_Member.term_ids`): neither is
+            # ever changed in place, only replaced. Weights are summed in place: copied.
+            self.term_ids, self.weights = ids, weights.copy()
             self.square = float(np.dot(self.weights, self.weights))
             return ids
         at = np.minimum(np.searchsorted(self.term_ids, ids), len(self.term_ids) - 1)
@@ -669,10 +671,18 @@ class EventIndex:
         self._postings = {
             int(mapping[t]): events for t, events in postings.items() if mapping[t] >= 0
         }
+        renumbered: dict[int, tuple[IdArray, IdArray]] = {}  # event -> (old ids, new ids)
         for profile in profiles.values():
-            profile.term_ids = mapping[profile.term_ids]  # the order is kept: still ascending
+            old_ids = profile.term_ids
+            profile.term_ids = mapping[old_ids]  # the order is kept: still ascending
+            renumbered[profile.event_id] = (old_ids, profile.term_ids)
         for member in self._members.values():
-            member.term_ids = mapping[member.term_ids]
+            shared = renumbered.get(member.event_id)
+            # A member sharing its event's ids (see `EventProfile.add`) keeps sharing them.
+            if shared is not None and member.term_ids is shared[0]:
+                member.term_ids = shared[1]
+            else:
+                member.term_ids = mapping[member.term_ids]
         self._postings_total = self._postings_live = sum(len(e) for e in postings.values())
 
 

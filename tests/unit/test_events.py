@@ -261,3 +261,24 @@ def test_an_event_started_again_under_its_id_compacts_cleanly() -> None:
     for term_id, events in index._postings.items():
         for event_id in events:
             assert term_id in index.profiles[event_id].term_ids
+
+
+def test_a_single_member_shares_its_term_ids_with_the_centroid() -> None:
+    """Most events of a window have one member: its term ids are held once (memory), also
+    after compaction renumbers them, and a second member does not change the first's."""
+    old = NOW - timedelta(days=10)
+    index = EventIndex(WINDOW, compact_after=0)
+    # An old entry with more terms than the live ones, so that compaction is due.
+    filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
+                      for i in range(150))  # fmt: skip
+    add(index, 9, 9, "Zanzibar ferry sinks", filler, when=old)
+    add(index, 1, 1, *REHAB_REID)
+    add(index, 2, 2, *REHAB_LOHAN)
+    assert index._members[1].term_ids is index.profiles[1].term_ids
+    before = [index.stats.terms[i] for i in index._members[1].term_ids.tolist()]
+    index.drop_older_than(NOW - WINDOW)  # compacts: ids renumbered
+    assert "zanzib" not in index.stats.vocabulary
+    assert index._members[1].term_ids is index.profiles[1].term_ids
+    add(index, 3, 1, "Tara Reid leaves rehab in Malibu", "Reid left the clinic on Friday.")
+    assert [index.stats.terms[i] for i in index._members[1].term_ids.tolist()] == before
+    assert len(index.profiles[1].term_ids) > len(before)
