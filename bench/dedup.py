@@ -385,7 +385,7 @@ def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, 
             / max(1, len(items))
         ),
         "note": "one event per item (the worst case for centroids); items signed here, "
-                "where a restart reads stored signatures and re-derives term vectors",
+                "where a restart reads stored signatures and term vectors (`restart`)",
     }  # fmt: skip
 
 
