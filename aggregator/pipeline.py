@@ -187,7 +187,9 @@ class Pipeline:
         self.clock = clock
         self.rng = rng or random.Random()
         self.store.check_dedup_params(self.signer.params)
-        self.store.check_term_recipe(TERM_VECTOR_RECIPE)
+        forgotten = self.store.check_term_recipe(TERM_VECTOR_RECIPE)
+        if forgotten:
+            log.info("term vectors changed recipe: %d stored vectors to derive again", forgotten)
         self.index = SimilarityIndex(self.signer)
         self.events = EventIndex(config.settings.dedup_window)
         self.rebuild_window(self.clock())

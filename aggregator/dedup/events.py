@@ -223,11 +223,22 @@ class TermStatistics:
         self.documents = max(0, self.documents - 1)
         self._count(ids, -1)
 
+    def add_documents(self, ids: IdArray, documents: int) -> None:
+        """Count `documents` documents at once, `ids` the concatenation of their terms'
+        ids (a restart: one `bincount` instead of a step per document)."""
+        self.documents += documents
+        counts = np.bincount(ids, minlength=len(self.terms))
+        touched = np.flatnonzero(counts)
+        self.count_by_id[touched] += counts[touched]
+        self._refresh_logs(touched)
+
     def _count(self, ids: IdArray, step: int) -> None:
         """Add `step` to the frequency of each term (the ids of one document: distinct)."""
-        counts = np.maximum(self.count_by_id[ids] + step, 0)
-        self.count_by_id[ids] = counts
-        self.log_by_id[ids] = np.log(counts + 1.0)  # 0 for a term in no document
+        self.count_by_id[ids] = np.maximum(self.count_by_id[ids] + step, 0)
+        self._refresh_logs(ids)
+
+    def _refresh_logs(self, ids: npt.NDArray[np.integer]) -> None:
+        self.log_by_id[ids] = np.log(self.count_by_id[ids] + 1.0)  # 0 for a term in none
 
     def idf_base(self) -> float:
         """The IDF of a term in no document; `idf(t)` is this minus log(frequency + 1)."""
@@ -462,14 +473,11 @@ class EventIndex:
         the work per term done once for the batch (a restart reads the whole window)."""
         if not batch:
             return
-        stats = self.stats
         lengths = [len(terms) for _, terms, _ in batch]
-        all_ids = stats.intern(list(chain.from_iterable(t for _, t, _ in batch)), sum(lengths))
-        stats.documents += len(batch)
-        counts = np.bincount(all_ids, minlength=len(stats.terms))
-        touched = np.flatnonzero(counts)
-        stats.count_by_id[touched] += counts[touched]
-        stats.log_by_id[touched] = np.log(stats.count_by_id[touched] + 1.0)
+        all_ids = self.stats.intern(
+            list(chain.from_iterable(terms for _, terms, _ in batch)), sum(lengths)
+        )
+        self.stats.add_documents(all_ids, len(batch))
         new_ids: list[IdArray] = []
         new_events: list[int] = []
         end = 0
@@ -482,18 +490,18 @@ class EventIndex:
             new_ids.append(new)
             new_events.append(stored.event_id)
         # The postings of the batch in one pass: listed by term, in the order of addition.
-        terms = np.concatenate(new_ids)
+        posted = np.concatenate(new_ids)
         events = np.repeat(np.array(new_events, dtype=np.int64), [len(n) for n in new_ids])
-        order = np.argsort(terms, kind="stable")
-        terms, events = terms[order], events[order]
-        starts = np.flatnonzero(np.diff(terms, prepend=-1))
+        order = np.argsort(posted, kind="stable")
+        posted, events = posted[order], events[order]
+        starts = np.flatnonzero(np.diff(posted, prepend=-1))
         postings = self._postings
         for term_id, listed in zip(
-            terms[starts].tolist(), np.split(events, starts[1:]), strict=True
+            posted[starts].tolist(), np.split(events, starts[1:]), strict=True
         ):
             postings.setdefault(term_id, []).extend(listed.tolist())
-        self._postings_total += len(terms)
-        self._postings_live += len(terms)
+        self._postings_total += len(posted)
+        self._postings_live += len(posted)
 
     def _join(
         self, entry_id: int, event_id: int, ids: IdArray, weights: FloatArray,
