@@ -167,15 +167,19 @@ def _explain(args: argparse.Namespace) -> int:
         event = store.event(args.event_id)
         if event is None:
             raise DedupUsageError(f"no event {args.event_id}")
-        # Term weights over the window, as the daemon sees them.
+        # Term weights over the window, as the daemon sees them, and the event's members
+        # counted once more only if they have left the window.
         stats = TermStatistics()
         cutoff = utc_now() - config.settings.dedup_window
+        in_window: set[int] = set()
         for stored in store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE):
             terms, _ = window_vector(stored)
             stats.add_ids(stats.intern(terms, len(terms)))
+            in_window.add(stored.entry_id)
         vectors = [event_terms(m.title, m.text, m.url) for m in event.members]
-        for vector in vectors:
-            stats.add(vector)
+        for member, vector in zip(event.members, vectors, strict=True):
+            if member.id not in in_window:
+                stats.add(vector)
         explanation = explain(
             event, matched=store.matched_entries(event.id), vectors=vectors, stats=stats,
             merges=store.event_merge_history(event.id),
