@@ -18,8 +18,9 @@ that could not start on time still runs if it is at most that late).
 
 Signals: SIGTERM and SIGINT stop the daemon: no new feed is started or stored, the feed
 being stored finishes (its transaction commits or rolls back), fetches in flight are
-abandoned (their threads are daemon threads), and the process exits 0, normally within
-a second; at worst the feed being stored takes its parse deadline (10 s by default).
+abandoned (their threads are daemon threads), documents in the parse workers are dropped
+(the workers are killed when the pipeline closes), and the process exits 0, normally
+within a second; at worst the feed being stored takes its transaction.
 SIGHUP reloads the config at the next tick; so does a change of the YAML file, once it
 has stayed unchanged for a whole tick (an editor may be half-way through writing it). An
 invalid file is reported once and the last valid config keeps running.

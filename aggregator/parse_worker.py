@@ -17,9 +17,18 @@ keeps a few long-lived worker processes:
   for the next parse;
 * bytes go in, a picklable ParsedFeed (or a reason) comes out. Nothing else is shared.
 
+`ParserPool.prepare` also has the worker normalise, sign and vectorise the entries
+(`aggregator.prepare`), so that this work overlaps with the caller's; the worker reports
+the number of entries once parsed, and the parent then allows
+`PREPARE_SECONDS_PER_ENTRY` per entry for the rest: the parse keeps its own deadline
+(the hostile documents are the parser's), and a healthy feed of 500 long articles is not
+failed for taking longer than one parse may.
+
 Outcomes become ParseError reasons: `parse_timeout`, `parse_oom` (a MemoryError, or the
-worker killed by a signal it did not get from us), `parser_crash:<Type>` and the reasons
-of `parse_feed`. Nothing a document does can raise anything else out of `parse()`.
+worker killed by a signal it did not get from us), `parser_crash:<Type>`, the reasons
+of `parse_feed`, and for `prepare` `prepare_timeout` and `prepare_crash:<Type>` (a bug:
+the detail holds the worker's traceback). Nothing a document does can raise anything
+else out of `parse()` or `prepare()`.
 """
 
 from __future__ import annotations
@@ -33,11 +42,12 @@ import struct
 import subprocess
 import sys
 import threading
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from aggregator.errors import ParseError
 from aggregator.models import (
@@ -47,6 +57,10 @@ from aggregator.models import (
     ParsedFeed,
 )
 from aggregator.parse import parse_feed
+
+if TYPE_CHECKING:  # imported by the worker only when asked to prepare (numpy)
+    from aggregator.dedup.signature import Signer
+    from aggregator.prepare import PreparedFeed
 
 # Two workers: the pipeline parses one feed at a time, a second covers a caller in another
 # thread (and the machine this was sized for has two cores).
@@ -62,6 +76,14 @@ _START_ALLOWANCE_SECONDS = 20.0
 _FRAME = struct.Struct("!Q")  # length prefix of a pickled frame
 # The directory holding the `aggregator` package, so the worker imports this very copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
+# Wall-clock seconds allowed per entry to normalise, sign and vectorise it after the parse
+# (`prepare`). A 500-word article takes about 3 ms here: this is 15 times that, so only a
+# stuck worker reaches it.
+PREPARE_SECONDS_PER_ENTRY = 0.05
+# Preparing needs numpy in the worker, whose import alone needs about 100 MiB of address
+# space (its BLAS; at most 1 thread of it, `_Worker`): workers limited to less only parse,
+# and the caller prepares (`ParserPool.can_prepare`).
+PREPARE_MIN_MEMORY = 192 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +92,17 @@ class _Request:
     headers: dict[str, str]
     location: str
     max_entries: int
+    # Set: also prepare the entries, with the Signer of these parameters (`MinHashParams`
+    # as JSON) and permutations (`Signer.permutations`); plain values, so that reading a
+    # request never imports the dedup modules. Two replies then.
+    prepare_with: tuple[str, bytes] | None = None
 
 
 def _write_frame(stream: IO[bytes], payload: object) -> None:
     data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_FRAME.pack(len(data)) + data)
+    pending = memoryview(_FRAME.pack(len(data)) + data)
+    while pending:  # an unbuffered pipe (the parent's) may take part of it at a time
+        pending = pending[stream.write(pending) or 0 :]
     stream.flush()
 
 
@@ -122,13 +150,40 @@ def _answer(request: _Request) -> tuple[Any, ...]:
         return ("error", "parser_crash:RecursionError", str(exc)[:200])
 
 
-def serve(memory_limit: int) -> None:
-    """The worker's loop: one request in, one reply out, until stdin closes or None."""
+_signers: dict[tuple[str, bytes], Signer] = {}  # in the worker: one per Signer asked for
+
+
+def _prepared(request: _Request, parsed: Any) -> tuple[Any, ...]:
+    """The second reply of a `prepare` request."""
+    params = request.prepare_with
+    assert params is not None
+    try:
+        from aggregator.dedup.signature import MinHashParams, Signer
+        from aggregator.prepare import prepare_feed
+
+        signer = _signers.get(params)
+        if signer is None:
+            signer = Signer(MinHashParams.from_json(params[0]), permutations=params[1])
+            _signers[params] = signer
+        return ("ok", prepare_feed(parsed, request.location, signer))
+    except MemoryError:
+        return ("error", "parse_oom", "preparing the entries hit the worker's memory limit")
+    except Exception as exc:  # a bug: the parent logs the traceback with the feed
+        return ("error", f"prepare_crash:{type(exc).__name__}", traceback.format_exc()[-2000:])
+
+
+def serve(memory_limit: int, *, preload: bool = False) -> None:
+    """The worker's loop: one request in, one reply out, until stdin closes or None.
+
+    `preload`: import what preparing needs now, while no request waits for it."""
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     requests = sys.stdin.buffer
     _limit_memory(memory_limit)
+    if preload:
+        with contextlib.suppress(ImportError, MemoryError):  # a prepare will say why
+            import aggregator.prepare  # noqa: F401
     while True:
         try:
             request = _read_frame(requests)
@@ -137,35 +192,56 @@ def serve(memory_limit: int) -> None:
         if request is None:
             return
         reply = _answer(request)
+        if request.prepare_with is not None and reply[0] == "ok":
+            if not _send(replies, ("parsed", len(reply[1].entries))):
+                return
+            reply = _prepared(request, reply[1])
         del request
-        try:
-            _write_frame(replies, reply)
-        except MemoryError:
-            _write_frame(replies, ("error", "parse_oom", "the result did not fit the limit"))
-        except OSError:
+        if not _send(replies, reply):
             return
         if reply[0] == "error" and reply[1] == "parse_oom":
             return  # an interrupted allocation can leave state behind: start afresh
 
 
+def _send(replies: IO[bytes], reply: tuple[Any, ...]) -> bool:
+    """Write a reply; False when the parent has gone."""
+    try:
+        _write_frame(replies, reply)
+    except MemoryError:
+        _write_frame(replies, ("error", "parse_oom", "the result did not fit the limit"))
+    except OSError:
+        return False
+    return True
+
+
 class _Worker:
     """One worker process and the parent's ends of its pipes."""
 
-    def __init__(self, memory_limit: int) -> None:
+    def __init__(self, memory_limit: int, *, preload: bool = False) -> None:
         env = dict(os.environ)
+        # numpy's BLAS (loaded with numpy when preparing) reserves memory per thread;
+        # a worker computes nothing with it.
+        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
         env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.parse_worker", str(memory_limit)],
+            [sys.executable, "-m", "aggregator.parse_worker", str(memory_limit)]
+            + (["preload"] if preload else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
             close_fds=True,
+            # Unbuffered: `ready` asks select() whether a reply has come, which cannot see
+            # bytes a buffered reader has already taken from the pipe (a `prepare` sends
+            # two frames, and the first read could take both: the second then looked
+            # missing until the deadline).
+            bufsize=0,
         )
         assert self.process.stdin is not None and self.process.stdout is not None
         self.requests: IO[bytes] = self.process.stdin
         self.replies: IO[bytes] = self.process.stdout
         self.parses = 0
         self.started = False  # has it answered once (imports done)?
+        self.prepared = False  # has it prepared once (the dedup modules imported)?
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -244,9 +320,37 @@ class ParserPool:
         self, body: bytes, headers: Mapping[str, str] | None = None, location: str = ""
     ) -> ParsedFeed:
         """Parse one document in a worker. Returns a ParsedFeed; raises ParseError."""
+        result = self._call(_Request(bytes(body), dict(headers or {}), location, self.max_entries))
+        if isinstance(result, ParsedFeed):
+            return result
+        raise ParseError("parser_crash:BadReply", repr(result)[:200])
+
+    @property
+    def can_prepare(self) -> bool:
+        """Whether the workers' memory limit leaves room to prepare (`PREPARE_MIN_MEMORY`)."""
+        return self.memory_limit >= PREPARE_MIN_MEMORY
+
+    def prepare(
+        self, body: bytes, headers: Mapping[str, str] | None, location: str, signer: Signer
+    ) -> PreparedFeed:
+        """Parse one document and prepare its entries (`aggregator.prepare.prepare_feed`)
+        with a copy of `signer`, in a worker. Raises ParseError."""
+        from aggregator.prepare import PreparedFeed
+
+        if not self.can_prepare:
+            raise ValueError(f"workers limited to {self.memory_limit} bytes cannot prepare")
+        with_signer = (signer.params.to_json(), signer.permutations)
+        result = self._call(
+            _Request(bytes(body), dict(headers or {}), location, self.max_entries, with_signer)
+        )
+        if isinstance(result, PreparedFeed):
+            return result
+        raise ParseError("parser_crash:BadReply", repr(result)[:200])
+
+    def _call(self, request: _Request) -> object:
+        """One request through a worker: the reply's result, or ParseError."""
         if self._closed:
             raise RuntimeError("ParserPool is closed")
-        request = _Request(bytes(body), dict(headers or {}), location, self.max_entries)
         worker = self._checkout()
         healthy = False
         try:
@@ -255,7 +359,7 @@ class ParserPool:
             healthy = reply[:2] != ("error", "parse_oom")
         finally:
             self._checkin(worker, healthy=healthy)
-        if reply[0] == "ok" and isinstance(reply[1], ParsedFeed):
+        if reply[0] == "ok" and len(reply) == 2:
             return reply[1]
         if reply[0] == "error" and len(reply) == 3:
             raise ParseError(str(reply[1]), str(reply[2]))
@@ -276,6 +380,23 @@ class ParserPool:
             if slot is not None:
                 slot.stop()
 
+    def start(self) -> None:
+        """Start the workers not running yet, without waiting for them: their start
+        (an interpreter, feedparser, numpy) then overlaps with the caller's fetches."""
+        slots = []
+        while True:
+            try:
+                slots.append(self._idle.get_nowait())
+            except queue.Empty:
+                break
+        try:
+            for number, slot in enumerate(slots):
+                if slot is None and not self._closed:
+                    slots[number] = _Worker(self.memory_limit, preload=self.can_prepare)
+        finally:
+            for slot in slots:
+                self._idle.put(slot)
+
     def worker_pids(self) -> list[int]:
         """Process ids of the workers alive now (logs; tests check that workers are reused)."""
         with self._lock:
@@ -290,7 +411,7 @@ class ParserPool:
             if slot is not None:
                 slot.kill()
             try:
-                slot = _Worker(self.memory_limit)
+                slot = _Worker(self.memory_limit, preload=self.can_prepare)
             except BaseException:
                 self._idle.put(None)
                 raise
@@ -326,6 +447,21 @@ class ParserPool:
         allowance = self.timeout if worker.started else self.timeout + _START_ALLOWANCE_SECONDS
         if not worker.ready(allowance):
             raise ParseError("parse_timeout", f"no result within {self.timeout:g}s")
+        reply = self._reply(worker)
+        if reply[0] == "parsed" and len(reply) == 2 and isinstance(reply[1], int):
+            # Parsed: now the entries are prepared, under a deadline of their own.
+            allowance = PREPARE_SECONDS_PER_ENTRY * reply[1] + (
+                self.timeout if worker.prepared else self.timeout + _START_ALLOWANCE_SECONDS
+            )
+            if not worker.ready(allowance):
+                raise ParseError(
+                    "prepare_timeout", f"{reply[1]} entries not prepared within {allowance:g}s"
+                )
+            reply = self._reply(worker)
+            worker.prepared = True
+        return reply
+
+    def _reply(self, worker: _Worker) -> tuple[Any, ...]:
         try:
             reply: tuple[Any, ...] = _read_frame(worker.replies)
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
@@ -345,4 +481,7 @@ class ParserPool:
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PARSE_MEMORY)
+    serve(
+        int(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_PARSE_MEMORY,
+        preload=sys.argv[2:3] == ["preload"],
+    )

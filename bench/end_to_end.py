@@ -67,7 +67,7 @@ groups:
         for feed in report.feeds:
             statuses[feed.status] = statuses.get(feed.status, 0) + 1
         stages = timer.snapshot()
-        in_thread = sum(v for k, v in stages.items() if k != "fetch")
+        in_thread = sum(v for k, v in stages.items() if k not in ("fetch", "parse"))
         stages["other_in_calling_thread"] = round(max(0.0, wall - in_thread), 3)
         result[phase] = {
             "wall_s": round(wall, 3),

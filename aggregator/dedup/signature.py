@@ -39,13 +39,16 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import xxhash
-from datasketch import LeanMinHash, MinHash
 
 from aggregator.dedup.text import tokens
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 # Below this many words a text is a headline or a teaser: word 3-grams of it are too few
 # and too fragile, so character shingles are used instead.
@@ -215,21 +218,47 @@ class Signer:
     """Computes signatures with one fixed set of parameters.
 
     The permutations are drawn once by datasketch (drawing them per MinHash costs more
-    than hashing a headline) and applied here in numpy; word hashes are cached."""
+    than hashing a headline) and applied here in numpy; word hashes are cached.
 
-    def __init__(self, params: MinHashParams = DEFAULT_PARAMS) -> None:
+    `permutations` gives them packed, and `Signer(params, permutations=...)` makes the
+    same Signer from them without datasketch: the parse workers sign that way, because
+    importing datasketch imports scipy (a second and about 100 MB of address space in a
+    worker whose memory is limited)."""
+
+    def __init__(
+        self, params: MinHashParams = DEFAULT_PARAMS, *, permutations: bytes = b""
+    ) -> None:
         if params.hashfunc != SHINGLE_HASH:
             raise ValueError(f"unsupported shingle hash {params.hashfunc!r}")
         if params.scheme != SCHEME:
             raise ValueError(f"unsupported MinHash scheme {params.scheme!r}")
         self.params = params
-        # Only its permutations and empty hash values are used: datasketch defines them.
-        template = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=params.scheme)
-        a, b = template.permutations
-        self._a: U32 = np.asarray(a, dtype=np.uint32).reshape(-1, 1)  # a column
-        self._b: U32 = np.asarray(b, dtype=np.uint32).reshape(-1, 1)
-        self._empty: U32 = np.asarray(template.hashvalues, dtype=np.uint32)
+        count = params.num_perm
+        if permutations:
+            values = np.frombuffer(permutations, dtype="<u4").astype(np.uint32)
+            if len(values) != 3 * count:
+                raise ValueError(f"{len(values)} packed values for {count} permutations")
+            a, b, empty = values[:count], values[count : 2 * count], values[2 * count :]
+        else:
+            from datasketch import MinHash  # only here: see the class docstring
+
+            # Only its permutations and empty hash values are used: datasketch defines them.
+            template = MinHash(num_perm=count, seed=params.seed, scheme=params.scheme)
+            a = np.asarray(template.permutations[0], dtype=np.uint32)
+            b = np.asarray(template.permutations[1], dtype=np.uint32)
+            empty = np.asarray(template.hashvalues, dtype=np.uint32)
+        self._a: U32 = a.reshape(-1, 1)  # a column
+        self._b: U32 = b.reshape(-1, 1)
+        self._empty: U32 = empty.copy()
         self._word_hashes = _WordHashes()
+
+    @property
+    def permutations(self) -> bytes:
+        """The permutations (a, then b) and the empty hash values, as little-endian uint32:
+        what `Signer(params, permutations=...)` needs."""
+        return (
+            np.concatenate([self._a.ravel(), self._b.ravel(), self._empty]).astype("<u4").tobytes()
+        )
 
     def word_hashes(self, words: Sequence[str]) -> U64:
         """The xxh64 hash of each word, in order."""
@@ -301,7 +330,9 @@ class Signer:
         )
 
     def lean(self, hashvalues: np.ndarray) -> LeanMinHash:
-        """A LeanMinHash for the LSH index, tagged with our scheme."""
+        """A LeanMinHash for datasketch's `MinHashLSH`, tagged with our scheme."""
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.params.seed, hashvalues=hashvalues, scheme=self.params.scheme)
 
 

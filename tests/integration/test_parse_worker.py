@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
+from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import ParseError
-from aggregator.parse_worker import ParserPool
+from aggregator.normalize import normalize_entry
+from aggregator.parse_worker import PREPARE_MIN_MEMORY, ParserPool, _Worker
+from aggregator.prepare import prepare_entry
 from tests.conftest import REPO
 
 SEED = (REPO / "seeds" / "feeds" / "003-related.rss").read_bytes()
@@ -112,3 +118,106 @@ def test_close_stops_the_workers() -> None:
             os.waitpid(pid, os.WNOHANG)
     with pytest.raises(RuntimeError):
         pool.parse(SEED)
+
+
+def test_prepare_gives_what_the_calling_thread_would(pool: ParserPool) -> None:
+    """Entries normalised, signed and vectorised in the worker equal the same steps run
+    here, value for value; the feed's own fields come back without the raw entries."""
+    location = "http://x.example/feeds/003.rss"
+    parsed = pool.parse(SEED, {"content-type": "application/rss+xml"}, location)
+    signer = Signer(DEFAULT_PARAMS)
+    prepared = pool.prepare(SEED, {"content-type": "application/rss+xml"}, location, signer)
+    here = [
+        prepare_entry(normalize_entry(raw, feed_link=parsed.link or location), signer)
+        for raw in parsed.entries
+    ]
+    assert prepared.feed == replace(parsed, entries=())
+    assert [p.entry for p in prepared.entries] == [p.entry for p in here] and len(here) == 6
+    assert [p.vector for p in prepared.entries] == [p.vector for p in here]
+    for theirs, ours in zip(prepared.entries, here, strict=True):
+        assert np.array_equal(theirs.signatures.title, ours.signatures.title)
+        assert np.array_equal(theirs.signatures.body, ours.signatures.body)
+        assert theirs.signatures.headline_only == ours.signatures.headline_only
+        assert theirs.signatures.body_shingles == ours.signatures.body_shingles
+
+
+class _TruncatedPermutations(Signer):
+    @property
+    def permutations(self) -> bytes:
+        return super().permutations[:12]
+
+
+def test_a_failure_while_preparing_is_a_reason_and_the_worker_stays(pool: ParserPool) -> None:
+    """An exception while preparing (here: permutations no Signer accepts) comes back as
+    `prepare_crash:<Type>` with the worker's traceback; the worker serves the next one."""
+    with pytest.raises(ParseError) as raised:
+        pool.prepare(SEED, {}, "http://x/", _TruncatedPermutations(DEFAULT_PARAMS))
+    assert raised.value.reason == "prepare_crash:ValueError"
+    assert "Traceback" in raised.value.detail and "3 packed values" in raised.value.detail
+    pids = pool.worker_pids()
+    assert len(pool.prepare(SEED, {}, "http://x/", Signer(DEFAULT_PARAMS)).entries) == 6
+    assert pool.worker_pids() == pids and pool.replaced == 0
+
+
+def test_parse_errors_of_prepare_are_the_parse_reasons(pool: ParserPool) -> None:
+    with pytest.raises(ParseError) as raised:
+        pool.prepare(b"<html><body>no</body></html>", {}, "http://x/", Signer(DEFAULT_PARAMS))
+    assert raised.value.reason == "not_a_feed"
+
+
+def test_workers_prepare_at_their_minimum_memory_and_not_below() -> None:
+    """At `PREPARE_MIN_MEMORY` a worker imports numpy and prepares; below it, a pool
+    refuses to prepare (the caller prepares instead)."""
+    signer = Signer(DEFAULT_PARAMS)
+    with ParserPool(workers=1, memory_limit=PREPARE_MIN_MEMORY) as lowest:
+        assert lowest.can_prepare
+        assert len(lowest.prepare(SEED, {}, "http://x/", signer).entries) == 6
+    with ParserPool(workers=1, memory_limit=PREPARE_MIN_MEMORY - MiB) as smaller:
+        assert not smaller.can_prepare
+        with pytest.raises(ValueError):
+            smaller.prepare(SEED, {}, "http://x/", signer)
+        assert len(smaller.parse(SEED).entries) == 6
+
+
+def test_a_signer_made_from_packed_permutations_signs_alike() -> None:
+    signer = Signer(DEFAULT_PARAMS)
+    copy = Signer(DEFAULT_PARAMS, permutations=signer.permutations)
+    for title, text in [("Storm hits the coast", ""), ("Vote", "The council voted " * 30)]:
+        ours, theirs = signer.sign(title, text), copy.sign(title, text)
+        assert np.array_equal(ours.title, theirs.title) and np.array_equal(ours.body, theirs.body)
+    assert copy.permutations == signer.permutations  # the empty hash values included
+
+
+def test_the_two_replies_of_a_prepare_read_back_to_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When both replies of a prepare are waiting in the pipe (a parent slow to look, as
+    with a busy calling thread), the second is seen at once, not at the deadline: a
+    buffered pipe once took both with the first read and hid the second from select()."""
+    looked = _Worker.ready
+
+    def late(worker: _Worker, timeout: float) -> bool:
+        time.sleep(0.3)  # long enough for the worker to write both replies
+        return looked(worker, timeout)
+
+    monkeypatch.setattr(_Worker, "ready", late)
+    # Small replies, so that the first read of a buffered pipe would have taken both.
+    empty = b'<rss version="2.0"><channel><title>Nothing yet</title></channel></rss>'
+    signer = Signer(DEFAULT_PARAMS)
+    with ParserPool(workers=1, timeout=1.0) as pool:
+        for _ in range(3):
+            prepared = pool.prepare(empty, {}, "http://x/", signer)
+            assert prepared.entries == () and prepared.feed.title == "Nothing yet"
+        assert pool.replaced == 0
+
+
+def test_start_boots_the_workers_before_any_document() -> None:
+    """`start` launches every worker at once (the pipeline does it as its fetches begin);
+    the documents then go to those very processes."""
+    with ParserPool(workers=2) as pool:
+        assert pool.worker_pids() == []
+        pool.start()
+        booted = sorted(pool.worker_pids())
+        assert len(booted) == 2
+        pool.start()  # nothing more to start
+        assert sorted(pool.worker_pids()) == booted
+        assert len(pool.prepare(SEED, {}, "http://x/", Signer(DEFAULT_PARAMS)).entries) == 6
+        assert sorted(pool.worker_pids()) == booted

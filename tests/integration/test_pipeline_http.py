@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,8 @@ SEED_FEEDS = REPO / "seeds" / "feeds"
 LAST_MODIFIED = "Tue, 22 Aug 2023 12:00:00 GMT"
 
 
-def http_config(server: LocalHTTPServer, tmp_path: Path, extra: str = "") -> Config:
-    text = f"""
+def http_config(server: LocalHTTPServer, tmp_path: Path, extra: str = "", head: str = "") -> Config:
+    text = f"""{head}
 groups:
   seeds:
     allow_private: true   # the test server is on loopback
@@ -57,6 +58,24 @@ def test_seeds_over_http_group_like_local_files(
     """Fetched over HTTP (one gzipped), the seeds give the same six events."""
     serve_seeds(http_server)
     pipeline = Pipeline(store=store, config=http_config(http_server, tmp_path), clock=clock)
+    report = pipeline.run(all_feeds=True)
+    pipeline.close()
+    assert sorted(r.status for r in report.feeds) == ["ok", "ok"]
+    events = store.events_since(clock() - pipeline.config.settings.dedup_window)
+    assert len(events) == 6
+    repeated = [e for e in events if e.canonical.title == MAISON_BLANCHE]
+    assert len(repeated) == 1 and len(repeated[0].members) == 2
+
+
+def test_workers_too_small_to_prepare_leave_it_to_the_pipeline(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """With parse workers limited below what preparing needs, they only parse and the
+    pipeline prepares: the same events, and the same decisions, as with the default."""
+    serve_seeds(http_server)
+    config = http_config(http_server, tmp_path, head="settings:\n  parse_memory: 64MiB")
+    assert config.settings.parse_memory == 64 * 1024 * 1024
+    pipeline = Pipeline(store=store, config=config, clock=clock)
     report = pipeline.run(all_feeds=True)
     pipeline.close()
     assert sorted(r.status for r in report.feeds) == ["ok", "ok"]
@@ -130,3 +149,47 @@ def test_private_address_is_refused_without_allow_private(
     pipeline.close()
     assert report.feeds[0].error == "private_address"
     assert http_server.requests == []
+
+
+def _small_feed(number: int) -> bytes:
+    items = "".join(
+        f"<item><guid>f{number}-{n}</guid><title>Council {number} votes on proposal {n} "
+        f"after a long debate</title><description>Report {number}.{n}: the council of town "
+        f"{number} met on Tuesday and voted on proposal {n}.</description></item>"
+        for n in range(5)
+    )
+    return f'<rss version="2.0"><channel><title>F{number}</title>{items}</channel></rss>'.encode()
+
+
+def test_runs_cut_short_by_their_budget_carry_documents_over_and_fetch_nothing_twice(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """Runs that end at once (budget 0) leave fetches and documents being parsed in
+    flight; later runs store them: every feed once, fetched once, no entry lost."""
+    feeds = 12
+    for number in range(feeds):
+        http_server.serve_bytes(f"/f{number}.rss", _small_feed(number), etag=f'"{number}"')
+    listed = "\n".join(
+        f"      - name: f{number}\n        url: {http_server.url(f'/f{number}.rss')}"
+        for number in range(feeds)
+    )
+    text = f"groups:\n  g:\n    allow_private: true\n    feeds:\n{listed}\n"
+    pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
+    specs = list(pipeline.config.enabled_feeds())
+    reports = pipeline.update_feeds(specs, budget=0.0)
+    carried_documents = False
+    give_up = time.monotonic() + 60
+    while pipeline.in_flight and time.monotonic() < give_up:
+        carried_documents |= pipeline.in_flight > len(pipeline._pool)
+        time.sleep(0.005)
+        # Every feed not stored yet is asked for again: those in flight must not be
+        # fetched twice.
+        stored = {r.feed for r in reports}
+        reports += pipeline.update_feeds([s for s in specs if s.name not in stored], budget=0.0)
+    pipeline.close()
+    assert carried_documents, "no run ended with a document still in the parse workers"
+    assert sorted(r.feed for r in reports) == sorted(f"f{n}" for n in range(feeds))
+    assert {r.status for r in reports} == {"ok"} and sum(r.new for r in reports) == 5 * feeds
+    assert store.counts()["entries"] == 5 * feeds
+    for number in range(feeds):
+        assert len(http_server.requests_for(f"/f{number}.rss")) == 1
