@@ -74,6 +74,8 @@ _STOP_GRACE_SECONDS = 2.0
 # on a slow machine must not make the first parse a timeout.
 _START_ALLOWANCE_SECONDS = 20.0
 _FRAME = struct.Struct("!Q")  # length prefix of a pickled frame
+# How often a caller waiting for a busy worker looks whether the pool was closed.
+_CLOSED_POLL_SECONDS = 0.25
 # The directory holding the `aggregator` package, so the worker imports this very copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 # Wall-clock seconds allowed per entry to normalise, sign and vectorise it after the parse
@@ -406,7 +408,20 @@ class ParserPool:
     # -- internals -----------------------------------------------------------------------
 
     def _checkout(self) -> _Worker:
-        slot = self._idle.get()  # blocks while every worker is busy
+        # Waits while every worker is busy. `close()` from another thread (the pipeline's
+        # prepare threads use the pool) takes the idle slots away: the wait looks at it
+        # now and then, so that a caller never waits for a slot that cannot come.
+        while True:
+            try:
+                slot = self._idle.get(timeout=_CLOSED_POLL_SECONDS)
+                break
+            except queue.Empty:
+                if self._closed:
+                    raise RuntimeError("ParserPool is closed") from None
+        if self._closed:  # closed while this slot was being taken: `close()` missed it
+            if slot is not None:
+                slot.kill()
+            raise RuntimeError("ParserPool is closed")
         if slot is None or not slot.alive():
             if slot is not None:
                 slot.kill()

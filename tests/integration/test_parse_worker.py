@@ -221,3 +221,28 @@ def test_start_boots_the_workers_before_any_document() -> None:
         assert sorted(pool.worker_pids()) == booted
         assert len(pool.prepare(SEED, {}, "http://x/", Signer(DEFAULT_PARAMS)).entries) == 6
         assert sorted(pool.worker_pids()) == booted
+
+
+def test_a_caller_waiting_for_a_busy_worker_is_released_by_close() -> None:
+    """`close` from another thread while a caller waits for the only (busy) worker: the
+    caller gets an error at once instead of waiting for good (the pipeline's prepare
+    threads would otherwise keep the process from exiting)."""
+    pool = ParserPool(workers=1)
+    held = pool._checkout()  # the only worker, busy
+    outcome: list[BaseException] = []
+
+    def wait_for_a_worker() -> None:
+        try:
+            pool.parse(SEED)
+        except BaseException as exc:  # the outcome is what is tested
+            outcome.append(exc)
+
+    waiting = threading.Thread(target=wait_for_a_worker, daemon=True)
+    waiting.start()
+    time.sleep(0.3)
+    pool.close()
+    waiting.join(timeout=5)
+    pool._checkin(held, healthy=True)  # closed: the worker is killed
+    assert not waiting.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], RuntimeError)
+    assert not held.alive()
