@@ -52,31 +52,22 @@ def store(tmp_path: Path) -> Iterator[Store]:
     db.close()
 
 
+@pytest.mark.parametrize(
+    "settings",
+    ["", "settings:\n  parse_memory: 64MiB"],
+    ids=["workers-prepare", "workers-too-small-to-prepare"],
+)
 def test_seeds_over_http_group_like_local_files(
-    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock, settings: str
 ) -> None:
-    """Fetched over HTTP (one gzipped), the seeds give the same six events."""
+    """Fetched over HTTP (one gzipped), the seeds give the same six events, whether the
+    parse workers prepare the entries or, limited below what preparing needs, only parse
+    (the pipeline then prepares them itself)."""
     serve_seeds(http_server)
-    pipeline = Pipeline(store=store, config=http_config(http_server, tmp_path), clock=clock)
-    report = pipeline.run(all_feeds=True)
-    pipeline.close()
-    assert sorted(r.status for r in report.feeds) == ["ok", "ok"]
-    events = store.events_since(clock() - pipeline.config.settings.dedup_window)
-    assert len(events) == 6
-    repeated = [e for e in events if e.canonical.title == MAISON_BLANCHE]
-    assert len(repeated) == 1 and len(repeated[0].members) == 2
-
-
-def test_workers_too_small_to_prepare_leave_it_to_the_pipeline(
-    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
-) -> None:
-    """With parse workers limited below what preparing needs, they only parse and the
-    pipeline prepares: the same events, and the same decisions, as with the default."""
-    serve_seeds(http_server)
-    config = http_config(http_server, tmp_path, head="settings:\n  parse_memory: 64MiB")
-    assert config.settings.parse_memory == 64 * 1024 * 1024
+    config = http_config(http_server, tmp_path, head=settings)
     pipeline = Pipeline(store=store, config=config, clock=clock)
     report = pipeline.run(all_feeds=True)
+    assert pipeline._parser().can_prepare == (settings == "")
     pipeline.close()
     assert sorted(r.status for r in report.feeds) == ["ok", "ok"]
     events = store.events_since(clock() - pipeline.config.settings.dedup_window)
