@@ -79,8 +79,8 @@ _CLOSED_POLL_SECONDS = 0.25
 # The directory holding the `aggregator` package, so the worker imports this very copy.
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 # Wall-clock seconds allowed per entry to normalise, sign and vectorise it after the parse
-# (`prepare`). A 500-word article takes about 3 ms here: this is 15 times that, so only a
-# stuck worker reaches it.
+# (`prepare`). An entry of the benchmark corpus (250 words of text on average) takes about
+# 3 ms here: this is 15 times that, so only a stuck worker reaches it.
 PREPARE_SECONDS_PER_ENTRY = 0.05
 # Preparing needs numpy in the worker, whose import alone needs about 100 MiB of address
 # space (its BLAS; at most 1 thread of it, `_Worker`): workers limited to less only parse,

@@ -38,6 +38,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from operator import itemgetter
 from typing import TYPE_CHECKING
 
@@ -252,7 +253,7 @@ class Signer:
         self._empty: U32 = empty.copy()
         self._word_hashes = _WordHashes()
 
-    @property
+    @cached_property  # sent with every document the parse workers prepare
     def permutations(self) -> bytes:
         """The permutations (a, then b) and the empty hash values, as little-endian uint32:
         what `Signer(params, permutations=...)` needs."""
