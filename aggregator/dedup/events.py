@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import re
+from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -441,7 +442,10 @@ class EventIndex:
         # term id -> the events whose centroid has the term. Events leave lazily: ids of
         # events dropped or merged away stay until `_compact` (removing them one by one
         # from the lists of common terms would cost more than the lookups they waste).
-        self._postings: dict[int, list[int]] = {}
+        # Arrays of int64, not lists: a list holds a pointer and, filled from numpy at a
+        # restart, an int object per posting: 36 bytes instead of 8, and postings were
+        # most of the memory of a restarted window (docs/performance.md, "Sixth round").
+        self._postings: dict[int, array[int]] = {}
         self._postings_total = 0  # entries in all lists
         self._postings_live = 0  # of which of events still in `profiles`
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
@@ -473,19 +477,27 @@ class EventIndex:
         the work per term done once for the batch (a restart reads the whole window)."""
         if not batch:
             return
-        lengths = [len(terms) for _, terms, _ in batch]
+        lengths = np.fromiter((len(terms) for _, terms, _ in batch), np.int64, len(batch))
+        ends = np.cumsum(lengths)
         all_ids = self.stats.intern(
-            list(chain.from_iterable(terms for _, terms, _ in batch)), sum(lengths)
+            list(chain.from_iterable(terms for _, terms, _ in batch)), int(ends[-1])
         )
         self.stats.add_documents(all_ids, len(batch))
+        # Every entry's terms in id order with one sort of the batch, not one per entry:
+        # by (entry, term id) packed in one int64 (`np.lexsort` of the two took 5x longer).
+        entry_of_term = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)
+        order = np.argsort((entry_of_term << 32) | all_ids)
+        all_ids = all_ids[order]
+        all_weights = np.concatenate([weights for _, _, weights in batch])[order]
         new_ids: list[IdArray] = []
         new_events: list[int] = []
-        end = 0
-        for (stored, _, weights), length in zip(batch, lengths, strict=True):
-            start, end = end, end + length
+        for (stored, _, _), start, end in zip(
+            batch, (ends - lengths).tolist(), ends.tolist(), strict=True
+        ):
             new = self._join(
-                stored.entry_id, stored.event_id, all_ids[start:end], weights,
+                stored.entry_id, stored.event_id, all_ids[start:end], all_weights[start:end],
                 stored.headline_only, stored.first_seen, stored.published, post=False,
+                ascending=True,
             )  # fmt: skip
             new_ids.append(new)
             new_events.append(stored.event_id)
@@ -496,22 +508,32 @@ class EventIndex:
         posted, events = posted[order], events[order]
         starts = np.flatnonzero(np.diff(posted, prepend=-1))
         postings = self._postings
-        for term_id, listed in zip(
-            posted[starts].tolist(), np.split(events, starts[1:]), strict=True
+        for term_id, start, end in zip(
+            posted[starts].tolist(),
+            starts.tolist(),
+            [*starts[1:].tolist(), len(posted)],
+            strict=True,
         ):
-            postings.setdefault(term_id, []).extend(listed.tolist())
+            listed = postings.get(term_id)
+            if listed is None:
+                postings[term_id] = listed = array("q")
+            listed.frombytes(events[start:end].tobytes())
         self._postings_total += len(posted)
         self._postings_live += len(posted)
 
     def _join(
         self, entry_id: int, event_id: int, ids: IdArray, weights: FloatArray,
         headline_only: bool, when: datetime, published: datetime | None, *, post: bool = True,
+        ascending: bool = False,
     ) -> IdArray:  # fmt: skip
         """Add a counted vector to its event; returns the ids new to the centroid (listed
-        in the postings here unless `post` is false)."""
-        order = np.argsort(ids)
-        ids, weights = ids[order], weights[order]
-        profile = self.profiles.setdefault(event_id, EventProfile(event_id))
+        in the postings here unless `post` is false). `ascending`: the ids are sorted."""
+        if not ascending:
+            order = np.argsort(ids)
+            ids, weights = ids[order], weights[order]
+        profile = self.profiles.get(event_id)
+        if profile is None:
+            profile = self.profiles[event_id] = EventProfile(event_id)
         profile.stretch(published or when)
         new = profile.add(ids, weights)
         if post:
@@ -528,7 +550,7 @@ class EventIndex:
         for term_id in new_ids.tolist():
             listed = postings.get(term_id)
             if listed is None:
-                postings[term_id] = [event_id]
+                postings[term_id] = array("q", (event_id,))
             else:
                 listed.append(event_id)
         self._postings_total += len(new_ids)
@@ -664,11 +686,11 @@ class EventIndex:
         """Drop the postings of events gone, and the terms no longer counted nor in any
         centroid (renumbering the rest: every id array follows)."""
         profiles = self.profiles
-        postings: dict[int, list[int]] = {}
+        postings: dict[int, array[int]] = {}
         for term_id, events in self._postings.items():
             alive = [e for e in dict.fromkeys(events) if e in profiles]
             if alive:
-                postings[term_id] = alive
+                postings[term_id] = array("q", alive)
         used = np.zeros(len(self.stats.terms), dtype=bool)
         for profile in profiles.values():
             used[profile.term_ids] = True

@@ -84,6 +84,10 @@ def state(events: EventIndex) -> dict[str, Any]:
             entry_id: (m.event_id, sorted(terms[i] for i in m.term_ids.tolist()), m.when)
             for entry_id, m in events._members.items()
         },
+        "postings": {
+            terms[term_id]: sorted(e for e in listed if e in events.profiles)
+            for term_id, listed in events._postings.items()
+        },
     }
 
 
