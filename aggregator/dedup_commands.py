@@ -173,8 +173,8 @@ def _explain(args: argparse.Namespace) -> int:
         cutoff = utc_now() - config.settings.dedup_window
         in_window: set[int] = set()
         for stored in store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE):
-            terms, _ = window_vector(stored)
-            stats.add_ids(stats.intern(terms, len(terms)))
+            hashes, _ = window_vector(stored)
+            stats.add_ids(stats.intern(hashes))
             in_window.add(stored.entry_id)
         vectors = [event_terms(m.title, m.text, m.url) for m in event.members]
         for member, vector in zip(event.members, vectors, strict=True):

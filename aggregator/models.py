@@ -229,7 +229,7 @@ class WindowEntry:
     headline_only: bool
     first_seen: datetime
     published: datetime | None
-    terms: str | None
+    terms: bytes | None  # term hashes
     weights: bytes | None
     title: str
     text: str

@@ -431,6 +431,8 @@ class Store:
         reads the window's vectors instead of deriving them from every text again. NULL
         for entries stored before, and after a change of recipe: derived from the text."""
         entries = self.db.table("entries")
+        # Declared TEXT by the first version (the terms then); BLOBs of term hashes since
+        # recipe 3: SQLite stores a BLOB as given whatever the column's affinity.
         entries.add_column("event_terms", str)
         entries.add_column("event_weights", bytes)
 

@@ -442,7 +442,7 @@ def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
         result: dict[str, Any] = {
             "items": count, "distinct_items": distinct, "store_written_s": round(written, 1),
             "start_from_stored_vectors_s": round(from_vectors, 2),
-            "events": len(pipeline.events), "terms": len(pipeline.events.stats.terms),
+            "events": len(pipeline.events), "terms": len(pipeline.events.stats.hashes),
         }  # fmt: skip
         pipeline.close()
         del pipeline

@@ -34,11 +34,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from itertools import chain
+from itertools import repeat
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
+from xxhash import xxh64_intdigest
 
 from aggregator.dedup.text import tokens
 from aggregator.models import WindowEntry
@@ -80,7 +81,7 @@ COMPACT_AFTER = 100_000
 # window of a million). Vectors stored under another recipe are derived again: bump the
 # version whenever `event_terms` changes what it returns.
 TERM_VECTOR_RECIPE = (
-    f"2 prefix={PREFIX_LENGTH} title={TITLE_WEIGHT} lead={LEAD_WORDS} "
+    f"3 terms=xxh64 prefix={PREFIX_LENGTH} title={TITLE_WEIGHT} lead={LEAD_WORDS} "
     f"body={BODY_WORDS}x{BODY_WORD_WEIGHT} names={NAME_BOOST} url={URL_WORD_WEIGHT} "
     f"min={MIN_TERM_LENGTH}"
 )
@@ -92,6 +93,7 @@ _SLUG_SEPARATOR = re.compile(r"[-_+]")
 
 TermVector = dict[str, float]
 IdArray = npt.NDArray[np.int32]  # term ids
+HashArray = npt.NDArray[np.uint64]  # term hashes (`term_hash`)
 CountArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 
@@ -145,74 +147,109 @@ def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
     return {term: w / norm for term, w in weights.items()}
 
 
-def encode_vector(vector: Mapping[str, float]) -> tuple[str, bytes]:
-    """A term vector as stored: its terms separated by spaces (terms never hold whitespace:
-    `tokens` splits on it) and their weights as little-endian float64, in the same order."""
+def term_hash(term: str) -> int:
+    """A term's 64-bit hash (xxh64 of its UTF-8): how stored vectors name their terms."""
+    return xxh64_intdigest(term.encode())
+
+
+def term_hashes(terms: Iterable[str], count: int) -> HashArray:
+    return np.fromiter((xxh64_intdigest(t.encode()) for t in terms), np.uint64, count)
+
+
+def encode_vector(vector: Mapping[str, float]) -> tuple[bytes, bytes]:
+    """A term vector as stored: its terms' hashes (`term_hash`) as little-endian uint64 and
+    their weights as little-endian float64, in the same order.
+
+    Hashes, not the terms' text: a restart reads every vector of the window, and turning
+    each term back into a string and looking it up took over a third of a restart
+    (docs/performance.md, "Sixth round"); hashes are read as one array. Two terms of a
+    window sharing a hash (about 10^-10 for 100,000 terms) would count as one."""
+    hashes = term_hashes(vector, len(vector)).astype("<u8", copy=False)
     weights = np.fromiter(vector.values(), dtype="<f8", count=len(vector))
-    return " ".join(vector), weights.tobytes()
+    return hashes.tobytes(), weights.tobytes()
 
 
-def decode_vector(terms: str, weights: bytes) -> tuple[list[str], FloatArray]:
-    """The terms and weights `encode_vector` stored, bit for bit."""
-    values = np.frombuffer(weights, dtype="<f8").astype(np.float64, copy=False)  # read-only
-    names = terms.split()
-    if len(names) != len(values):
-        raise ValueError(f"a stored term vector has {len(names)} terms, {len(values)} weights")
-    return names, values
+def decode_vector(terms: bytes, weights: bytes) -> tuple[HashArray, FloatArray]:
+    """The term hashes and weights `encode_vector` stored, bit for bit (read-only)."""
+    if len(terms) % 8 or len(weights) % 8:
+        raise ValueError("a stored term vector is not a whole number of 8-byte values")
+    hashes = np.frombuffer(terms, dtype="<u8").astype(np.uint64, copy=False)
+    values = np.frombuffer(weights, dtype="<f8").astype(np.float64, copy=False)
+    if len(hashes) != len(values):
+        raise ValueError(f"a stored term vector has {len(hashes)} terms, {len(values)} weights")
+    return hashes, values
 
 
-def window_vector(stored: WindowEntry) -> tuple[list[str], FloatArray]:
-    """An entry's term vector as terms and weights: as stored, else derived from its text
-    (entries stored before vectors were, or under another recipe)."""
+def window_vector(stored: WindowEntry) -> tuple[HashArray, FloatArray]:
+    """An entry's term vector as term hashes and weights: as stored, else derived from its
+    text (entries stored before vectors were, or under another recipe)."""
     if stored.terms is not None and stored.weights is not None:
         return decode_vector(stored.terms, stored.weights)
     vector = event_terms(stored.title, stored.text, stored.url)
-    return list(vector), np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
+    return (
+        term_hashes(vector, len(vector)),
+        np.fromiter(vector.values(), dtype=np.float64, count=len(vector)),
+    )
 
 
 @dataclass(slots=True)
 class TermStatistics:
     """Document frequencies over the window, for inverse document frequency.
 
-    Terms get ids (`vocabulary`, `terms`) so that frequencies, centroids and the vectors
-    kept for the window are arrays: as dictionaries of strings, the event level held about
-    20 KB per item of the window (docs/performance.md, "Third round")."""
+    Terms get ids so that frequencies, centroids and the vectors kept for the window are
+    arrays: as dictionaries of strings, the event level held about 20 KB per item of the
+    window (docs/performance.md, "Third round"). A term is known by its hash
+    (`term_hash`, what the store keeps), and the terms of live vectors also by their text:
+    looking a string up costs less than hashing it again."""
 
     documents: int = 0
-    vocabulary: dict[str, int] = field(default_factory=dict)  # term -> id
-    terms: list[str] = field(default_factory=list)  # id -> term
+    vocabulary: dict[int, int] = field(default_factory=dict)  # term hash -> id
+    hashes: list[int] = field(default_factory=list)  # id -> term hash
+    by_text: dict[str, int] = field(default_factory=dict)  # term -> id, for live vectors
     count_by_id: CountArray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
     # log(frequency + 1) of each term, kept as frequencies change: the IDF of a term is
     # then a subtraction, not a logarithm (norms of large centroids take thousands).
     log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
 
-    def intern(self, terms: Iterable[str], count: int) -> IdArray:
-        """The ids of `count` terms, new terms getting the next free ids (in order of first
-        occurrence). The loops over every term are C's (`dict.fromkeys`, `map`): a restart
-        interns every term of the window."""
+    def intern(self, hashes: HashArray) -> IdArray:
+        """The ids of these term hashes, new terms getting the next free ids in order of
+        first occurrence. Array work but for a lookup per distinct hash: a restart interns
+        every term of the window, a batch of entries at a time."""
+        distinct, first, where = np.unique(hashes, return_index=True, return_inverse=True)
+        listed = distinct.tolist()
+        ids = np.fromiter(map(self.vocabulary.get, listed, repeat(-1)), np.int64, len(listed))
+        new = np.flatnonzero(ids < 0)
+        if len(new):
+            new = new[np.argsort(first[new], kind="stable")]
+            start = len(self.hashes)
+            ids[new] = np.arange(start, start + len(new))
+            added = distinct[new].tolist()
+            self.vocabulary.update(zip(added, range(start, start + len(new)), strict=True))
+            self.hashes.extend(added)
+            self._grow()
+        return ids[where.reshape(-1)].astype(np.int32)
+
+    def ids(self, terms: Iterable[str], count: int) -> IdArray:
+        """The ids of `count` terms (new terms get ids, with no documents yet)."""
         listed = terms if isinstance(terms, list) else list(terms)
-        vocabulary, known = self.vocabulary, self.terms
-        new = [term for term in dict.fromkeys(listed) if term not in vocabulary]
-        if new:
-            vocabulary.update(zip(new, range(len(known), len(known) + len(new)), strict=True))
-            known.extend(new)
-        ids = np.fromiter(map(vocabulary.__getitem__, listed), dtype=np.int32, count=count)
-        if len(known) > len(self.count_by_id):
-            grown = max(len(known), 2 * len(self.count_by_id))
+        by_text = self.by_text
+        unknown = [term for term in listed if term not in by_text]
+        if unknown:
+            ids = self.intern(term_hashes(unknown, len(unknown)))
+            by_text.update(zip(unknown, ids.tolist(), strict=True))
+        return np.fromiter(map(by_text.__getitem__, listed), dtype=np.int32, count=count)
+
+    def _grow(self) -> None:
+        if len(self.hashes) > len(self.count_by_id):
+            grown = max(len(self.hashes), 2 * len(self.count_by_id))
             self.count_by_id = np.concatenate(
                 [self.count_by_id, np.zeros(grown - len(self.count_by_id), dtype=np.int64)]
             )
             self.log_by_id = np.concatenate([self.log_by_id, np.zeros(grown - len(self.log_by_id))])
-        return ids
-
-    def ids(self, terms: Iterable[str], count: int) -> IdArray:
-        """The ids of `count` terms already interned."""
-        vocabulary = self.vocabulary
-        return np.fromiter((vocabulary[t] for t in terms), dtype=np.int32, count=count)
 
     def add(self, vector: Mapping[str, float]) -> IdArray:
         """Count one document with these terms; returns their ids."""
-        ids = self.intern(vector, len(vector))
+        ids = self.ids(vector, len(vector))
         self.add_ids(ids)
         return ids
 
@@ -228,7 +265,7 @@ class TermStatistics:
         """Count `documents` documents at once, `ids` the concatenation of their terms'
         ids (a restart: one `bincount` instead of a step per document)."""
         self.documents += documents
-        counts = np.bincount(ids, minlength=len(self.terms))
+        counts = np.bincount(ids, minlength=len(self.hashes))
         touched = np.flatnonzero(counts)
         self.count_by_id[touched] += counts[touched]
         self._refresh_logs(touched)
@@ -246,7 +283,9 @@ class TermStatistics:
         return math.log(self.documents + 1) + 1.0
 
     def idf(self, term: str) -> float:
-        term_id = self.vocabulary.get(term)
+        term_id = self.by_text.get(term)
+        if term_id is None:
+            term_id = self.vocabulary.get(term_hash(term))
         return self.idf_base() - (0.0 if term_id is None else float(self.log_by_id[term_id]))
 
     def common_above(self) -> float:
@@ -257,17 +296,23 @@ class TermStatistics:
         """Forget the terms not in `keep` (indexed by id; terms still counted are always
         kept) and renumber the rest in the same order; returns old id -> new id (-1 for
         forgotten). Without this the vocabulary would hold every stem seen since start."""
-        size = len(self.terms)
+        size = len(self.hashes)
         keep = keep[:size] | (self.count_by_id[:size] > 0)
         mapping = np.full(size, -1, dtype=np.int32)
         mapping[keep] = np.arange(int(keep.sum()), dtype=np.int32)
-        self.terms = [term for term, kept in zip(self.terms, keep.tolist(), strict=True) if kept]
-        self.vocabulary = {term: term_id for term_id, term in enumerate(self.terms)}
-        capacity = max(1024, 2 * len(self.terms))
+        self.hashes = [h for h, kept in zip(self.hashes, keep.tolist(), strict=True) if kept]
+        self.vocabulary = {term: term_id for term_id, term in enumerate(self.hashes)}
+        renumbered = mapping.tolist()
+        self.by_text = {
+            term: renumbered[term_id]
+            for term, term_id in self.by_text.items()
+            if renumbered[term_id] >= 0
+        }
+        capacity = max(1024, 2 * len(self.hashes))
         counts = np.zeros(capacity, dtype=np.int64)
-        counts[: len(self.terms)] = self.count_by_id[:size][keep]
+        counts[: len(self.hashes)] = self.count_by_id[:size][keep]
         logs = np.zeros(capacity)
-        logs[: len(self.terms)] = self.log_by_id[:size][keep]
+        logs[: len(self.hashes)] = self.log_by_id[:size][keep]
         self.count_by_id, self.log_by_id = counts, logs
         return mapping
 
@@ -470,18 +515,17 @@ class EventIndex:
         self._join(entry_id, event_id, ids, weights, headline_only, when, published)
 
     def add_stored_members(
-        self, batch: Sequence[tuple[WindowEntry, Sequence[str], FloatArray]]
+        self, batch: Sequence[tuple[WindowEntry, HashArray, FloatArray]]
     ) -> None:
         """`add_member` (not yet observed) of a batch of entries, each with its vector as
-        terms and weights (`window_vector`): the same state as adding them one by one, with
-        the work per term done once for the batch (a restart reads the whole window)."""
+        term hashes and weights (`window_vector`): the same state as adding them one by
+        one, with the work per term done once for the batch (a restart reads the whole
+        window)."""
         if not batch:
             return
         lengths = np.fromiter((len(terms) for _, terms, _ in batch), np.int64, len(batch))
         ends = np.cumsum(lengths)
-        all_ids = self.stats.intern(
-            list(chain.from_iterable(terms for _, terms, _ in batch)), int(ends[-1])
-        )
+        all_ids = self.stats.intern(np.concatenate([terms for _, terms, _ in batch]))
         self.stats.add_documents(all_ids, len(batch))
         # Every entry's terms in id order with one sort of the batch, not one per entry:
         # by (entry, term id) packed in one int64 (`np.lexsort` of the two took 5x longer).
@@ -504,7 +548,10 @@ class EventIndex:
         # The postings of the batch in one pass: listed by term, in the order of addition.
         posted = np.concatenate(new_ids)
         events = np.repeat(np.array(new_events, dtype=np.int64), [len(n) for n in new_ids])
-        order = np.argsort(posted, kind="stable")
+        # A stable sort by term: (term id, position) packed in one int64 and sorted as
+        # numbers, several times faster than a stable `argsort`.
+        packed = np.sort((posted.astype(np.int64) << 32) | np.arange(len(posted)))
+        order = packed & 0xFFFFFFFF
         posted, events = posted[order], events[order]
         starts = np.flatnonzero(np.diff(posted, prepend=-1))
         postings = self._postings
@@ -563,10 +610,10 @@ class EventIndex:
         A write-up of the same event shares many distinctive terms with it, so its event is
         found through the rarest few; walking the postings of every term of the entry and
         scoring the 200 largest events was most of the cost of an update."""
-        postings, terms, profiles = self._postings, self.stats.terms, self.profiles
+        postings, hashes, profiles = self._postings, self.stats.hashes, self.profiles
         rare = np.flatnonzero(self.stats.count_by_id[query.ids] <= self.stats.common_above())
         distinctive = [
-            (factor, terms[term_id], term_id)
+            (factor, hashes[term_id], term_id)
             for term_id, factor in zip(
                 query.ids[rare].tolist(), query.dot_factor[rare].tolist(), strict=True
             )
@@ -691,7 +738,7 @@ class EventIndex:
             alive = [e for e in dict.fromkeys(events) if e in profiles]
             if alive:
                 postings[term_id] = array("q", alive)
-        used = np.zeros(len(self.stats.terms), dtype=bool)
+        used = np.zeros(len(self.stats.hashes), dtype=bool)
         for profile in profiles.values():
             used[profile.term_ids] = True
         mapping = self.stats.compact(used)

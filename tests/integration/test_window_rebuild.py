@@ -16,6 +16,7 @@ from aggregator.dedup.events import (
     decode_vector,
     encode_vector,
     event_terms,
+    term_hash,
 )
 from aggregator.models import Config, FeedSpec, RawEntry, Settings
 from aggregator.normalize import normalize_entry
@@ -64,8 +65,8 @@ class HandClock:
 
 
 def state(events: EventIndex) -> dict[str, Any]:
-    """Everything the event level decides with, by term (ids may be numbered apart)."""
-    terms = events.stats.terms
+    """Everything the event level decides with, by term hash (ids may be numbered apart)."""
+    terms = events.stats.hashes
     counts = events.stats.count_by_id
     return {
         "documents": events.stats.documents,
@@ -181,9 +182,13 @@ def test_vectors_of_another_recipe_are_derived_again(
 def test_vector_encoding_is_exact() -> None:
     vector = event_terms(*STORIES[3], "https://x.example/budget-secu-49-3-borne")
     terms, weights = decode_vector(*encode_vector(vector))
-    assert terms == list(vector)
+    assert terms.tolist() == [term_hash(term) for term in vector]
+    assert len(set(terms.tolist())) == len(vector)
     assert weights.tolist() == list(vector.values())  # bit for bit, in the same order
     no_terms, no_weights = decode_vector(*encode_vector({}))
-    assert no_terms == [] and len(no_weights) == 0
+    assert len(no_terms) == 0 and len(no_weights) == 0
+    two_terms = encode_vector({"stor": 1.0, "ciaran": 0.5})[0]
     with pytest.raises(ValueError, match="2 terms, 1 weights"):
-        decode_vector("stor ciaran", encode_vector({"stor": 1.0})[1])
+        decode_vector(two_terms, encode_vector({"stor": 1.0})[1])
+    with pytest.raises(ValueError, match="8-byte"):
+        decode_vector(two_terms[:-1], encode_vector({"stor": 1.0})[1])
