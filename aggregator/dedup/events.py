@@ -468,10 +468,10 @@ class EventMatch:
 
 @dataclass(slots=True)
 class _Member:
-    """What the window keeps of an entry: its event, its terms (to uncount them when it
-    leaves) and its arrival."""
+    """What the window keeps of an entry: its terms (to uncount them when it leaves) and
+    its arrival. Not its event: relabelling the members of an event merged away was a
+    pass over the whole window at every merge."""
 
-    event_id: int
     term_ids: IdArray
     when: datetime
 
@@ -589,7 +589,7 @@ class EventIndex:
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
             profile.last_active = when
-        self._members[entry_id] = _Member(event_id, ids, when)
+        self._members[entry_id] = _Member(ids, when)
         return new
 
     def _post(self, event_id: int, new_ids: IdArray) -> None:
@@ -712,9 +712,6 @@ class EventIndex:
             profile.last_active is None or absorbed.last_active > profile.last_active
         ):
             profile.last_active = absorbed.last_active
-        for member in self._members.values():
-            if member.event_id == gone:
-                member.event_id = keep
 
     def drop_older_than(self, cutoff: datetime) -> int:
         """Forget entries (and then events) last active before `cutoff`."""
@@ -748,13 +745,15 @@ class EventIndex:
         self._postings = {
             int(mapping[t]): events for t, events in postings.items() if mapping[t] >= 0
         }
-        renumbered: dict[int, tuple[IdArray, IdArray]] = {}  # event -> (old ids, new ids)
+        # id() of a centroid's old ids -> (old ids, new ids); the old arrays are held here,
+        # so no other array can take their id() while members are renumbered.
+        renumbered: dict[int, tuple[IdArray, IdArray]] = {}
         for profile in profiles.values():
             old_ids = profile.term_ids
             profile.term_ids = mapping[old_ids]  # the order is kept: still ascending
-            renumbered[profile.event_id] = (old_ids, profile.term_ids)
+            renumbered[id(old_ids)] = (old_ids, profile.term_ids)
         for member in self._members.values():
-            shared = renumbered.get(member.event_id)
+            shared = renumbered.get(id(member.term_ids))
             # A member sharing its event's ids (see `EventProfile.add`) keeps sharing them.
             if shared is not None and member.term_ids is shared[0]:
                 member.term_ids = shared[1]

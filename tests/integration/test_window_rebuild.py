@@ -82,7 +82,7 @@ def state(events: EventIndex) -> dict[str, Any]:
             for event_id, p in events.profiles.items()
         },
         "members": {
-            entry_id: (m.event_id, sorted(terms[i] for i in m.term_ids.tolist()), m.when)
+            entry_id: (sorted(terms[i] for i in m.term_ids.tolist()), m.when)
             for entry_id, m in events._members.items()
         },
         "postings": {
