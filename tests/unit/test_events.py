@@ -284,3 +284,36 @@ def test_a_single_member_shares_its_term_ids_with_the_centroid() -> None:
     add(index, 3, 1, "Tara Reid leaves rehab in Malibu", "Reid left the clinic on Friday.")
     assert [index.stats.hashes[i] for i in index._members[1].term_ids.tolist()] == before
     assert len(index.profiles[1].term_ids) > len(before)
+
+
+def test_members_of_merged_events_keep_their_terms_through_compaction() -> None:
+    """Members no longer record their event: after a merge, compaction still renumbers
+    each member's own terms (shared with a centroid or not), and members leaving later
+    uncount exactly what they counted."""
+    old = NOW - timedelta(days=10)
+    index = EventIndex(WINDOW, compact_after=0)
+    filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
+                      for i in range(150))  # fmt: skip
+    add(index, 9, 9, "Zanzibar ferry sinks", filler, when=old)
+    background(index)
+    add(index, 1, 1, "Titanfall launches on Xbox One")
+    add(index, 2, 2, "Xbox One Titanfall bundle on sale")
+    add(index, 3, 3, "Quokka census finds record numbers")
+    index.merge(1, 2)
+
+    def member_terms() -> dict[int, list[int]]:
+        hashes = index.stats.hashes
+        return {
+            entry_id: sorted(hashes[i] for i in member.term_ids.tolist())
+            for entry_id, member in index._members.items()
+            if entry_id != 9
+        }
+
+    before = member_terms()
+    assert index.drop_older_than(NOW - WINDOW) == 1  # the old entry leaves: compaction
+    assert term_hash("zanzib") not in index.stats.vocabulary
+    assert member_terms() == before
+    assert index._members[3].term_ids is index.profiles[3].term_ids
+    assert index.drop_older_than(NOW + timedelta(seconds=1)) == len(before)
+    assert index.stats.documents == 0
+    assert not index.stats.count_by_id.any()
