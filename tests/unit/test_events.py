@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from aggregator.dedup.events import (
@@ -317,3 +318,20 @@ def test_members_of_merged_events_keep_their_terms_through_compaction() -> None:
     assert index.drop_older_than(NOW + timedelta(seconds=1)) == len(before)
     assert index.stats.documents == 0
     assert not index.stats.count_by_id.any()
+
+
+def test_terms_read_back_by_hash_are_the_terms_of_live_vectors() -> None:
+    """A restart knows the window's terms by hash only; a live vector's terms then find
+    the same ids and frequencies (not new terms with no documents)."""
+    stored = EventIndex(WINDOW)
+    vector = event_terms(*REHAB_REID)
+    hashes = np.array([term_hash(term) for term in vector], dtype=np.uint64)
+    ids = stored.stats.intern(hashes)
+    stored.stats.add_documents(ids, 1)
+    live = EventIndex(WINDOW)
+    live.observe(vector)
+    assert stored.stats.ids(vector, len(vector)).tolist() == ids.tolist()
+    assert len(stored.stats.hashes) == len(vector)  # no term counted twice
+    for term in vector:
+        assert stored.stats.idf(term) == live.stats.idf(term)
+    assert stored.stats.idf("zanzibar") == stored.stats.idf_base()
