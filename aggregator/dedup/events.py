@@ -31,7 +31,7 @@ import math
 import re
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import repeat
@@ -485,6 +485,22 @@ class _Member:
     when: datetime
 
 
+@dataclass(slots=True)
+class _Miss:
+    """What `best_event` learnt when no event reached its threshold: its query, the ranked
+    candidates, and those it scored (each below `threshold`). When the entry then founds
+    an event of its own, that event's search for one to merge with has the same query and
+    the same ranking (postings of other events are unchanged), so it reuses both and
+    scores none of those again: about a tenth of the storing thread's time was this
+    repeated search, mostly for new events of one headline (py-spy, docs/performance.md)."""
+
+    query: Query
+    ranked: list[int]
+    threshold: float
+    below: set[int]
+    founded: int | None = None  # the event the entry founded, once added
+
+
 class EventIndex:
     """Centroids of the events active in the window, found through their terms."""
 
@@ -503,12 +519,15 @@ class EventIndex:
         self._postings_total = 0  # entries in all lists
         self._postings_live = 0  # of which of events still in `profiles`
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
+        # The last `best_event` that found nothing; forgotten by any other change.
+        self._miss: _Miss | None = None
 
     def __len__(self) -> int:
         return len(self.profiles)
 
     def observe(self, vector: TermVector) -> None:
         """Count a new document before scoring it (its own terms then have a frequency)."""
+        self._miss = None
         self.stats.add(vector)
 
     def add_member(
@@ -530,6 +549,7 @@ class EventIndex:
         term hashes and weights (`window_vector`): the same state as adding them one by
         one, with the work per term done once for the batch (a restart reads the whole
         window)."""
+        self._miss = None
         if not batch:
             return
         lengths = np.fromiter((len(terms) for _, terms, _ in batch), np.int64, len(batch))
@@ -588,8 +608,16 @@ class EventIndex:
             order = np.argsort(ids)
             ids, weights = ids[order], weights[order]
         profile = self.profiles.get(event_id)
+        miss, self._miss = self._miss, None
         if profile is None:
             profile = self.profiles[event_id] = EventProfile(event_id)
+            if (
+                miss is not None
+                and miss.founded is None
+                and np.array_equal(ids, miss.query.ids)
+                and np.array_equal(weights, miss.query.weights)
+            ):
+                miss.founded, self._miss = event_id, miss  # the entry that missed founds it
         profile.stretch(published or when)
         new = profile.add(ids, weights)
         if post:
@@ -637,18 +665,28 @@ class EventIndex:
         return sorted(partial, key=lambda e: (-partial[e], e))
 
     def _best(
-        self, query: Query, now: datetime, threshold: float,
-        eligible: Callable[[EventProfile], bool],
+        self, query: Query, ranked: list[int], now: datetime, threshold: float,
+        eligible: Callable[[EventProfile], bool], *, below: Container[int] = (),
+        scored_events: set[int] | None = None,
     ) -> EventMatch | None:  # fmt: skip
-        """The most similar of the `MAX_CANDIDATE_EVENTS` most promising eligible events
-        active in the window, if its cosine with the query reaches `threshold`."""
+        """The most similar of the `MAX_CANDIDATE_EVENTS` most promising (`ranked`)
+        eligible events active in the window, if its cosine with the query reaches
+        `threshold`. Events in `below` are known not to reach it: counted, not scored.
+        `scored_events` collects the events scored."""
         cutoff = now - self.window
         best: EventMatch | None = None
         scored = 0
-        for event_id in self._ranked(query):
+        for event_id in ranked:
             profile = self.profiles.get(event_id)
             if profile is None or (profile.last_active or now) < cutoff or not eligible(profile):
                 continue
+            if event_id in below:
+                scored += 1
+                if scored >= MAX_CANDIDATE_EVENTS:
+                    break
+                continue
+            if scored_events is not None:
+                scored_events.add(event_id)
             needed = threshold if best is None else best.similarity
             similarity = cosine_if_reaches(query, profile, needed)
             # `needed` is the threshold, then the best so far (which reached it).
@@ -676,13 +714,20 @@ class EventIndex:
             return profile.event_id not in skip and profile.within(when, self.window)
 
         threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
-        return self._best(Query.of(vector, self.stats), now, threshold, eligible)
+        query = Query.of(vector, self.stats)
+        ranked = self._ranked(query)
+        scored: set[int] = set()
+        match = self._best(query, ranked, now, threshold, eligible, scored_events=scored)
+        # No match: every event scored stayed below the threshold.
+        self._miss = _Miss(query, ranked, threshold, scored) if match is None else None
+        return match
 
     def merge_candidate(
         self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
     ) -> EventMatch | None:
         """Another headline event whose centroid has converged with this one's."""
         profile = self.profiles.get(event_id)
+        miss, self._miss = self._miss, None
         if profile is None or not profile.headline_event:
             return None
         skip = {event_id, *refused}
@@ -701,11 +746,24 @@ class EventIndex:
                 )
             )
 
+        if (
+            miss is not None
+            and miss.founded == event_id
+            and profile.members == 1
+            and miss.threshold <= HEADLINE_MERGE_THRESHOLD
+        ):
+            # Its only member's search, just made (see `_Miss`): the same query, ranking
+            # and statistics; the events it scored cannot reach this threshold either.
+            return self._best(
+                miss.query, miss.ranked, now, HEADLINE_MERGE_THRESHOLD, eligible,
+                below=miss.below,
+            )  # fmt: skip
         query = Query(profile.term_ids, profile.weights, self.stats)
-        return self._best(query, now, HEADLINE_MERGE_THRESHOLD, eligible)
+        return self._best(query, self._ranked(query), now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""
+        self._miss = None
         absorbed = self.profiles.pop(gone, None)
         if absorbed is None:
             return
@@ -724,6 +782,7 @@ class EventIndex:
 
     def drop_older_than(self, cutoff: datetime) -> int:
         """Forget entries (and then events) last active before `cutoff`."""
+        self._miss = None
         old = [e for e, member in self._members.items() if member.when < cutoff]
         for entry_id in old:
             self.stats.remove_ids(self._members.pop(entry_id).term_ids)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -335,3 +337,60 @@ def test_terms_read_back_by_hash_are_the_terms_of_live_vectors() -> None:
     for term in vector:
         assert stored.stats.idf(term) == live.stats.idf(term)
     assert stored.stats.idf("zanzibar") == stored.stats.idf_base()
+
+
+def test_a_founders_merge_search_reuses_its_missed_search_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A headline that matched no event founds one, whose merge search then reuses the
+    miss (same ranking, no second cosine for the events already scored): the same answer
+    as searching again from nothing, with fewer cosines."""
+    import aggregator.dedup.events as events_module
+
+    words = ["titanfall", "xbox", "bundle", "price", "launch", "review", "console", "sale"]
+    words += ["storm", "coast", "ferry", "budget", "vote", "rehab", "actress", "festival"]
+    words += ["quokka", "census", "island", "record", "strike", "union", "train", "final"]
+    rng = random.Random(7)
+    shortcut = EventIndex(WINDOW)
+    fresh = EventIndex(WINDOW)
+    background(shortcut)
+    background(fresh)
+    cosines = 0
+    real_cosine = events_module.cosine_if_reaches
+
+    def counted(*args: Any) -> float | None:
+        nonlocal cosines
+        cosines += 1
+        return real_cosine(*args)
+
+    monkeypatch.setattr(events_module, "cosine_if_reaches", counted)
+    # Few candidates per search, so that the limit is reached and must count alike.
+    monkeypatch.setattr(events_module, "MAX_CANDIDATE_EVENTS", 3)
+    founders = merges = 0
+    reused_cosines = searched_cosines = 0
+    for number in range(1, 401):
+        headline = " ".join(rng.sample(words, 3))
+        vector = event_terms(headline, "")
+        for index in (shortcut, fresh):
+            index.observe(vector)
+        found = shortcut.best_event(vector, headline_only=True, now=NOW)
+        assert found == fresh.best_event(vector, headline_only=True, now=NOW)
+        event_id = found.event_id if found else 1000 + number
+        for index in (shortcut, fresh):
+            index.add_member(number, event_id, vector, headline_only=True, when=NOW)
+        fresh._miss = None  # the reference searches from nothing
+        before = cosines
+        reused = shortcut.merge_candidate(event_id, NOW)
+        middle = cosines
+        searched = fresh.merge_candidate(event_id, NOW)
+        assert reused == searched  # the same event and the same float
+        if found is None:
+            founders += 1
+            reused_cosines += middle - before
+            searched_cosines += cosines - middle
+        if searched is not None:
+            merges += 1
+            for index in (shortcut, fresh):
+                index.merge(searched.event_id, event_id)
+    assert founders > 20 and merges > 0
+    assert reused_cosines < searched_cosines / 2
