@@ -98,6 +98,9 @@ class _Request:
     # as JSON) and permutations (`Signer.permutations`); plain values, so that reading a
     # request never imports the dedup modules. Two replies then.
     prepare_with: tuple[str, bytes] | None = None
+    # What the caller has stored of the feed (identity -> content key): entries found
+    # there unchanged are not prepared (`aggregator.prepare.prepare_feed`).
+    stored: dict[str, str] | None = None
 
 
 def _write_frame(stream: IO[bytes], payload: object) -> None:
@@ -167,7 +170,7 @@ def _prepared(request: _Request, parsed: Any) -> tuple[Any, ...]:
         if signer is None:
             signer = Signer(MinHashParams.from_json(params[0]), permutations=params[1])
             _signers[params] = signer
-        return ("ok", prepare_feed(parsed, request.location, signer))
+        return ("ok", prepare_feed(parsed, request.location, signer, request.stored))
     except MemoryError:
         return ("error", "parse_oom", "preparing the entries hit the worker's memory limit")
     except Exception as exc:  # a bug: the parent logs the traceback with the feed
@@ -333,18 +336,26 @@ class ParserPool:
         return self.memory_limit >= PREPARE_MIN_MEMORY
 
     def prepare(
-        self, body: bytes, headers: Mapping[str, str] | None, location: str, signer: Signer
+        self,
+        body: bytes,
+        headers: Mapping[str, str] | None,
+        location: str,
+        signer: Signer,
+        stored: Mapping[str, str] | None = None,
     ) -> PreparedFeed:
         """Parse one document and prepare its entries (`aggregator.prepare.prepare_feed`)
-        with a copy of `signer`, in a worker. Raises ParseError."""
+        with a copy of `signer`, in a worker, except those found unchanged in `stored`
+        (identity -> content key). Raises ParseError."""
         from aggregator.prepare import PreparedFeed
 
         if not self.can_prepare:
             raise ValueError(f"workers limited to {self.memory_limit} bytes cannot prepare")
         with_signer = (signer.params.to_json(), signer.permutations)
-        result = self._call(
-            _Request(bytes(body), dict(headers or {}), location, self.max_entries, with_signer)
-        )
+        request = _Request(
+            bytes(body), dict(headers or {}), location, self.max_entries, with_signer,
+            dict(stored) if stored else None,
+        )  # fmt: skip
+        result = self._call(request)
         if isinstance(result, PreparedFeed):
             return result
         raise ParseError("parser_crash:BadReply", repr(result)[:200])

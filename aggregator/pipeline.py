@@ -55,7 +55,7 @@ from aggregator.models import (
 )
 from aggregator.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
 from aggregator.parse_worker import ParserPool
-from aggregator.prepare import PreparedEntry, PreparedFeed, prepare_entry, prepare_feed
+from aggregator.prepare import PreparedEntry, PreparedFeed, prepare_entry, unprepared_feed
 from aggregator.store import Store
 
 log = logging.getLogger(__name__)
@@ -480,7 +480,10 @@ class Pipeline:
             document = (fetched.body, fetched.headers, fetched.location)
             job: Callable[[], PreparedFeed | ParsedFeed]
             if parser.can_prepare:
-                job = partial(parser.prepare, *document, self.signer)
+                # Entries already stored unchanged need no preparing: the newest the
+                # document could hold (a server ignoring conditional GET resends them all).
+                stored = self.store.stored_versions(feed_id, self.config.settings.max_entries)
+                job = partial(parser.prepare, *document, self.signer, stored)
             else:  # workers limited below what numpy needs only parse: this thread prepares
                 job = partial(parser.parse, *document)
             submitted: Future[PreparedFeed | ParsedFeed] = self._preparations().submit(job)
@@ -499,7 +502,7 @@ class Pipeline:
             prepared = (
                 result
                 if isinstance(result, PreparedFeed)
-                else prepare_feed(result, fetched.location, self.signer)
+                else unprepared_feed(result, fetched.location)  # prepared when stored
             )
             parsed = prepared.feed
             if parsed.total_entries is not None and parsed.total_entries > len(prepared.entries):
@@ -607,13 +610,19 @@ class Pipeline:
         The dedup path of a fetch, without the fetch (the entries are prepared here, in
         this thread): `aggregator eval` replays labelled data through it.
         """
-        prepared = [prepare_entry(entry, self.signer) for entry in entries]
-        return self._store_entries(spec, self._feed_ids[spec.location], prepared, self.clock())
+        return self._store_entries(spec, self._feed_ids[spec.location], entries, self.clock())
 
     def _store_entries(
-        self, spec: FeedSpec, feed_id: int, entries: Sequence[PreparedEntry], now: datetime
+        self,
+        spec: FeedSpec,
+        feed_id: int,
+        entries: Sequence[PreparedEntry | Entry],
+        now: datetime,
     ) -> FeedReport:
         """Store a feed's entries and their events in one transaction.
+
+        A plain `Entry` is prepared here if it is to be stored: an entry stored unchanged
+        before (the usual case for a plain one, `aggregator.prepare`) or tombstoned never is.
 
         The in-memory indexes learn each entry as it is stored (entries of one feed can
         copy each other); if the transaction rolls back, they are rebuilt from the database,
@@ -623,11 +632,12 @@ class Pipeline:
         new = updated = duplicates = 0
         try:
             with self.store.transaction():
-                for prepared in entries:
-                    entry = prepared.entry
+                for item in entries:
+                    entry = item.entry if isinstance(item, PreparedEntry) else item
                     existing = self.store.existing_entry(feed_id, entry.identity)
                     if existing is not None:
                         if existing.content_key != entry.content_key:
+                            prepared = self._prepared_entry(item)
                             self.store.update_entry_content(
                                 existing.id, entry, prepared.signatures, now=now,
                                 vector=prepared.vector,
@@ -638,7 +648,9 @@ class Pipeline:
                         continue
                     if self._tombstoned(feed_id, entry, now):  # retention (daemon issue):
                         continue  # pruned earlier, so already seen: not new again
-                    _, event_id, level, merged_away = self._place(feed_id, prepared, now)
+                    _, event_id, level, merged_away = self._place(
+                        feed_id, self._prepared_entry(item), now
+                    )
                     touched_events -= merged_away
                     touched_events.add(event_id)
                     new += 1
@@ -652,6 +664,9 @@ class Pipeline:
             spec.name, "ok", new=new, updated=updated, duplicates=duplicates,
             events=len(touched_events),
         )  # fmt: skip
+
+    def _prepared_entry(self, item: PreparedEntry | Entry) -> PreparedEntry:
+        return item if isinstance(item, PreparedEntry) else prepare_entry(item, self.signer)
 
     def _refresh_event(self, event_id: int, now: datetime) -> None:
         refresh_event(self.store, event_id, self.config.settings.canonical, now=now)

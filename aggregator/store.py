@@ -683,6 +683,14 @@ class Store:
             return None
         return ExistingEntry(id=row[0], event_id=row[1], content_key=row[2])
 
+    def stored_versions(self, feed_id: int, limit: int) -> dict[str, str]:
+        """identity -> content key of the feed's `limit` newest stored entries."""
+        rows = self.db.conn.execute(
+            "select identity, content_key from entries where feed_id = ? order by id desc limit ?",
+            [feed_id, limit],
+        )
+        return dict(rows.fetchall())
+
     def exact_duplicate(self, entry: Entry, *, by_content: bool) -> tuple[int, int] | None:
         """(entry id, event id) of a stored entry with the same canonical URL or (when
         `by_content`) the same normalised title and text, oldest first."""

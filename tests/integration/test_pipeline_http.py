@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aggregator.config import parse_config
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline
+from aggregator.prepare import PreparedEntry, PreparedFeed
 from aggregator.store import Store
 from tests.conftest import MAISON_BLANCHE, REPO, FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
@@ -184,3 +186,37 @@ def test_runs_cut_short_by_their_budget_carry_documents_over_and_fetch_nothing_t
     assert store.counts()["entries"] == 5 * feeds
     for number in range(feeds):
         assert len(http_server.requests_for(f"/f{number}.rss")) == 1
+
+
+def test_entries_stored_unchanged_are_not_prepared_again(
+    http_server: LocalHTTPServer, tmp_path: Path, store: Store, clock: FixedClock
+) -> None:
+    """A server without validators sends the whole document on every poll: the parse
+    workers prepare only the entries that are new or changed; the others come back plain
+    and are not stored again. A changed entry is still prepared and updated."""
+    http_server.serve_bytes("/f.rss", _small_feed(0))  # no ETag, no Last-Modified
+    url = http_server.url("/f.rss")
+    text = f"groups:\n  g:\n    allow_private: true\n    feeds:\n      - url: {url}\n"
+    pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
+    parser = pipeline._parser()
+    documents: list[PreparedFeed] = []
+    real_prepare = parser.prepare
+
+    def recording_prepare(*args: Any) -> PreparedFeed:
+        documents.append(real_prepare(*args))
+        return documents[-1]
+
+    parser.prepare = recording_prepare  # type: ignore[method-assign]
+    first = pipeline.run(all_feeds=True).feeds[0]
+    second = pipeline.run(all_feeds=True).feeds[0]
+    edited = _small_feed(0).replace(b"voted on proposal 3.", b"rejected proposal 3 by 9 to 2.")
+    http_server.serve_bytes("/f.rss", edited)
+    third = pipeline.run(all_feeds=True).feeds[0]
+    pipeline.close()
+    assert (first.new, second.new, second.updated, third.new, third.updated) == (5, 0, 0, 0, 1)
+    prepared = [[isinstance(e, PreparedEntry) for e in d.entries] for d in documents]
+    assert prepared == [[True] * 5, [False] * 5, [False, False, False, True, False]]
+    (text_now,) = store.db.conn.execute(
+        "select text from entries where identity like '%f0-3%'"
+    ).fetchone()
+    assert "rejected proposal 3" in text_now
