@@ -747,12 +747,16 @@ class Pipeline:
         return entry_id, event_id, level, merged_away
 
     def _merge_converged(self, event_id: int, now: datetime) -> tuple[int, set[int]]:
-        """Merge headline events whose centroids have converged (see dedup/events.py)."""
+        """Merge headline events whose centroids have converged, and one-member text events
+        close to this event's centroid now (see dedup/events.py)."""
         merged_away: set[int] = set()
         for _ in range(MAX_MERGES_PER_ENTRY):
-            candidate = self.events.merge_candidate(
-                event_id, now, refused=self.store.separated_from(event_id)
-            )
+            refused = self.store.separated_from(event_id)
+            candidate = self.events.merge_candidate(event_id, now, refused=refused)
+            reason = "headline centroids converged"
+            if candidate is None:
+                candidate = self.events.late_member_candidate(event_id, now, refused=refused)
+                reason = "its one article is close to the grown event's centroid"
             if candidate is None:
                 break
             sizes = self.store.event_sizes([event_id, candidate.event_id])
@@ -764,7 +768,7 @@ class Pipeline:
                 keep, gone = gone, keep
             moved = self.store.merge_events(
                 keep, gone, similarity=round(candidate.similarity, 4),
-                reason="headline centroids converged", now=now,
+                reason=reason, now=now,
             )  # fmt: skip
             self.events.merge(keep, gone)
             for moved_entry in moved:

@@ -11,14 +11,19 @@ import pytest
 
 from aggregator.dedup.events import (
     HEADLINE_EVENT_THRESHOLD,
+    TEXT_EVENT_THRESHOLD,
+    TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
+    Query,
     TermStatistics,
     cosine,
+    cosine_if_reaches,
     event_terms,
     names_and_numbers,
     term_hash,
     url_words,
 )
+from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 WINDOW = timedelta(hours=72)
@@ -167,6 +172,57 @@ def test_text_events_never_merge_by_centroid() -> None:
     add(index, 1, 1, *REHAB_REID)
     add(index, 2, 2, *REHAB_REID)
     assert index.merge_candidate(2, NOW) is None
+
+
+def decide(index: EventIndex, entry_id: int, title: str, text: str, *, founds: int) -> int:
+    """Place an article as the pipeline does: in its best event, else in event `founds`."""
+    vector = event_terms(title, text)
+    index.observe(vector)
+    match = index.best_event(vector, headline_only=False, now=NOW)
+    event_id = founds if match is None else match.event_id
+    index.add_member(entry_id, event_id, vector, headline_only=False, when=NOW)
+    return event_id
+
+
+def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close() -> None:
+    """The airport story founds its own event; after the third story joins the first
+    event, that event proposes the airport story's one-member event, above the late-join
+    threshold (which is higher than the join threshold)."""
+    index = EventIndex(WINDOW)
+    background(index)
+    assert decide(index, 1, *ERUPTION, founds=1) == 1
+    assert decide(index, 2, *ERUPTION_AIRPORT, founds=2) == 2
+    assert index.late_member_candidate(1, NOW) is None  # one member: nothing grew yet
+    assert decide(index, 3, *ERUPTION_BOTH, founds=3) == 1
+    match = index.late_member_candidate(1, NOW)
+    assert match is not None and match.event_id == 2
+    assert match.similarity >= TEXT_LATE_JOIN_THRESHOLD
+    assert TEXT_EVENT_THRESHOLD < TEXT_LATE_JOIN_THRESHOLD
+    assert index.late_member_candidate(1, NOW, refused=[2]) is None  # kept apart by hand
+    assert index.late_member_candidate(2, NOW) is None  # a one-member event pulls nothing
+
+
+def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> None:
+    """Events of two members, headline events and articles published outside the window
+    of the grown event's span are never proposed."""
+    for other in ("two members", "headline", "published later"):
+        index = EventIndex(WINDOW)
+        background(index)
+        add(index, 1, 1, *ERUPTION)
+        add(index, 3, 1, *ERUPTION_BOTH)
+        vector = event_terms(*ERUPTION_AIRPORT)
+        index.observe(vector)
+        published = NOW + timedelta(days=5) if other == "published later" else None
+        index.add_member(
+            2, 2, vector, headline_only=other == "headline", when=NOW, published=published
+        )
+        if other == "two members":
+            add(index, 4, 2, *ERUPTION_AIRPORT)
+        grown = index.profiles[1]
+        query = Query(grown.term_ids, grown.weights, index.stats)
+        close = cosine_if_reaches(query, index.profiles[2], 0.0)
+        assert close is not None and close >= TEXT_LATE_JOIN_THRESHOLD, other  # the premise
+        assert index.late_member_candidate(1, NOW) is None, other
 
 
 def test_window_forgets_old_entries() -> None:

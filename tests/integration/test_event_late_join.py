@@ -1,0 +1,74 @@
+"""An article that founded its own event joins the event it missed once that event has
+grown close to it: through the pipeline, recorded as a merge, kept across a restart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.models import Config, FeedSpec, RawEntry, Settings
+from aggregator.normalize import normalize_entry
+from aggregator.pipeline import Pipeline
+from aggregator.store import Store
+from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
+
+START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+BACKGROUND = ["Storm closes ports on the coast", "Cup final ends in a draw",
+              "Election count goes on overnight", "Shares fall on the market open",
+              "Film festival gives its top prize", "Train strike called by the union"]  # fmt: skip
+
+
+class HandClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def raw(number: int, title: str, text: str) -> RawEntry:
+    return RawEntry(
+        guid=f"item-{number}", link=f"https://news.example/item/{number}", title=title,
+        summary_html="", content_html=f"<p>{text}</p>" if text else "", author=None,
+        published=START + timedelta(minutes=number), updated=None,
+    )  # fmt: skip
+
+
+def event_of(store: Store, guid: str) -> int:
+    (event_id,) = store.db.execute(
+        "select event_id from entries where identity = ?", [f"guid:{guid}"]
+    ).fetchone()
+    return int(event_id)
+
+
+def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "late.db")
+    specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
+             for n in range(3)]  # fmt: skip
+    config = Config(path=tmp_path / "feeds.yaml", feeds=tuple(specs), settings=Settings())
+    clock = HandClock(START)
+    pipeline = Pipeline(store=store, config=config, clock=clock)
+    stories = [(title, "") for title in BACKGROUND] + [ERUPTION, ERUPTION_AIRPORT]
+    for number, (title, text) in enumerate(stories):
+        clock.now = START + timedelta(minutes=number)
+        pipeline.ingest(specs[number % 3], [normalize_entry(raw(number, title, text))])
+    first, airport = event_of(store, "item-6"), event_of(store, "item-7")
+    assert first != airport  # the premise: the airport story missed the eruption's event
+
+    clock.now += timedelta(minutes=5)
+    pipeline.ingest(specs[2], [normalize_entry(raw(8, *ERUPTION_BOTH))])
+    assert event_of(store, "item-8") == event_of(store, "item-7") == event_of(store, "item-6")
+    kept = event_of(store, "item-6")
+    (merge,) = store.event_merge_history(kept)
+    assert merge["absorbed_event_id"] == airport and merge["entries"] == 1
+    assert "one article" in merge["reason"] and merge["similarity"] >= 0.40
+    assert store.event(airport) is None
+    event = store.event(kept)
+    assert event is not None and len(event.members) == 3
+    pipeline.close()
+
+    restarted = Pipeline(store=store, config=config, clock=clock)
+    assert restarted.events.profiles[kept].members == 3
+    assert airport not in restarted.events.profiles
+    restarted.close()
+    store.close()
