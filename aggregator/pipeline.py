@@ -30,7 +30,7 @@ from typing import Any
 
 from aggregator import schedule
 from aggregator.clock import utc_now
-from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, window_vector
+from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, TermVector, window_vector
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MIN_TITLE_WORDS,
@@ -743,19 +743,28 @@ class Pipeline:
             entry_id, event_id, vector, headline_only=signatures.headline_only, when=now,
             published=entry.published,
         )  # fmt: skip
-        event_id, merged_away = self._merge_converged(event_id, now)
+        # Only a new write-up can bring the event closer to an article it missed: a copy
+        # adds the same words again, and searching after every copy cost a quarter of
+        # the storing thread (docs/performance.md, "Seventh round").
+        new_write_up = vector if level is JoinLevel.SAME_EVENT else None
+        event_id, merged_away = self._merge_converged(event_id, new_write_up, now)
         return entry_id, event_id, level, merged_away
 
-    def _merge_converged(self, event_id: int, now: datetime) -> tuple[int, set[int]]:
+    def _merge_converged(
+        self, event_id: int, write_up: TermVector | None, now: datetime
+    ) -> tuple[int, set[int]]:
         """Merge headline events whose centroids have converged, and one-member text events
-        close to this event's centroid now (see dedup/events.py)."""
+        close to this event's centroid now that the `write_up` joined it (see
+        dedup/events.py)."""
         merged_away: set[int] = set()
         for _ in range(MAX_MERGES_PER_ENTRY):
             refused = self.store.separated_from(event_id)
             candidate = self.events.merge_candidate(event_id, now, refused=refused)
             reason = "headline centroids converged"
-            if candidate is None:
-                candidate = self.events.late_member_candidate(event_id, now, refused=refused)
+            if candidate is None and write_up is not None:
+                candidate = self.events.late_member_candidate(
+                    event_id, write_up, now, refused=refused
+                )
                 reason = "its one article is close to the grown event's centroid"
             if candidate is None:
                 break

@@ -530,13 +530,16 @@ class EventIndex:
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
         # The last `best_event` that found nothing; forgotten by any other change.
         self._miss: _Miss | None = None
+        # The last `best_event` search (its vector, query and ranking): a late join after
+        # the entry joined reuses it; cleared when the statistics change (`observe`).
+        self._search: tuple[TermVector, Query, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.profiles)
 
     def observe(self, vector: TermVector) -> None:
         """Count a new document before scoring it (its own terms then have a frequency)."""
-        self._miss = None
+        self._miss = self._search = None
         self.stats.add(vector)
 
     def add_member(
@@ -729,6 +732,7 @@ class EventIndex:
         match = self._best(query, ranked, now, threshold, eligible, scored_events=scored)
         # No match: every event scored stayed below the threshold.
         self._miss = _Miss(query, ranked, threshold, scored) if match is None else None
+        self._search = (vector, query, ranked)
         return match
 
     def merge_candidate(
@@ -771,29 +775,55 @@ class EventIndex:
         return self._best(query, self._ranked(query), now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def late_member_candidate(
-        self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
+        self, event_id: int, member: TermVector, now: datetime, *, refused: Iterable[int] = ()
     ) -> EventMatch | None:
-        """A one-member text event whose article is close enough to this grown text
-        event's centroid (`TEXT_LATE_JOIN_THRESHOLD`) to join it.
+        """A one-member text event whose article is close enough to this text event's
+        centroid (`TEXT_LATE_JOIN_THRESHOLD`) to join it, now that `member` has joined.
 
         Text events never merge by centroids (their centroids fill with shared vocabulary:
         RPM2 collapsed into 2 groups), but one article is one write-up, as if it arrived
-        now: it cannot chain two events together."""
+        now: it cannot chain two events together. Only articles sharing terms with the new
+        member can have come closer (weights are positive: a centroid grown by terms an
+        article lacks only moves away from it), so the candidates are the one-member
+        events the member's own search ranked (reused when it just searched)."""
         profile = self.profiles.get(event_id)
         if profile is None or profile.headline_event or profile.members < 2:
             return None
+        search = self._search
+        if search is not None and search[0] is member:
+            ranked = search[2]
+        else:
+            ranked = self._ranked(Query.of(member, self.stats))
         skip = {event_id, *refused}
-
-        def eligible(other: EventProfile) -> bool:
-            return (
-                other.members == 1
-                and not other.headline_event
-                and other.event_id not in skip
-                and (other.earliest is None or profile.within(other.earliest, self.window))
-            )
-
-        query = Query(profile.term_ids, profile.weights, self.stats)
-        return self._best(query, self._ranked(query), now, TEXT_LATE_JOIN_THRESHOLD, eligible)
+        cutoff = now - self.window
+        best: EventMatch | None = None
+        scored = 0
+        for other_id in ranked:
+            other = self.profiles.get(other_id)
+            if (
+                other is None
+                or other.members != 1
+                or other.headline_event
+                or other_id in skip
+                or (other.last_active or now) < cutoff
+                or not (other.earliest is None or profile.within(other.earliest, self.window))
+            ):
+                continue
+            # The article against the centroid: its few terms looked up in the centroid,
+            # rather than the centroid's many in it (the cosine is symmetric).
+            article = Query(other.term_ids, other.weights, self.stats)
+            needed = TEXT_LATE_JOIN_THRESHOLD if best is None else best.similarity
+            similarity = cosine_if_reaches(article, profile, needed)
+            if (
+                similarity is not None
+                and similarity >= needed
+                and (best is None or similarity > best.similarity)
+            ):
+                best = EventMatch(other_id, similarity)
+            scored += 1
+            if scored >= MAX_CANDIDATE_EVENTS:
+                break
+        return best
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""

@@ -192,14 +192,17 @@ def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close
     background(index)
     assert decide(index, 1, *ERUPTION, founds=1) == 1
     assert decide(index, 2, *ERUPTION_AIRPORT, founds=2) == 2
-    assert index.late_member_candidate(1, NOW) is None  # one member: nothing grew yet
+    first = event_terms(*ERUPTION)
+    assert index.late_member_candidate(1, first, NOW) is None  # one member: nothing grew
     assert decide(index, 3, *ERUPTION_BOTH, founds=3) == 1
-    match = index.late_member_candidate(1, NOW)
+    both = event_terms(*ERUPTION_BOTH)
+    match = index.late_member_candidate(1, both, NOW)
     assert match is not None and match.event_id == 2
     assert match.similarity >= TEXT_LATE_JOIN_THRESHOLD
     assert TEXT_EVENT_THRESHOLD < TEXT_LATE_JOIN_THRESHOLD
-    assert index.late_member_candidate(1, NOW, refused=[2]) is None  # kept apart by hand
-    assert index.late_member_candidate(2, NOW) is None  # a one-member event pulls nothing
+    assert index.late_member_candidate(1, both, NOW, refused=[2]) is None  # apart by hand
+    airport = event_terms(*ERUPTION_AIRPORT)
+    assert index.late_member_candidate(2, airport, NOW) is None  # one member pulls nothing
 
 
 def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> None:
@@ -222,7 +225,7 @@ def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> N
         query = Query(grown.term_ids, grown.weights, index.stats)
         close = cosine_if_reaches(query, index.profiles[2], 0.0)
         assert close is not None and close >= TEXT_LATE_JOIN_THRESHOLD, other  # the premise
-        assert index.late_member_candidate(1, NOW) is None, other
+        assert index.late_member_candidate(1, event_terms(*ERUPTION_BOTH), NOW) is None, other
 
 
 def test_window_forgets_old_entries() -> None:
