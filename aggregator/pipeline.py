@@ -245,13 +245,19 @@ class Pipeline:
         """
         started = time.monotonic()
         now = self.clock()
-        self.index.drop_older_than(now - self.config.settings.dedup_window)
-        self.events.drop_older_than(now - self.config.settings.dedup_window)
+        self.trim_window(now)
         feeds = list(self.config.enabled_feeds()) if all_feeds else self.due_feeds(now)
         report = RunReport()
         report.feeds = self.update_feeds(feeds, stop=stop, budget=budget)
         report.elapsed = time.monotonic() - started
         return report
+
+    def trim_window(self, now: datetime) -> None:
+        """Forget, in memory, the entries first seen before the dedup window (and the
+        events no longer active in it): they stay stored, and no longer match."""
+        cutoff = now - self.config.settings.dedup_window
+        self.index.drop_older_than(cutoff)
+        self.events.drop_older_than(cutoff)
 
     @property
     def in_flight(self) -> int:

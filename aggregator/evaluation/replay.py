@@ -2,7 +2,10 @@
 
 Each item becomes a RawEntry of its source's feed, is normalised like a fetched item,
 and is stored by `Pipeline.ingest` at its own time (a hand-moved clock), one feed update
-per item, in time order. The groups are then read back from the SQLite file.
+per item, in time order. The window is trimmed as the daemon trims it, at every tick
+(`Pipeline.run`): without it, a replay spanning more than the window kept in its term
+statistics what a daemon has forgotten (RPM2's two halves are a month apart). The
+groups are then read back from the SQLite file.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
@@ -22,6 +25,9 @@ from aggregator.models import Config, FeedSpec, RawEntry, Settings
 from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
+
+# How often the replay trims the window: the daemon's default tick (`aggregator.daemon`).
+REPLAY_TICK = timedelta(seconds=30)
 
 
 class _HandClock:
@@ -103,8 +109,12 @@ def replay(
         )  # fmt: skip
         pipeline = Pipeline(store=store, config=config, clock=clock)
         started = time.perf_counter()
+        trimmed: datetime | None = None
         for position, item in enumerate(items):
             clock.now = max(clock.now, item.published)
+            if trimmed is None or clock.now - trimmed >= REPLAY_TICK:
+                pipeline.trim_window(clock.now)
+                trimmed = clock.now
             entry = normalize_entry(_raw(item))
             pipeline.ingest(specs[item.source], [entry])
             if on_progress is not None and position % 500 == 0:

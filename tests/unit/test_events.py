@@ -205,6 +205,24 @@ def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close
     assert index.late_member_candidate(2, airport, NOW) is None  # one member pulls nothing
 
 
+def test_a_late_join_reusing_the_write_ups_search_finds_what_a_fresh_search_finds() -> None:
+    """After the write-up's own search, the late-join search reuses its ranking; the same
+    index searched again from nothing (an equal vector that is not the searched one)
+    gives the same answer."""
+    index = EventIndex(WINDOW)
+    background(index)
+    decide(index, 1, *ERUPTION, founds=1)
+    decide(index, 2, *ERUPTION_AIRPORT, founds=2)
+    both = event_terms(*ERUPTION_BOTH)
+    index.observe(both)
+    joined = index.best_event(both, headline_only=False, now=NOW)
+    assert joined is not None and joined.event_id == 1
+    index.add_member(3, 1, both, headline_only=False, when=NOW)
+    reused = index.late_member_candidate(1, both, NOW)
+    fresh = index.late_member_candidate(1, dict(both), NOW)
+    assert reused is not None and reused == fresh and reused.event_id == 2
+
+
 def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> None:
     """Events of two members, headline events and articles published outside the window
     of the grown event's span are never proposed."""
