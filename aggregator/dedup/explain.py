@@ -65,10 +65,16 @@ class Explanation:
             "",
             "Members:",
         ]
+        # Events merged together keep each one's first member (a founder each): which
+        # one started this event is not recorded, so none is called the first.
+        founders = sum(member.level is JoinLevel.FOUNDER for member in self.members)
         for member in self.members:
             out.append(f"  #{member.entry_id} {member.source} · {member.published}")
             out.append(f"      {member.title}")
-            out.append(f"      {member.describe()}")
+            if founders > 1 and member.level is JoinLevel.FOUNDER:
+                out.append("      first of one of the events merged here (see below)")
+            else:
+                out.append(f"      {member.describe()}")
         out.append("")
         terms = ", ".join(self.shared_terms) if self.shared_terms else "(none)"
         out.append(f"Shared terms: {terms}")

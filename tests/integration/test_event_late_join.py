@@ -6,6 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from aggregator.cli import main
 from aggregator.models import Config, FeedSpec, RawEntry, Settings
 from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
@@ -41,7 +44,9 @@ def event_of(store: Store, guid: str) -> int:
     return int(event_id)
 
 
-def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(tmp_path: Path) -> None:
+def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     store = Store.open(tmp_path / "late.db")
     specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
              for n in range(3)]  # fmt: skip
@@ -72,3 +77,12 @@ def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(tmp_path:
     assert airport not in restarted.events.profiles
     restarted.close()
     store.close()
+
+    # `aggregator explain` names the merge, and calls neither first member the first.
+    (tmp_path / "feeds.yaml").write_text("groups:\n  news:\n    feeds: []\n")
+    args = ["explain", str(kept), "--db", str(tmp_path / "late.db")]
+    assert main([*args, "--config", str(tmp_path / "feeds.yaml")]) == 0
+    shown = capsys.readouterr().out
+    assert f"Merged in event {airport} (1 entries): its one article is close" in shown
+    assert "first of the event" not in shown
+    assert shown.count("first of one of the events merged here") == 2
