@@ -38,6 +38,7 @@ import os
 import pickle
 import queue
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -181,6 +182,10 @@ def serve(memory_limit: int, *, preload: bool = False) -> None:
     """The worker's loop: one request in, one reply out, until stdin closes or None.
 
     `preload`: import what preparing needs now, while no request waits for it."""
+    # Ctrl-C in a terminal signals the whole process group: the parent decides when its
+    # workers stop (it closes their stdin), so a worker must not die of it mid-reply, nor
+    # print a KeyboardInterrupt traceback under the daemon's last lines.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -120,6 +120,17 @@ def test_close_stops_the_workers() -> None:
         pool.parse(SEED)
 
 
+def test_a_terminals_ctrl_c_leaves_the_workers_to_their_parent(pool: ParserPool) -> None:
+    """Ctrl-C signals the whole process group; the parent stops its workers itself, so a
+    worker ignores SIGINT (it died of it before, printing a traceback) and goes on."""
+    pool.parse(SEED)
+    (worker,) = pool.worker_pids()
+    os.kill(worker, signal.SIGINT)
+    time.sleep(0.3)  # a worker that takes the signal is gone by then
+    assert len(pool.parse(SEED).entries) == 6
+    assert pool.worker_pids() == [worker] and pool.replaced == 0
+
+
 def test_prepare_gives_what_the_calling_thread_would(pool: ParserPool) -> None:
     """Entries normalised, signed and vectorised in the worker equal the same steps run
     here, value for value; the feed's own fields come back without the raw entries."""
