@@ -457,6 +457,10 @@ class Query:
         weighted = profile.weights * (self.base - self.stats.log_by_id[profile.term_ids])
         return math.sqrt(float(np.dot(weighted, weighted)))
 
+    def score(self, profile: EventProfile, needed: float) -> float | None:
+        """`cosine_if_reaches` of this query and the event's centroid."""
+        return cosine_if_reaches(self, profile, needed)
+
 
 def cosine_if_reaches(query: Query, profile: EventProfile, needed: float) -> float | None:
     """The IDF-weighted cosine of the query and the event's centroid (`cosine`, up to the
@@ -679,14 +683,14 @@ class EventIndex:
         return sorted(partial, key=lambda e: (-partial[e], e))
 
     def _best(
-        self, query: Query, ranked: list[int], now: datetime, threshold: float,
-        eligible: Callable[[EventProfile], bool], *, below: Container[int] = (),
-        scored_events: set[int] | None = None,
+        self, score: Callable[[EventProfile, float], float | None], ranked: list[int],
+        now: datetime, threshold: float, eligible: Callable[[EventProfile], bool], *,
+        below: Container[int] = (), scored_events: set[int] | None = None,
     ) -> EventMatch | None:  # fmt: skip
         """The most similar of the `MAX_CANDIDATE_EVENTS` most promising (`ranked`)
-        eligible events active in the window, if its cosine with the query reaches
-        `threshold`. Events in `below` are known not to reach it: counted, not scored.
-        `scored_events` collects the events scored."""
+        eligible events active in the window, if its `score` (a cosine, or None when it
+        cannot reach the value asked) reaches `threshold`. Events in `below` are known not
+        to reach it: counted, not scored. `scored_events` collects the events scored."""
         cutoff = now - self.window
         best: EventMatch | None = None
         scored = 0
@@ -702,7 +706,7 @@ class EventIndex:
             if scored_events is not None:
                 scored_events.add(event_id)
             needed = threshold if best is None else best.similarity
-            similarity = cosine_if_reaches(query, profile, needed)
+            similarity = score(profile, needed)
             # `needed` is the threshold, then the best so far (which reached it).
             if (
                 similarity is not None
@@ -731,7 +735,7 @@ class EventIndex:
         query = Query.of(vector, self.stats)
         ranked = self._ranked(query)
         scored: set[int] = set()
-        match = self._best(query, ranked, now, threshold, eligible, scored_events=scored)
+        match = self._best(query.score, ranked, now, threshold, eligible, scored_events=scored)
         # No match: every event scored stayed below the threshold.
         self._miss = _Miss(query, ranked, threshold, scored) if match is None else None
         self._search = (vector, query, ranked)
@@ -770,11 +774,11 @@ class EventIndex:
             # Its only member's search, just made (see `_Miss`): the same query, ranking
             # and statistics; the events it scored cannot reach this threshold either.
             return self._best(
-                miss.query, miss.ranked, now, HEADLINE_MERGE_THRESHOLD, eligible,
+                miss.query.score, miss.ranked, now, HEADLINE_MERGE_THRESHOLD, eligible,
                 below=miss.below,
             )  # fmt: skip
         query = Query(profile.term_ids, profile.weights, self.stats)
-        return self._best(query, self._ranked(query), now, HEADLINE_MERGE_THRESHOLD, eligible)
+        return self._best(query.score, self._ranked(query), now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def late_member_candidate(
         self, event_id: int, member: TermVector, now: datetime, *, refused: Iterable[int] = ()
@@ -797,35 +801,23 @@ class EventIndex:
         else:
             ranked = self._ranked(Query.of(member, self.stats))
         skip = {event_id, *refused}
-        cutoff = now - self.window
-        best: EventMatch | None = None
-        scored = 0
-        for other_id in ranked:
-            other = self.profiles.get(other_id)
-            if (
-                other is None
-                or other.members != 1
-                or other.headline_event
-                or other_id in skip
-                or (other.last_active or now) < cutoff
-                or not (other.earliest is None or profile.within(other.earliest, self.window))
-            ):
-                continue
-            # The article against the centroid: its few terms looked up in the centroid,
-            # rather than the centroid's many in it (the cosine is symmetric).
-            article = Query(other.term_ids, other.weights, self.stats)
-            needed = TEXT_LATE_JOIN_THRESHOLD if best is None else best.similarity
-            similarity = cosine_if_reaches(article, profile, needed)
-            if (
-                similarity is not None
-                and similarity >= needed
-                and (best is None or similarity > best.similarity)
-            ):
-                best = EventMatch(other_id, similarity)
-            scored += 1
-            if scored >= MAX_CANDIDATE_EVENTS:
-                break
-        return best
+
+        def eligible(other: EventProfile) -> bool:
+            return (
+                other.members == 1
+                and not other.headline_event
+                and other.event_id not in skip
+                and (other.earliest is None or profile.within(other.earliest, self.window))
+            )
+
+        def article_against_centroid(other: EventProfile, needed: float) -> float | None:
+            # The article's few terms looked up in the centroid, rather than the
+            # centroid's many in it (the cosine is symmetric).
+            return cosine_if_reaches(
+                Query(other.term_ids, other.weights, self.stats), profile, needed
+            )
+
+        return self._best(article_against_centroid, ranked, now, TEXT_LATE_JOIN_THRESHOLD, eligible)
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""

@@ -9,24 +9,17 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
-from aggregator.models import Config, FeedSpec, RawEntry, Settings
+from aggregator.models import RawEntry
 from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
+from tests.support.pipelines import hand_fed_pipeline
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 BACKGROUND = ["Storm closes ports on the coast", "Cup final ends in a draw",
               "Election count goes on overnight", "Shares fall on the market open",
               "Film festival gives its top prize", "Train strike called by the union"]  # fmt: skip
-
-
-class HandClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def raw(number: int, title: str, text: str) -> RawEntry:
@@ -47,12 +40,7 @@ def event_of(store: Store, guid: str) -> int:
 def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    store = Store.open(tmp_path / "late.db")
-    specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
-             for n in range(3)]  # fmt: skip
-    config = Config(path=tmp_path / "feeds.yaml", feeds=tuple(specs), settings=Settings())
-    clock = HandClock(START)
-    pipeline = Pipeline(store=store, config=config, clock=clock)
+    store, specs, config, clock, pipeline = hand_fed_pipeline(tmp_path / "late.db", START)
     stories = [(title, "") for title in BACKGROUND] + [ERUPTION, ERUPTION_AIRPORT]
     for number, (title, text) in enumerate(stories):
         clock.now = START + timedelta(minutes=number)

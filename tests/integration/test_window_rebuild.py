@@ -18,10 +18,11 @@ from aggregator.dedup.events import (
     event_terms,
     term_hash,
 )
-from aggregator.models import Config, FeedSpec, RawEntry, Settings
+from aggregator.models import Config, RawEntry
 from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, from_db_time
+from tests.support.pipelines import HandClock, hand_fed_pipeline
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -56,14 +57,6 @@ def raw(number: int, title: str, text: str) -> RawEntry:
     )  # fmt: skip
 
 
-class HandClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def state(events: EventIndex) -> dict[str, Any]:
     """Everything the event level decides with, by term hash (ids may be numbered apart)."""
     terms = events.stats.hashes
@@ -95,12 +88,7 @@ def state(events: EventIndex) -> dict[str, Any]:
 @pytest.fixture
 def ingested(tmp_path: Path) -> tuple[Store, Config, HandClock, Pipeline]:
     """A store after a day of updates from three feeds, one item corrected later."""
-    store = Store.open(tmp_path / "window.db")
-    specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
-             for n in range(3)]  # fmt: skip
-    config = Config(path=tmp_path / "feeds.yaml", feeds=tuple(specs), settings=Settings())
-    clock = HandClock(START)
-    pipeline = Pipeline(store=store, config=config, clock=clock)
+    store, specs, config, clock, pipeline = hand_fed_pipeline(tmp_path / "window.db", START)
     for number, (title, text) in enumerate(STORIES):
         clock.now = START + timedelta(minutes=10 * number)
         pipeline.ingest(specs[number % 3], [normalize_entry(raw(number, title, text))])
