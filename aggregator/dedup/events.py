@@ -536,9 +536,9 @@ class EventIndex:
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
         # The last `best_event` that found nothing; forgotten by any other change.
         self._miss: _Miss | None = None
-        # The last `best_event` search (its vector, query and ranking): a late join after
-        # the entry joined reuses it; cleared when the statistics change (`observe`).
-        self._search: tuple[TermVector, Query, list[int]] | None = None
+        # The last `best_event` search (its vector and ranking): a late join after the
+        # entry joined reuses the ranking; cleared when the statistics change (`observe`).
+        self._search: tuple[TermVector, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -738,7 +738,7 @@ class EventIndex:
         match = self._best(query.score, ranked, now, threshold, eligible, scored_events=scored)
         # No match: every event scored stayed below the threshold.
         self._miss = _Miss(query, ranked, threshold, scored) if match is None else None
-        self._search = (vector, query, ranked)
+        self._search = (vector, ranked)
         return match
 
     def merge_candidate(
@@ -797,7 +797,7 @@ class EventIndex:
             return None
         search = self._search
         if search is not None and search[0] is member:
-            ranked = search[2]
+            ranked = search[1]
         else:
             ranked = self._ranked(Query.of(member, self.stats))
         skip = {event_id, *refused}
