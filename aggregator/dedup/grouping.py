@@ -151,17 +151,34 @@ def choose_canonical(
     chosen = ranked[0]
     if len(ranked) == 1:
         return chosen, "only member"
-    runner_up = ranked[1]
-    return chosen, _reason(chosen, runner_up, rules)
+    return chosen, _reason(chosen, ranked[1:], rules)
 
 
-def _reason(chosen: Member, runner_up: Member, rules: Sequence[CanonicalRule]) -> str:
-    """Name the first rule that separated the chosen entry from the runner-up."""
-    for rule in rules:
-        if rule is CanonicalRule.PRIORITY and chosen.feed_priority != runner_up.feed_priority:
-            return f"priority: feed priority {chosen.feed_priority} > {runner_up.feed_priority}"
-        if rule is CanonicalRule.EARLIEST and chosen.effective_time != runner_up.effective_time:
-            return f"earliest: published {chosen.effective_time.isoformat()}"
-        if rule is CanonicalRule.LONGEST and chosen.text_length != runner_up.text_length:
-            return f"longest: {chosen.text_length} characters of text"
+def _reason(chosen: Member, others: Sequence[Member], rules: Sequence[CanonicalRule]) -> str:
+    """Name the first rule that separated the chosen entry from the members ranked after
+    it. Members tied with it on every rule (an exact copy in another feed, most often)
+    lost on arrival only: they are named, so that "first arrived" is not read as the
+    reason it beat the rest of the event."""
+    tied: list[int] = []
+    for other in others:
+        decided = _deciding_rule(chosen, other, rules)
+        if decided is None:
+            tied.append(other.id)
+            continue
+        if not tied:
+            return decided
+        named = " and ".join(f"#{entry_id}" for entry_id in tied)
+        return f"{decided} (tied with {named}, which arrived later)"
     return "first arrived (all rules tied)"
+
+
+def _deciding_rule(chosen: Member, other: Member, rules: Sequence[CanonicalRule]) -> str | None:
+    """The first rule on which `chosen` beat `other`, in words; None when all tie."""
+    for rule in rules:
+        if rule is CanonicalRule.PRIORITY and chosen.feed_priority != other.feed_priority:
+            return f"priority: feed priority {chosen.feed_priority} > {other.feed_priority}"
+        if rule is CanonicalRule.EARLIEST and chosen.effective_time != other.effective_time:
+            return f"earliest: published {chosen.effective_time.isoformat()}"
+        if rule is CanonicalRule.LONGEST and chosen.text_length != other.text_length:
+            return f"longest: {chosen.text_length} characters of text"
+    return None

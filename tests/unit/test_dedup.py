@@ -184,3 +184,17 @@ def test_choose_canonical_other_order_and_ties() -> None:
     assert chosen.id == 6 and "tied" in reason
     with pytest.raises(ValueError):
         choose_canonical([], (CanonicalRule.EARLIEST,))
+
+
+def test_canonical_reason_names_the_rule_beyond_a_tied_copy() -> None:
+    """The runner-up is an exact copy (tied on every rule): the reason still names the
+    rule that beat the rest of the event, and the copy that lost on arrival only."""
+    rules = (CanonicalRule.PRIORITY, CanonicalRule.EARLIEST, CanonicalRule.LONGEST)
+    first, copy, later = stored(5, day=1), stored(9, day=1), stored(3, day=2)
+    chosen, reason = choose_canonical([later, copy, first], rules)
+    assert chosen is first
+    assert reason == (
+        "earliest: published 2023-01-01T00:00:00+00:00 (tied with #9, which arrived later)"
+    )
+    chosen, reason = choose_canonical([copy, first, stored(12, day=1), later], rules)
+    assert reason.endswith("(tied with #9 and #12, which arrived later)")
