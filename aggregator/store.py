@@ -842,11 +842,11 @@ class Store:
             for row in rows:
                 first_seen = from_db_time(row[3])
                 assert first_seen is not None
+                # Positional: WindowEntry(entry_id, event_id, headline_only, first_seen,
+                # published, terms, weights, title, text, url), one per entry of the window.
                 yield WindowEntry(
-                    entry_id=row[0], event_id=row[1], headline_only=bool(row[2]),
-                    first_seen=first_seen, published=from_db_time(row[4]),
-                    terms=row[5], weights=row[6], title=row[7] or "", text=row[8] or "",
-                    url=row[9],
+                    row[0], row[1], bool(row[2]), first_seen, from_db_time(row[4]), row[5],
+                    row[6], row[7] or "", row[8] or "", row[9],
                 )  # fmt: skip
 
     def entry_event(self, entry_id: int) -> int | None:

@@ -223,15 +223,17 @@ class TermStatistics:
     log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
 
     def intern(self, hashes: HashArray) -> IdArray:
-        """The ids of these term hashes, new terms getting the next free ids in order of
-        first occurrence. Array work but for a lookup per distinct hash: a restart interns
-        every term of the window, a batch of entries at a time."""
-        distinct, first, where = np.unique(hashes, return_index=True, return_inverse=True)
+        """The ids of these term hashes, new terms getting the next free ids in the order
+        of their hashes. Array work but for a lookup per distinct hash: a restart interns
+        every term of the window, a batch of entries at a time. (New ids in order of first
+        occurrence needed `np.unique`'s `return_index`, a stable sort: a third of the
+        interning. Candidates break ties by hash, not id; the numbering changes only the
+        order in which dot products add up, in their last bits.)"""
+        distinct, where = np.unique(hashes, return_inverse=True)
         listed = distinct.tolist()
         ids = np.fromiter(map(self.vocabulary.get, listed, repeat(-1)), np.int64, len(listed))
         new = np.flatnonzero(ids < 0)
         if len(new):
-            new = new[np.argsort(first[new], kind="stable")]
             start = len(self.hashes)
             ids[new] = np.arange(start, start + len(new))
             added = distinct[new].tolist()
