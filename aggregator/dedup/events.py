@@ -83,6 +83,9 @@ CANDIDATE_MAX_DOCUMENT_SHARE = 0.2
 # and group counts on ECB+ and RPM2; 10 candidates the same on ECB+, RPM2, UCI's first 1,500.)
 QUERY_TERMS = 20
 MAX_CANDIDATE_EVENTS = 30
+# Posting lists hold event ids as C ints (4 bytes) while every id fits, else as 8 bytes.
+_NARROW_POSTING_MAX = 2**31 - 1
+_POSTING_DTYPES = {"i": np.intc, "q": np.int64}
 # Postings of events gone are cleaned, and unused terms forgotten, once there are more of
 # them than live postings and at least this many (a pass over every list: amortised).
 COMPACT_AFTER = 100_000
@@ -529,10 +532,13 @@ class EventIndex:
         # term id -> the events whose centroid has the term. Events leave lazily: ids of
         # events dropped or merged away stay until `_compact` (removing them one by one
         # from the lists of common terms would cost more than the lookups they waste).
-        # Arrays of int64, not lists: a list holds a pointer and, filled from numpy at a
-        # restart, an int object per posting: 36 bytes instead of 8, and postings were
+        # Arrays of C ints, not lists: a list holds a pointer and, filled from numpy at a
+        # restart, an int object per posting: 36 bytes instead of 4, and postings were
         # most of the memory of a restarted window (docs/performance.md, "Sixth round").
+        # Event ids fit in 4 bytes for billions of events; a larger one widens every list
+        # to 8 bytes (`_widen_postings`), so nothing fails on the day one appears.
         self._postings: dict[int, array[int]] = {}
+        self._posting_type = "i"
         self._postings_total = 0  # entries in all lists
         self._postings_live = 0  # of which of events still in `profiles`
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
@@ -603,7 +609,10 @@ class EventIndex:
         order = packed & 0xFFFFFFFF
         posted, events = posted[order], events[order]
         starts = np.flatnonzero(np.diff(posted, prepend=-1))
-        postings = self._postings
+        if len(events) and int(events.max()) > _NARROW_POSTING_MAX:
+            self._widen_postings()
+        events = events.astype(_POSTING_DTYPES[self._posting_type], copy=False)
+        postings, posting_type = self._postings, self._posting_type
         for term_id, start, end in zip(
             posted[starts].tolist(),
             starts.tolist(),
@@ -612,7 +621,7 @@ class EventIndex:
         ):
             listed = postings.get(term_id)
             if listed is None:
-                postings[term_id] = listed = array("q")
+                postings[term_id] = listed = array(posting_type)
             listed.frombytes(events[start:end].tobytes())
         self._postings_total += len(posted)
         self._postings_live += len(posted)
@@ -650,15 +659,23 @@ class EventIndex:
         return new
 
     def _post(self, event_id: int, new_ids: IdArray) -> None:
-        postings = self._postings
+        if event_id > _NARROW_POSTING_MAX:
+            self._widen_postings()
+        postings, posting_type = self._postings, self._posting_type
         for term_id in new_ids.tolist():
             listed = postings.get(term_id)
             if listed is None:
-                postings[term_id] = array("q", (event_id,))
+                postings[term_id] = array(posting_type, (event_id,))
             else:
                 listed.append(event_id)
         self._postings_total += len(new_ids)
         self._postings_live += len(new_ids)
+
+    def _widen_postings(self) -> None:
+        """Postings as 8-byte ids from now on (an event id above 4 bytes has come)."""
+        if self._posting_type != "q":
+            self._posting_type = "q"
+            self._postings = {term: array("q", events) for term, events in self._postings.items()}
 
     def _ranked(self, query: Query) -> list[int]:
         """Events sharing one of the `QUERY_TERMS` most distinctive terms of the query, by
@@ -862,7 +879,7 @@ class EventIndex:
         for term_id, events in self._postings.items():
             alive = [e for e in dict.fromkeys(events) if e in profiles]
             if alive:
-                postings[term_id] = array("q", alive)
+                postings[term_id] = array(self._posting_type, alive)
         used = np.zeros(len(self.stats.hashes), dtype=bool)
         for profile in profiles.values():
             used[profile.term_ids] = True

@@ -22,7 +22,9 @@ from aggregator.dedup.events import (
     names_and_numbers,
     term_hash,
     url_words,
+    window_vector,
 )
+from aggregator.models import WindowEntry
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -343,6 +345,35 @@ def test_an_event_started_again_under_its_id_compacts_cleanly() -> None:
     for term_id, events in index._postings.items():
         for event_id in events:
             assert term_id in index.profiles[event_id].term_ids
+
+
+def test_event_ids_beyond_four_bytes_widen_the_postings() -> None:
+    """Postings hold event ids in 4 bytes; an id that needs 8 (live or read back at a
+    restart) widens every list, and the events before and after it are found as before."""
+    huge = 2**31 + 7
+    live = EventIndex(WINDOW)
+    background(live)
+    add(live, 1, 1, *REHAB_LOHAN)
+    assert {events.itemsize for events in live._postings.values()} == {4}
+    add(live, 2, huge, *REHAB_REID)
+    assert {events.itemsize for events in live._postings.values()} == {8}
+    stored = EventIndex(WINDOW)
+    # Read back without stored vectors: derived from title and text.
+    read_back = [
+        WindowEntry(n, event_id, False, NOW, None, None, None, *story, None)
+        for n, (event_id, story) in enumerate([(1, REHAB_LOHAN), (huge, REHAB_REID)])
+    ]
+    window = [(entry, *window_vector(entry)) for entry in read_back]
+    stored.add_stored_members(window[:1])
+    assert {events.itemsize for events in stored._postings.values()} == {4}
+    stored.add_stored_members(window[1:])
+    assert {events.itemsize for events in stored._postings.values()} == {8}
+    for index in (live, stored):
+        for event_id, story in [(1, REHAB_LOHAN), (huge, REHAB_REID)]:
+            again = event_terms(*story)
+            index.observe(again)
+            match = index.best_event(again, headline_only=False, now=NOW)
+            assert match is not None and match.event_id == event_id
 
 
 def test_a_single_member_shares_its_term_ids_with_the_centroid() -> None:
