@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from datasketch.lsh import _optimal_param
 
 from aggregator.dedup.signature import Signatures, Signer
 
@@ -97,7 +96,11 @@ def lsh_bands(threshold: float, num_perm: int) -> tuple[int, int]:
 
     datasketch's own function (private, but MinHashLSH calls nothing else: the unit tests
     compare with `MinHashLSH(...).b, .r`); cached, because it integrates numerically
-    (about 0.1 s a call)."""
+    (about 0.1 s a call). Imported here, not with the module: datasketch imports scipy
+    (over a second), and the commands that only read (digest, status, feeds, serve) import
+    this module through the store without ever building an index."""
+    from datasketch.lsh import _optimal_param
+
     bands, rows = _optimal_param(threshold, num_perm, *_LSH_WEIGHTS)
     return int(bands), int(rows)
 

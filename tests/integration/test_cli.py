@@ -49,6 +49,26 @@ def test_help_shows_an_example_and_the_common_options(command: str) -> None:
     assert "--db" in result.stdout and "--config" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["digest", "status", "feeds"])
+def test_reading_commands_do_not_import_scipy(command: str, updated_db: Path) -> None:
+    """The commands that only read never build an index, so they do not import datasketch,
+    which imports scipy: over a second added to every `aggregator digest`."""
+    probe = (
+        "import sys\n"
+        "from aggregator.cli import main\n"
+        f"code = main([{command!r}, '--db', {str(updated_db)!r}])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'datasketch', 'scipy'})\n"
+        "print('heavy:', ','.join(heavy))\n"
+        "raise SystemExit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONUTF8": "1"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "heavy: "
+
+
 def test_update_prints_a_summary_and_logs_one_line_per_feed(db: Path) -> None:
     """`update --all` stores the seeds and logs `feed=... status=ok new=N ...` per feed."""
     result = aggregator("update", "--all", "--db", str(db))
