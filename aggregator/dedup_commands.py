@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from aggregator.evaluation import datasets, syndication
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
 from aggregator.lock import WriterLock
-from aggregator.pipeline import refresh_event
+from aggregator.pipeline import REBUILD_BATCH, refresh_event
 from aggregator.store import Store
 
 Handler = Callable[[argparse.Namespace], int]
@@ -172,10 +173,10 @@ def _explain(args: argparse.Namespace) -> int:
         stats = TermStatistics()
         cutoff = utc_now() - config.settings.dedup_window
         in_window: set[int] = set()
-        for stored in store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE):
-            hashes, _ = window_vector(stored)
-            stats.add_ids(stats.intern(hashes))
-            in_window.add(stored.entry_id)
+        window = store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)
+        while batch := list(islice(window, REBUILD_BATCH)):
+            stats.add_hashed_documents([window_vector(stored)[0] for stored in batch])
+            in_window.update(stored.entry_id for stored in batch)
         vectors = [event_terms(m.title, m.text, m.url) for m in event.members]
         for member, vector in zip(event.members, vectors, strict=True):
             if member.id not in in_window:

@@ -286,6 +286,18 @@ class TermStatistics:
         self.documents = max(0, self.documents - 1)
         self._count(ids, -1)
 
+    def add_hashed_documents(self, documents: Sequence[HashArray]) -> IdArray:
+        """Count documents given by their terms' hashes (`intern`, then `add_documents`);
+        returns the ids of all their terms, document after document. What reads a batch of
+        the window's stored vectors calls this, not `add_ids` once per document: interning
+        one document at a time is a few numpy calls for ~140 terms (a window of 100,000
+        corpus entries: 29.9 s that way, 4.8 s in batches of 4,096, in one run)."""
+        if not documents:
+            return np.zeros(0, dtype=np.int32)
+        ids = self.intern(np.concatenate(documents))
+        self.add_documents(ids, len(documents))
+        return ids
+
     def add_documents(self, ids: IdArray, documents: int) -> None:
         """Count `documents` documents at once, `ids` the concatenation of their terms'
         ids (a restart: one `bincount` instead of a step per document)."""
@@ -580,8 +592,7 @@ class EventIndex:
             return
         lengths = np.fromiter((len(terms) for _, terms, _ in batch), np.int64, len(batch))
         ends = np.cumsum(lengths)
-        all_ids = self.stats.intern(np.concatenate([terms for _, terms, _ in batch]))
-        self.stats.add_documents(all_ids, len(batch))
+        all_ids = self.stats.add_hashed_documents([terms for _, terms, _ in batch])
         # Every entry's terms in id order with one sort of the batch, not one per entry:
         # by (entry, term id) packed in one int64 (`np.lexsort` of the two took 5x longer).
         entry_of_term = np.repeat(np.arange(len(batch), dtype=np.int64), lengths)

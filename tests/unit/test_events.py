@@ -447,6 +447,33 @@ def test_terms_read_back_by_hash_are_the_terms_of_live_vectors() -> None:
     assert stored.stats.idf("zanzibar") == stored.stats.idf_base()
 
 
+def test_documents_counted_in_a_batch_count_as_one_by_one() -> None:
+    """`add_hashed_documents` (a restart, `aggregator explain`) gives the frequencies and
+    IDF of counting each document's hashes on its own, and the ids of every term in
+    order."""
+    stories = [REHAB_REID, REHAB_LOHAN, ERUPTION, REHAB_REID]
+    documents = [
+        np.array([term_hash(term) for term in event_terms(*story)], dtype=np.uint64)
+        for story in stories
+    ]
+    batched, one_by_one = TermStatistics(), TermStatistics()
+    ids = batched.add_hashed_documents(documents)
+    for hashes in documents:
+        one_by_one.add_ids(one_by_one.intern(hashes))
+    assert [batched.hashes[i] for i in ids.tolist()] == np.concatenate(documents).tolist()
+    assert batched.documents == one_by_one.documents == len(stories)
+
+    def frequencies(stats: TermStatistics) -> dict[int, int]:
+        return {h: int(stats.count_by_id[i]) for i, h in enumerate(stats.hashes)}
+
+    assert frequencies(batched) == frequencies(one_by_one)
+    assert frequencies(batched)[term_hash("rehab")] == 3
+    for story in stories:
+        for term in event_terms(*story):
+            assert batched.idf(term) == one_by_one.idf(term)
+    assert len(batched.add_hashed_documents([])) == 0 and batched.documents == len(stories)
+
+
 def test_a_founders_merge_search_reuses_its_missed_search_exactly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
