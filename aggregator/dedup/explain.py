@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggregator.dedup.events import TermStatistics, TermVector, shared_terms
+from aggregator.dedup.signature import is_headline_only
+from aggregator.dedup.text import tokens
 from aggregator.models import EventView, JoinLevel
 
 _LEVEL_WORDS = {
@@ -100,6 +102,7 @@ def explain(
     merges: Sequence[Mapping[str, Any]] = (),
     separated_from: Sequence[int] = (),
 ) -> Explanation:
+    headline_event = all(is_headline_only(tokens(m.title), tokens(m.text)) for m in event.members)
     members = tuple(
         MemberReason(
             entry_id=m.id,
@@ -119,7 +122,7 @@ def explain(
         canonical_entry_id=event.canonical.id,
         canonical_reason=event.canonical_reason,
         members=members,
-        shared_terms=tuple(shared_terms(vectors, stats)),
+        shared_terms=tuple(shared_terms(vectors, stats, background=headline_event)),
         merges=tuple(merges),
         separated_from=tuple(sorted(separated_from)),
     )

@@ -81,6 +81,12 @@ _FMIX32 = (np.uint32(0x85EBCA6B), np.uint32(0xC2B2AE35))
 _SHIFT13, _SHIFT16, _SHIFT32 = np.uint32(13), np.uint32(16), np.uint64(32)
 
 
+def is_headline_only(title_words: list[str], text_words: list[str]) -> bool:
+    """An entry with no text beyond its title (folded words). Some feeds repeat the title
+    as the description: that is still a headline only."""
+    return len(text_words) < 8 or text_words == title_words
+
+
 @dataclass(frozen=True, slots=True)
 class MinHashParams:
     """Everything that makes two signatures comparable."""
@@ -312,8 +318,7 @@ class Signer:
     def sign(self, title: str, text: str) -> Signatures:
         title_words = tokens(title)
         text_words = tokens(text)
-        # Some feeds repeat the title as the description: that is still a headline only.
-        headline_only = len(text_words) < 8 or text_words == title_words
+        headline_only = is_headline_only(title_words, text_words)
         title_hashes = char_ngram_hashes(title_words, self.params.char_ngram)
         title_signature = self.signature(title_hashes)
         if headline_only and len(title_words) < self.params.min_words_for_word_shingles:

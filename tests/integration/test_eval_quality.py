@@ -17,17 +17,19 @@ MARGIN = 0.03
 
 
 def test_uci_headlines(shared_data: Callable[[str], Path]) -> None:
-    """UCI dev, first 1,500 headlines: reached B-cubed P 0.879 / F1 0.574."""
-    result = replay(datasets.load_uci(shared_data("uci-news-aggregator-sample"), limit=1500))
-    assert result.bcubed.precision >= 0.879 - MARGIN, result.bcubed
-    assert result.bcubed.f1 >= 0.574 - MARGIN, result.bcubed
+    """UCI dev, all 4,244 headlines (about 30 s): reached B-cubed P 0.902 / F1 0.822. The
+    whole set, not a slice: its first 1,500 headlines hold two stories the gold labels
+    split and a headline reader would not (docs/design.md, "What limits UCI")."""
+    result = replay(datasets.load_uci(shared_data("uci-news-aggregator-sample")))
+    assert result.bcubed.precision >= 0.902 - MARGIN, result.bcubed
+    assert result.bcubed.f1 >= 0.822 - MARGIN, result.bcubed
 
 
 def test_ecbplus_look_alike_events(shared_data: Callable[[str], Path]) -> None:
-    """ECB+ dev, all 538 articles in one window: reached B-cubed P 0.903 / F1 0.913."""
+    """ECB+ dev, all 538 articles in one window: reached B-cubed P 0.906 / F1 0.916."""
     result = replay(datasets.load_ecbplus(shared_data("ecbplus")))
-    assert result.bcubed.precision >= 0.903 - MARGIN, result.bcubed
-    assert result.bcubed.f1 >= 0.913 - MARGIN, result.bcubed
+    assert result.bcubed.precision >= 0.906 - MARGIN, result.bcubed
+    assert result.bcubed.f1 >= 0.916 - MARGIN, result.bcubed
 
 
 def test_rpm2_french(shared_data: Callable[[str], Path]) -> None:

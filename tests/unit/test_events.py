@@ -11,11 +11,13 @@ import pytest
 
 from aggregator.dedup.events import (
     HEADLINE_EVENT_THRESHOLD,
+    HEADLINE_WORDS,
     TEXT_EVENT_THRESHOLD,
     TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
     Query,
     TermStatistics,
+    background_idf,
     cosine,
     cosine_if_reaches,
     event_terms,
@@ -242,7 +244,7 @@ def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> N
         if other == "two members":
             add(index, 4, 2, *ERUPTION_AIRPORT)
         grown = index.profiles[1]
-        query = Query(grown.term_ids, grown.weights, index.stats)
+        query = Query(grown.term_ids, grown.weights, index.stats, background=False)
         close = cosine_if_reaches(query, index.profiles[2], 0.0)
         assert close is not None and close >= TEXT_LATE_JOIN_THRESHOLD, other  # the premise
         assert index.late_member_candidate(1, event_terms(*ERUPTION_BOTH), NOW) is None, other
@@ -296,6 +298,66 @@ def test_scores_are_the_cosine_of_the_definition() -> None:
         assert match.similarity == pytest.approx(expected[best], rel=1e-12)
 
 
+BIEBER_DEPOSITION = [
+    "Justin Bieber deposition video released", "Bieber snaps at lawyer in deposition",
+    "Watch Bieber's testy deposition", "Bieber deposition: the singer refuses to answer",
+    "Justin Bieber rolls his eyes in court video", "Bieber video: 'detrimental to my career'",
+    "Bieber questioned about Usher in deposition", "Bieber's lawyers tried to hide the video",
+]  # fmt: skip
+BIEBER_TOUR = "Bieber can't remember his Australian tour"
+
+
+def _centroid(vectors: list[dict[str, float]]) -> dict[str, float]:
+    centroid: dict[str, float] = {}
+    for vector in vectors:
+        for term, weight in vector.items():
+            centroid[term] = centroid.get(term, 0.0) + weight
+    return centroid
+
+
+def test_a_story_flooding_the_window_keeps_the_weight_of_its_name() -> None:
+    """While one story fills the window, its name is in many documents and the window's
+    IDF discounts it; its IDF in ordinary language does not. A headline of the story that
+    shares only the name joins with the background's weights and would not without."""
+    index = EventIndex(WINDOW)
+    background(index)
+    for entry_id, title in enumerate(BIEBER_DEPOSITION, start=1):
+        add(index, entry_id, 1, title)
+    query = event_terms(BIEBER_TOUR, "")
+    index.observe(query)
+    centroid = _centroid([event_terms(title, "") for title in BIEBER_DEPOSITION])
+    plain = cosine(query, centroid, index.stats)
+    floored = cosine(query, centroid, index.stats, background=True)
+    assert plain < HEADLINE_EVENT_THRESHOLD <= floored
+    match = index.best_event(query, headline_only=True, now=NOW)
+    assert match is not None and match.event_id == 1
+    assert match.similarity == pytest.approx(floored, rel=1e-12)
+    # A rare name gets the largest IDF the window gives; a common word ("the", in 2 of
+    # the 27 headlines) keeps the window's, higher than its background's.
+    stats = index.stats
+    assert stats.idf("bieber", background=True) == stats.idf_base() > stats.idf("bieber")
+    assert stats.idf("the", background=True) == stats.idf("the")
+    assert stats.idf("deposi", background=True) > stats.idf("the") > stats.idf("deposi")
+    assert len(background_idf()[0]) > 100_000 and HEADLINE_WORDS == 12
+
+
+def test_a_headline_weighs_an_event_of_articles_by_the_window_alone() -> None:
+    """Articles of two look-alike events share their names, which the background would
+    weigh up: a headline is scored against an event of articles with the window's IDF."""
+    index = EventIndex(WINDOW)
+    background(index)
+    second = ("Tara Reid in rehab", "Tara Reid entered a treatment center in Malibu.")
+    add(index, 1, 1, *REHAB_REID)
+    add(index, 2, 1, *second)
+    query = event_terms("Tara Reid enters rehab in Malibu", "")
+    index.observe(query)
+    centroid = _centroid([event_terms(*REHAB_REID), event_terms(*second)])
+    match = index.best_event(query, headline_only=True, now=NOW)
+    plain = cosine(query, centroid, index.stats)
+    assert plain != pytest.approx(cosine(query, centroid, index.stats, background=True))
+    assert match is not None and match.similarity == pytest.approx(plain, rel=1e-12)
+
+
 def test_compaction_forgets_gone_events_and_old_terms() -> None:
     """After the window moves on, the index holds what a fresh index of the surviving
     entries holds: the same scores, no postings of events gone, no terms of old entries."""
@@ -324,6 +386,8 @@ def test_compaction_forgets_gone_events_and_old_terms() -> None:
         assert match is not None and match.event_id == 1
         scores.append(match.similarity)
     assert scores[0] == pytest.approx(scores[1], rel=1e-12)
+    for term in [*again, "storm", "zanzib"]:  # renumbered with the background's IDF
+        assert compacted.stats.idf(term, background=True) == fresh.stats.idf(term, background=True)
 
 
 def test_an_event_started_again_under_its_id_compacts_cleanly() -> None:
@@ -444,6 +508,7 @@ def test_terms_read_back_by_hash_are_the_terms_of_live_vectors() -> None:
     assert len(stored.stats.hashes) == len(vector)  # no term counted twice
     for term in vector:
         assert stored.stats.idf(term) == live.stats.idf(term)
+        assert stored.stats.idf(term, background=True) == live.stats.idf(term, background=True)
     assert stored.stats.idf("zanzibar") == stored.stats.idf_base()
 
 
