@@ -30,7 +30,13 @@ from typing import Any
 
 from aggregator import schedule
 from aggregator.clock import utc_now
-from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, TermVector, window_vector
+from aggregator.dedup.events import (
+    TERM_VECTOR_RECIPE,
+    EventIndex,
+    TermVector,
+    prefetch_background,
+    window_vector,
+)
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MIN_TITLE_WORDS,
@@ -680,6 +686,7 @@ class Pipeline:
     def rebuild_window(self, now: datetime) -> None:
         """Rebuild the in-memory indexes (signatures and event centroids) from SQLite."""
         cutoff = now - self.config.settings.dedup_window
+        prefetch_background()  # its child process works while the window is read
         self.index = SimilarityIndex(self.signer)
         self.index.add_columns(
             self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)

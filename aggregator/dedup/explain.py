@@ -102,7 +102,9 @@ def explain(
     merges: Sequence[Mapping[str, Any]] = (),
     separated_from: Sequence[int] = (),
 ) -> Explanation:
-    headline_event = all(is_headline_only(tokens(m.title), tokens(m.text)) for m in event.members)
+    # As the event level counts it (`EventProfile.headline_event`): most members headlines.
+    headlines = sum(is_headline_only(tokens(m.title), tokens(m.text)) for m in event.members)
+    headline_event = headlines * 2 > len(event.members)
     members = tuple(
         MemberReason(
             entry_id=m.id,
