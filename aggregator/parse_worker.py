@@ -46,10 +46,10 @@ import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
+from aggregator.children import child_environment
 from aggregator.errors import ParseError
 from aggregator.models import (
     DEFAULT_MAX_ENTRIES,
@@ -77,8 +77,6 @@ _START_ALLOWANCE_SECONDS = 20.0
 _FRAME = struct.Struct("!Q")  # length prefix of a pickled frame
 # How often a caller waiting for a busy worker looks whether the pool was closed.
 _CLOSED_POLL_SECONDS = 0.25
-# The directory holding the `aggregator` package, so the worker imports this very copy.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
 # Wall-clock seconds allowed per entry to normalise, sign and vectorise it after the parse
 # (`prepare`). An entry of the benchmark corpus (250 words of text on average) takes about
 # 3 ms here: this is 15 times that, so only a stuck worker reaches it.
@@ -228,11 +226,7 @@ class _Worker:
     """One worker process and the parent's ends of its pipes."""
 
     def __init__(self, memory_limit: int, *, preload: bool = False) -> None:
-        env = dict(os.environ)
-        # numpy's BLAS (loaded with numpy when preparing) reserves memory per thread;
-        # a worker computes nothing with it.
-        env["OPENBLAS_NUM_THREADS"] = env["OMP_NUM_THREADS"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
+        env = child_environment()  # numpy is loaded when preparing: BLAS on one thread
         self.process = subprocess.Popen(
             [sys.executable, "-m", "aggregator.parse_worker", str(memory_limit)]
             + (["preload"] if preload else []),

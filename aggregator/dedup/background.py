@@ -32,12 +32,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from aggregator.children import child_environment
 from aggregator.dedup.text import tokens
 
 log = logging.getLogger(__name__)
 
-# The directory holding the `aggregator` package, so the child imports this very copy.
-_PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 _CHILD_TIMEOUT = 120.0  # seconds; the build takes about 3
 _lock = threading.Lock()
 _started: subprocess.Popen[bytes] | None = None  # see `start_reading`
@@ -122,8 +121,9 @@ def start_reading(prefix_length: int) -> None:
     works while the caller does something else (a daemon's start reads its window from
     SQLite meanwhile)."""
     global _started
+    cached = cache_path(prefix_length)
     with _lock:
-        if _started is None and _load(cache_path(prefix_length)) is None:
+        if _started is None and not (cached is not None and cached.is_file()):
             _started = _spawn(prefix_length)
 
 
@@ -196,11 +196,9 @@ def _save(
 
 
 def _spawn(prefix_length: int) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (_PACKAGE_ROOT, env.get("PYTHONPATH")) if p)
     return subprocess.Popen(
         [sys.executable, "-m", "aggregator.dedup.background", str(prefix_length)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, close_fds=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_environment(), close_fds=True,
     )  # fmt: skip
 
 

@@ -843,10 +843,15 @@ class EventIndex:
             # story repeats, and articles of two look-alike events share those names:
             # a lead-only item about Matt Smith's casting joined the articles on his
             # successor's (ECB+ B-cubed precision 0.903 -> 0.882).
-            plain = Query(query.ids, query.weights, self.stats, background=False)
+            plain: Query | None = None  # built when an event of articles is scored
 
             def score(profile: EventProfile, needed: float) -> float | None:
-                return (query if profile.headline_event else plain).score(profile, needed)
+                nonlocal plain
+                if profile.headline_event:
+                    return query.score(profile, needed)
+                if plain is None:
+                    plain = Query(query.ids, query.weights, self.stats, background=False)
+                return plain.score(profile, needed)
 
         ranked = self._ranked(query)
         scored: set[int] = set()
