@@ -22,6 +22,8 @@ from aggregator.checks import (
     check_sqlite,
 )
 from aggregator.cli import build_parser
+from aggregator.dedup.background import cache_path
+from aggregator.dedup.events import PREFIX_LENGTH
 from aggregator.errors import StoreError
 from aggregator.lock import AlreadyRunning, WriterLock, holder, lock_path
 from aggregator.logs import JsonFormatter, configure_logging
@@ -202,6 +204,22 @@ def test_feed_status(
 
 
 # -- deployment --------------------------------------------------------------------------------
+
+
+def test_systemd_unit_gives_the_word_frequency_table_a_writable_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under the unit's ProtectHome and ProtectSystem=strict, the home's cache is not
+    writable: the unit points XDG_CACHE_HOME at the cache directory systemd creates."""
+    unit = (Path(__file__).parents[2] / "config" / "aggregator.service").read_text()
+    lines = [line for line in unit.splitlines() if "=" in line and line[0] != "#"]
+    settings = dict(line.split("=", 1) for line in lines)
+    environment = dict(line.split("=", 2)[1:] for line in lines if line.startswith("Environment="))
+    assert settings["ProtectHome"] == "yes" and settings["ProtectSystem"] == "strict"
+    monkeypatch.setenv("XDG_CACHE_HOME", environment["XDG_CACHE_HOME"])
+    path = cache_path(PREFIX_LENGTH)
+    assert path is not None
+    assert path.parent == Path("/var/cache") / settings["CacheDirectory"]
 
 
 def test_systemd_unit_runs_the_daemon_and_reloads_with_sighup() -> None:
