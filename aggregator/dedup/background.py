@@ -37,7 +37,7 @@ from aggregator.dedup.text import tokens
 
 log = logging.getLogger(__name__)
 
-_CHILD_TIMEOUT = 120.0  # seconds; the build takes about 3
+_CHILD_TIMEOUT = 120.0  # seconds; the build takes about 3.5
 _lock = threading.Lock()
 _started: subprocess.Popen[bytes] | None = None  # see `start_reading`
 
@@ -129,29 +129,38 @@ def start_reading(prefix_length: int) -> None:
 
 def read_term_frequencies(prefix_length: int) -> Frequencies:
     """`term_frequencies`, read from the cache, else computed in a child process
-    (`python -m` this module), which also writes the cache.
+    (`python -m` this module), which writes the cache.
 
     The cache: every process that decides events needs the table, and building it takes
-    about 3 s of CPU (the test suite's CLI runs took minutes more). The child: in the
-    process itself, importing wordfreq and reading its lists left 31-48 MB of the
-    daemon's memory taken for good (its modules, and freed objects scattered over the
-    allocator's arenas), for two arrays of 1.4 MB. When the lists cannot be read, the
+    about 3.5 s (the test suite's CLI runs took minutes more). The child: in the process
+    itself, importing wordfreq and reading its lists left 31-48 MB of the daemon's memory
+    taken for good (its modules, and freed objects scattered over the allocator's
+    arenas), for two arrays of 1.4 MB. The child sends the table on its stdout only when
+    it could not write the cache: otherwise a child started early and never waited for
+    would block on a full pipe, holding its memory. When the lists cannot be read, the
     reason is logged and the background is empty: headlines are then weighed by the
     window alone, as before it existed, and the daemon goes on."""
     global _started
+    path = cache_path(prefix_length)
     with _lock:
         child, _started = _started, None
-    cached = _load(cache_path(prefix_length))
-    if cached is not None and child is None:
-        return cached
+    if child is None:
+        cached = _load(path)
+        if cached is not None:
+            return cached
     try:
         child = child or _spawn(prefix_length)
         out, err = child.communicate(timeout=_CHILD_TIMEOUT)
         if child.returncode != 0:
             lines = err.decode(errors="replace").strip().splitlines()
             raise ValueError(lines[-1] if lines else f"exit status {child.returncode}")
-        stream = io.BytesIO(out)
-        hashes, frequencies = np.load(stream), np.load(stream)
+        if out:  # the cache could not be written
+            stream = io.BytesIO(out)
+            return np.load(stream).astype(np.uint64), np.load(stream).astype(np.float64)
+        written = _load(path)
+        if written is None:
+            raise ValueError(f"the table was not in {path}")
+        return written
     except (OSError, ValueError, subprocess.SubprocessError) as error:
         if child is not None and child.poll() is None:
             child.kill()
@@ -160,7 +169,6 @@ def read_term_frequencies(prefix_length: int) -> Frequencies:
             "word frequencies unavailable, headlines weighed by the window alone: %s", error
         )
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.float64)
-    return hashes.astype(np.uint64, copy=False), frequencies.astype(np.float64, copy=False)
 
 
 def _load(path: Path | None) -> Frequencies | None:
@@ -180,11 +188,11 @@ def _load(path: Path | None) -> Frequencies | None:
 
 def _save(
     path: Path | None, hashes: npt.NDArray[np.uint64], frequencies: npt.NDArray[np.float64]
-) -> None:
-    """Write the cache atomically (a reader sees the old file or the whole new one); a
+) -> bool:
+    """Write the cache atomically (a reader sees the old file or the whole new one). A
     cache that cannot be written only costs the next process the build."""
     if path is None:
-        return
+        return False
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -193,6 +201,8 @@ def _save(
         os.replace(partial, path)
     except OSError as error:
         log.info("word frequencies not cached (%s): %s", path, error)
+        return False
+    return True
 
 
 def _spawn(prefix_length: int) -> subprocess.Popen[bytes]:
@@ -207,9 +217,9 @@ def _main(argv: list[str]) -> int:
 
     prefix_length = int(argv[0])
     hashes, frequencies = term_frequencies(prefix_length, lambda t: term_hashes(t, len(t)))
-    _save(cache_path(prefix_length), hashes, frequencies)
-    np.save(sys.stdout.buffer, hashes, allow_pickle=False)
-    np.save(sys.stdout.buffer, frequencies, allow_pickle=False)
+    if not _save(cache_path(prefix_length), hashes, frequencies):
+        np.save(sys.stdout.buffer, hashes, allow_pickle=False)
+        np.save(sys.stdout.buffer, frequencies, allow_pickle=False)
     return 0
 
 

@@ -83,6 +83,19 @@ def test_the_table_is_cached_between_processes(
     assert np.array_equal(np.load(path)["hashes"], table[0])
 
 
+def test_a_cache_that_cannot_be_written_still_gives_the_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, table: Frequencies
+) -> None:
+    """Where no cache directory can be made (its parent is a file), the child sends the
+    table on its stdout instead, and the next process builds it again."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    hashes, frequencies = read_term_frequencies(PREFIX_LENGTH)
+    assert np.array_equal(hashes, table[0]) and np.array_equal(frequencies, table[1])
+    assert hashes.dtype == np.uint64 and frequencies.dtype == np.float64
+
+
 def test_without_word_lists_headlines_fall_back_to_the_window(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
 ) -> None:
