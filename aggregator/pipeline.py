@@ -6,7 +6,7 @@ belongs, `schedule` when to look again, `store` keeps it.
 
 Fetches run concurrently (they wait on the network, each under a hard deadline). Each
 fetched document is then parsed and its entries prepared (normalised, signed, vectorised:
-`aggregator.prepare`) in the parse workers, while the calling thread stores the feeds
+`aggregator.ingest.prepare`) in the parse workers, while the calling thread stores the feeds
 prepared before it; dedup and storage run one feed at a time in the calling thread, one
 transaction per feed, because dedup decisions depend on everything stored before them.
 
@@ -47,8 +47,11 @@ from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.dedup.text import tokens
 from aggregator.errors import AggregatorError, FetchError, ParseError
-from aggregator.fetch import Fetcher, HTTPStatusError
-from aggregator.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
+from aggregator.ingest.fetch import Fetcher, HTTPStatusError
+from aggregator.ingest.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
+from aggregator.ingest.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
+from aggregator.ingest.parse_worker import ParserPool
+from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, prepare_entry, unprepared_feed
 from aggregator.models import (
     CanonicalRule,
     Config,
@@ -59,9 +62,6 @@ from aggregator.models import (
     JoinLevel,
     ParsedFeed,
 )
-from aggregator.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
-from aggregator.parse_worker import ParserPool
-from aggregator.prepare import PreparedEntry, PreparedFeed, prepare_entry, unprepared_feed
 from aggregator.store import Store
 
 log = logging.getLogger(__name__)
@@ -634,7 +634,7 @@ class Pipeline:
         """Store a feed's entries and their events in one transaction.
 
         A plain `Entry` is prepared here if it is to be stored: an entry stored unchanged
-        before (the usual case for a plain one, `aggregator.prepare`) or tombstoned never is.
+        before (the usual case for a plain one, `aggregator.ingest.prepare`) or tombstoned never is.
 
         The in-memory indexes learn each entry as it is stored (entries of one feed can
         copy each other); if the transaction rolls back, they are rebuilt from the database,

@@ -63,7 +63,7 @@ from aggregator.render.html import (
     render_feeds_page,
 )
 from aggregator.render.json import dumps, event_to_dict, render_json
-from aggregator.render.jsonfeed import JSON_FEED_MEDIA_TYPE, render_json_feed
+from aggregator.render.jsonfeed_writer import JSON_FEED_MEDIA_TYPE, render_json_feed
 from aggregator.render.style import STYLESHEET
 from aggregator.store import Store
 

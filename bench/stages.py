@@ -26,9 +26,9 @@ import aggregator.pipeline as pipeline_module
 from aggregator.dedup.events import EventIndex
 from aggregator.dedup.index import SimilarityIndex
 from aggregator.dedup.signature import Signer
-from aggregator.fetch import Fetcher
-from aggregator.fetch_pool import FetchPool
-from aggregator.parse_worker import ParserPool
+from aggregator.ingest.fetch import Fetcher
+from aggregator.ingest.fetch_pool import FetchPool
+from aggregator.ingest.parse_worker import ParserPool
 from aggregator.store import Store
 
 DEDUP_METHODS = {

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from aggregator.evaluation.datasets import LabeledItem, LabeledPair, iter_sources
 from aggregator.evaluation.metrics import Scores, bcubed, decision_accuracy, pairwise
+from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Config, FeedSpec, RawEntry, Settings
-from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
 

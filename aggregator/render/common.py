@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from aggregator.ingest.normalize import clean_text
 from aggregator.models import EventView, JoinLevel, StoredEntry
-from aggregator.normalize import clean_text
 
 # Schemes a rendered link may have. Item links are web pages: no mailto, no javascript:,
 # data:, vbscript:, file: (feedparser keeps those verbatim in link fields).

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import nh3
 
-from aggregator.normalize import SAFE_ATTRIBUTES, SAFE_TAGS, clean_text
+from aggregator.ingest.normalize import SAFE_ATTRIBUTES, SAFE_TAGS, clean_text
 from aggregator.render.common import LINK_SCHEMES, one_line, safe_url, strip_invisible
 
 # Links inside article content may also be e-mail addresses; everything else is refused

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
+from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import RawEntry
-from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
 from tests.support.pipelines import hand_fed_pipeline

@@ -1,4 +1,4 @@
-"""Integration tests of aggregator.fetch against a real HTTP server on 127.0.0.1."""
+"""Integration tests of aggregator.ingest.fetch against a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import urllib3.util.connection
 
-import aggregator.fetch
+import aggregator.ingest.fetch
 from aggregator import USER_AGENT
 from aggregator.errors import FetchError
-from aggregator.fetch import ACCEPT, Fetcher, HTTPStatusError
+from aggregator.ingest.fetch import ACCEPT, Fetcher, HTTPStatusError
 from aggregator.models import FeedSpec
 from tests.support.http_server import (
     LocalHTTPServer,
@@ -357,7 +357,7 @@ def test_reads_return_per_recv_so_the_clock_is_checked(
 ) -> None:
     """With the watchdog disabled, the per-read clock check alone still stops a trickle: each
     read returns with the byte that arrived instead of waiting for a full 64 KiB."""
-    monkeypatch.setattr(aggregator.fetch._Deadline, "_fire", lambda self: None)
+    monkeypatch.setattr(aggregator.ingest.fetch._Deadline, "_fire", lambda self: None)
     # 25 bytes over 5 s: long enough to tell "cut at 1.5 s" from "read to the end".
     server.route("/slow.xml", lambda _r: Response(body=trickle(FEED[:25], interval=0.2)))
     with Fetcher(total_timeout=1.5, read_timeout=10.0) as fetcher:

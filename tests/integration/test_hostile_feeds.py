@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import urllib3.util.connection
 
-import aggregator.fetch
+import aggregator.ingest.fetch
 from aggregator.config import parse_config
 from aggregator.models import FeedReport, FeedState
 from aggregator.pipeline import Pipeline
@@ -686,10 +686,10 @@ def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]
     """127.0.0.1 counts as public (the test server stands in for the internet); every other
     address still goes through the real check. Connections to anything but 127.0.0.1 are
     refused and recorded, never made."""
-    real_check = aggregator.fetch._is_non_public
+    real_check = aggregator.ingest.fetch._is_non_public
     server_ip = ipaddress.ip_address("127.0.0.1")
     monkeypatch.setattr(
-        aggregator.fetch, "_is_non_public", lambda ip: ip != server_ip and real_check(ip)
+        aggregator.ingest.fetch, "_is_non_public", lambda ip: ip != server_ip and real_check(ip)
     )
     attempts: list[tuple[str, int]] = []
     real_connect = urllib3.util.connection.create_connection

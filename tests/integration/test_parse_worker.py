@@ -14,9 +14,9 @@ import pytest
 
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import ParseError
-from aggregator.normalize import normalize_entry
-from aggregator.parse_worker import PREPARE_MIN_MEMORY, ParserPool, _Worker
-from aggregator.prepare import prepare_entry
+from aggregator.ingest.normalize import normalize_entry
+from aggregator.ingest.parse_worker import PREPARE_MIN_MEMORY, ParserPool, _Worker
+from aggregator.ingest.prepare import prepare_entry
 from tests.conftest import REPO
 
 SEED = (REPO / "seeds" / "feeds" / "003-related.rss").read_bytes()

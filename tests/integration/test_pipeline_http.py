@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from aggregator.config import parse_config
+from aggregator.ingest.prepare import PreparedEntry, PreparedFeed
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline
-from aggregator.prepare import PreparedEntry, PreparedFeed
 from aggregator.store import Store
 from tests.conftest import MAISON_BLANCHE, REPO, FixedClock
 from tests.support.http_server import LocalHTTPServer, Response

@@ -16,7 +16,7 @@ import pytest
 from aggregator import USER_AGENT
 from aggregator.config import parse_config
 from aggregator.errors import FetchError
-from aggregator.fetch import Fetcher
+from aggregator.ingest.fetch import Fetcher
 from aggregator.models import FeedSpec
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store

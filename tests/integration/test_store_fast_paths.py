@@ -128,7 +128,7 @@ def test_fingerprints_and_columns_equal_a_row_by_row_read(store: Store) -> None:
 
 
 def test_columns_are_read_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aggregator.store as store_module
+    import aggregator.store.sqlite as store_module
 
     whole = store.fingerprint_columns_since(NOW - timedelta(days=30), PERM)
     monkeypatch.setattr(store_module, "_FETCH_ROWS", 7)

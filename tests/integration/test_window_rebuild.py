@@ -18,8 +18,8 @@ from aggregator.dedup.events import (
     event_terms,
     term_hash,
 )
+from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Config, RawEntry
-from aggregator.normalize import normalize_entry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, from_db_time
 from tests.support.pipelines import HandClock, hand_fed_pipeline

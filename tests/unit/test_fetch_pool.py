@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from aggregator.errors import FetchError
-from aggregator.fetch_pool import FetchPool, Finished
+from aggregator.ingest.fetch_pool import FetchPool, Finished
 
 # A bound to detect a hang, never a measure of speed.
 HANG = 10.0

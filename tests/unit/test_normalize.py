@@ -1,4 +1,4 @@
-"""Unit tests for aggregator.normalize: text, HTML, URLs, dates, identity."""
+"""Unit tests for aggregator.ingest.normalize: text, HTML, URLs, dates, identity."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.models import RawEntry
-from aggregator.normalize import (
+from aggregator.ingest.normalize import (
     canonical_url,
     clean_text,
     content_key,
@@ -18,6 +17,7 @@ from aggregator.normalize import (
     sanitize_html,
     struct_time_to_utc,
 )
+from aggregator.models import RawEntry
 
 
 def test_clean_text_strips_controls_and_bidi_overrides() -> None:

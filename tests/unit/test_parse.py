@@ -1,4 +1,4 @@
-"""Unit tests for aggregator.parse: feedparser over bytes, every failure a reason."""
+"""Unit tests for aggregator.ingest.parse: feedparser over bytes, every failure a reason."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 
 from aggregator.errors import ParseError
+from aggregator.ingest.parse import MAX_ENTRIES_PER_FEED, newest, parse_feed
+from aggregator.ingest.prefilter import MAX_ENTITY_EXPANSION, prefilter, repair_char_refs
 from aggregator.models import RawEntry
-from aggregator.parse import MAX_ENTRIES_PER_FEED, newest, parse_feed
-from aggregator.prefilter import MAX_ENTITY_EXPANSION, prefilter, repair_char_refs
 
 RSS = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>T</title><link>https://e.com/</link><ttl>90</ttl>

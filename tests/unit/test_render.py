@@ -28,7 +28,7 @@ from aggregator.render.html import (
     render_event_page,
     render_html,
 )
-from aggregator.render.jsonfeed import JSON_FEED_VERSION, render_json_feed
+from aggregator.render.jsonfeed_writer import JSON_FEED_VERSION, render_json_feed
 from aggregator.render.markdown import render_markdown
 from aggregator.render.markup import escape, sanitized
 from aggregator.render.style import STYLESHEET

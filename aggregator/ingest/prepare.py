@@ -23,8 +23,8 @@ from dataclasses import dataclass, replace
 
 from aggregator.dedup.events import TermVector, event_terms
 from aggregator.dedup.signature import Signatures, Signer
+from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Entry, ParsedFeed
-from aggregator.normalize import normalize_entry
 
 
 @dataclass(frozen=True, slots=True)

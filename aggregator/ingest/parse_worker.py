@@ -5,7 +5,7 @@ that can allocate gigabytes (`reliability-anchors.md`, sections 0.3-0.4): a pars
 daemon's own process could stall every feed or take the daemon down. So `ParserPool`
 keeps a few long-lived worker processes:
 
-* each worker is a fresh interpreter (`python -m aggregator.parse_worker`), never a fork
+* each worker is a fresh interpreter (`python -m aggregator.ingest.parse_worker`), never a fork
   of the daemon, whose threads may hold locks, and never a re-import of the caller's
   `__main__` (which `multiprocessing`'s spawn and forkserver methods do); requests and
   replies are pickled frames on the worker's stdin and stdout. Starting one costs about
@@ -18,7 +18,7 @@ keeps a few long-lived worker processes:
 * bytes go in, a picklable ParsedFeed (or a reason) comes out. Nothing else is shared.
 
 `ParserPool.prepare` also has the worker normalise, sign and vectorise the entries
-(`aggregator.prepare`), so that this work overlaps with the caller's; the worker reports
+(`aggregator.ingest.prepare`), so that this work overlaps with the caller's; the worker reports
 the number of entries once parsed, and the parent then allows
 `PREPARE_SECONDS_PER_ENTRY` per entry for the rest: the parse keeps its own deadline
 (the hostile documents are the parser's), and a healthy feed of 500 long articles is not
@@ -51,17 +51,17 @@ from typing import IO, TYPE_CHECKING, Any
 
 from aggregator.children import child_environment
 from aggregator.errors import ParseError
+from aggregator.ingest.parse import parse_feed
 from aggregator.models import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_PARSE_MEMORY,
     DEFAULT_PARSE_TIMEOUT,
     ParsedFeed,
 )
-from aggregator.parse import parse_feed
 
 if TYPE_CHECKING:  # imported by the worker only when asked to prepare (numpy)
     from aggregator.dedup.signature import Signer
-    from aggregator.prepare import PreparedFeed
+    from aggregator.ingest.prepare import PreparedFeed
 
 # Two workers: the pipeline parses one feed at a time, a second covers a caller in another
 # thread (and the machine this was sized for has two cores).
@@ -98,7 +98,7 @@ class _Request:
     # request never imports the dedup modules. Two replies then.
     prepare_with: tuple[str, bytes] | None = None
     # What the caller has stored of the feed (identity -> content key): entries found
-    # there unchanged are not prepared (`aggregator.prepare.prepare_feed`).
+    # there unchanged are not prepared (`aggregator.ingest.prepare.prepare_feed`).
     stored: dict[str, str] | None = None
 
 
@@ -163,7 +163,7 @@ def _prepared(request: _Request, parsed: Any) -> tuple[Any, ...]:
     assert params is not None
     try:
         from aggregator.dedup.signature import MinHashParams, Signer
-        from aggregator.prepare import prepare_feed
+        from aggregator.ingest.prepare import prepare_feed
 
         signer = _signers.get(params)
         if signer is None:
@@ -191,7 +191,7 @@ def serve(memory_limit: int, *, preload: bool = False) -> None:
     _limit_memory(memory_limit)
     if preload:
         with contextlib.suppress(ImportError, MemoryError):  # a prepare will say why
-            import aggregator.prepare  # noqa: F401
+            import aggregator.ingest.prepare  # noqa: F401
     while True:
         try:
             request = _read_frame(requests)
@@ -228,7 +228,7 @@ class _Worker:
     def __init__(self, memory_limit: int, *, preload: bool = False) -> None:
         env = child_environment()  # numpy is loaded when preparing: BLAS on one thread
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "aggregator.parse_worker", str(memory_limit)]
+            [sys.executable, "-m", "aggregator.ingest.parse_worker", str(memory_limit)]
             + (["preload"] if preload else []),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -342,10 +342,10 @@ class ParserPool:
         signer: Signer,
         stored: Mapping[str, str] | None = None,
     ) -> PreparedFeed:
-        """Parse one document and prepare its entries (`aggregator.prepare.prepare_feed`)
+        """Parse one document and prepare its entries (`aggregator.ingest.prepare.prepare_feed`)
         with a copy of `signer`, in a worker, except those found unchanged in `stored`
         (identity -> content key). Raises ParseError."""
-        from aggregator.prepare import PreparedFeed
+        from aggregator.ingest.prepare import PreparedFeed
 
         if not self.can_prepare:
             raise ValueError(f"workers limited to {self.memory_limit} bytes cannot prepare")

@@ -28,10 +28,10 @@ from typing import Any
 import feedparser
 
 from aggregator.errors import ParseError
-from aggregator.jsonfeed import looks_like_json, parse_json_feed
+from aggregator.ingest.jsonfeed_reader import looks_like_json, parse_json_feed
+from aggregator.ingest.normalize import struct_time_to_utc
+from aggregator.ingest.prefilter import prefilter
 from aggregator.models import DEFAULT_MAX_ENTRIES, ParsedFeed, RawEntry
-from aggregator.normalize import struct_time_to_utc
-from aggregator.prefilter import prefilter
 
 # Kept for callers of the first version; the configurable cap is `settings.max_entries`.
 MAX_ENTRIES_PER_FEED = DEFAULT_MAX_ENTRIES

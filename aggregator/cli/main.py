@@ -20,11 +20,11 @@ from textwrap import dedent
 
 from aggregator import __version__
 from aggregator.checks import check_libraries, check_writable
+from aggregator.cli.grouping import DedupUsageError
+from aggregator.cli.grouping import register as register_grouping_commands
 from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
-from aggregator.dedup_commands import DedupUsageError
-from aggregator.dedup_commands import register as register_grouping_commands
 from aggregator.digest import build_digest, make_query
 from aggregator.errors import AggregatorError, ConfigError, StoreError
 from aggregator.lock import WriterLock
