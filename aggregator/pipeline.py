@@ -30,6 +30,7 @@ from typing import Any
 
 from aggregator import schedule
 from aggregator.clock import utc_now
+from aggregator.dedup.canonical import choose_canonical
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
     EventIndex,
@@ -41,7 +42,6 @@ from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MIN_TITLE_WORDS,
     best_match,
-    choose_canonical,
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer

@@ -1,4 +1,4 @@
-"""Decisions: does a new entry copy one already seen, and which member is canonical.
+"""Decisions: does a new entry copy one already seen.
 
 Precision first: a wrong merge hides news from the reader, a missed merge only repeats
 it. So every LSH candidate is verified here, and a new entry joins the event of its single
@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, TypeVar
 
 from aggregator.dedup.index import Fingerprint
 from aggregator.dedup.signature import Signatures, estimated_jaccard
-from aggregator.models import CanonicalRule, JoinLevel
+from aggregator.models import JoinLevel
 
 # A copy of the same text (republished wire copy, a changed headline, a boilerplate line
 # added, the last paragraph cut, a few words edited): word 3-gram Jaccard stays high, while
@@ -106,79 +104,3 @@ def best_match(
         if match is not None and (best is None or match.similarity > best.similarity):
             best = match
     return best
-
-
-class CanonicalFacts(Protocol):
-    """What the canonical rules look at (a `StoredEntry` or a `MemberFacts`)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def feed_priority(self) -> int: ...
-    @property
-    def effective_time(self) -> datetime: ...
-    @property
-    def text_length(self) -> int: ...
-
-
-Member = TypeVar("Member", bound=CanonicalFacts)
-
-
-def choose_canonical(
-    members: Sequence[Member], rules: Sequence[CanonicalRule]
-) -> tuple[Member, str]:
-    """The member shown for the event, and the reason in words.
-
-    Rules apply in order, each breaking the ties of the previous; the entry id (arrival
-    order) breaks any tie left, so the choice is deterministic.
-    """
-    if not members:
-        raise ValueError("an event has at least one member")
-
-    def sort_key(entry: Member) -> tuple[float, ...]:
-        key: list[float] = []
-        for rule in rules:
-            if rule is CanonicalRule.PRIORITY:
-                key.append(-entry.feed_priority)
-            elif rule is CanonicalRule.EARLIEST:
-                key.append(entry.effective_time.timestamp())
-            elif rule is CanonicalRule.LONGEST:
-                key.append(-entry.text_length)
-        key.append(entry.id)
-        return tuple(key)
-
-    ranked = sorted(members, key=sort_key)
-    chosen = ranked[0]
-    if len(ranked) == 1:
-        return chosen, "only member"
-    return chosen, _reason(chosen, ranked[1:], rules)
-
-
-def _reason(chosen: Member, others: Sequence[Member], rules: Sequence[CanonicalRule]) -> str:
-    """Name the first rule that separated the chosen entry from the members ranked after
-    it. Members tied with it on every rule (an exact copy in another feed, most often)
-    lost on arrival only: they are named, so that "first arrived" is not read as the
-    reason it beat the rest of the event."""
-    tied: list[int] = []
-    for other in others:
-        decided = _deciding_rule(chosen, other, rules)
-        if decided is None:
-            tied.append(other.id)
-            continue
-        if not tied:
-            return decided
-        named = " and ".join(f"#{entry_id}" for entry_id in tied)
-        return f"{decided} (tied with {named}, which arrived later)"
-    return "first arrived (all rules tied)"
-
-
-def _deciding_rule(chosen: Member, other: Member, rules: Sequence[CanonicalRule]) -> str | None:
-    """The first rule on which `chosen` beat `other`, in words; None when all tie."""
-    for rule in rules:
-        if rule is CanonicalRule.PRIORITY and chosen.feed_priority != other.feed_priority:
-            return f"priority: feed priority {chosen.feed_priority} > {other.feed_priority}"
-        if rule is CanonicalRule.EARLIEST and chosen.effective_time != other.effective_time:
-            return f"earliest: published {chosen.effective_time.isoformat()}"
-        if rule is CanonicalRule.LONGEST and chosen.text_length != other.text_length:
-            return f"longest: {chosen.text_length} characters of text"
-    return None

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aggregator.dedup.canonical import choose_canonical
 from aggregator.dedup.events import event_terms
-from aggregator.dedup.grouping import choose_canonical
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, SimilarityIndex, from_microseconds
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer, signature_from_bytes
 from aggregator.errors import StoreError

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from aggregator.dedup.canonical import RANKINGS, choose_canonical
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     best_match,
-    choose_canonical,
     containment,
     verify,
 )
@@ -198,3 +198,8 @@ def test_canonical_reason_names_the_rule_beyond_a_tied_copy() -> None:
     )
     chosen, reason = choose_canonical([copy, first, stored(12, day=1), later], rules)
     assert reason.endswith("(tied with #9 and #12, which arrived later)")
+
+
+def test_every_canonical_rule_has_a_ranking() -> None:
+    """A `CanonicalRule` without its row in the table fails here, not in a user's config."""
+    assert set(RANKINGS) == set(CanonicalRule)
