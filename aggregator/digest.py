@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
+from aggregator.config import parse_duration
 from aggregator.models import EventQuery, EventView, StoredEntry
 
 # The window when none is asked for: one day of arrivals, the rhythm of a daily digest.
@@ -67,6 +68,36 @@ class Digest:
         return describe_query(self.query)
 
 
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The digest window as asked for: a duration, a day, everything, or the default."""
+
+    since: timedelta | None = None
+    on_date: date | None = None
+    all_time: bool = False
+
+
+def parse_window(since: str | None, on_date: str | None) -> Window:
+    """`since` ("12h", "all") and `on_date` ("2023-07-28") as typed by a user, in the CLI
+    or in a query string; ValueError names the part that is wrong."""
+    all_time = since == "all"
+    duration = None
+    if since and not all_time:
+        try:
+            duration = parse_duration(since)
+        except ValueError as exc:
+            raise ValueError(f"since: {exc}") from exc
+    day = None
+    if on_date:
+        try:
+            day = date.fromisoformat(on_date)
+        except ValueError as exc:
+            raise ValueError(f"date: expected YYYY-MM-DD, got {on_date!r}") from exc
+    if (duration is not None or all_time) and day is not None:
+        raise ValueError("give either since or date, not both")
+    return Window(since=duration, on_date=day, all_time=all_time)
+
+
 def make_query(
     *,
     now: datetime,
@@ -75,8 +106,12 @@ def make_query(
     all_time: bool = False,
     groups: Sequence[str] = (),
     search: str | None = None,
+    window: Window | None = None,
 ) -> EventQuery:
-    """The EventQuery of a digest request, with the default window applied (see above)."""
+    """The EventQuery of a digest request, with the default window applied (see above);
+    a parsed `window` stands for `since`, `on_date` and `all_time`."""
+    if window is not None:
+        since, on_date, all_time = window.since, window.on_date, window.all_time
     if since is not None and on_date is not None:
         raise ValueError("a window is either a duration (since) or a date, not both")
     words = " ".join(search.split()) if search else None

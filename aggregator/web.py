@@ -37,7 +37,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -46,8 +46,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 from aggregator import __version__
 from aggregator.clock import utc_now
-from aggregator.config import parse_duration
-from aggregator.digest import Digest, build_digest, make_query
+from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError
 from aggregator.models import EventQuery, EventView
 from aggregator.render.atom import ATOM_MEDIA_TYPE, render_atom
@@ -251,25 +250,11 @@ class WebApp:
         )  # fmt: skip
 
     def _query(self, filters: Filters, now: datetime) -> EventQuery:
-        all_time = filters.since == "all"
-        since = None
-        if filters.since and not all_time:
-            try:
-                since = parse_duration(filters.since)
-            except ValueError as exc:
-                raise _BadRequest(f"since: {exc}") from exc
-        on_date = None
-        if filters.date:
-            try:
-                on_date = date.fromisoformat(filters.date)
-            except ValueError as exc:
-                raise _BadRequest(f"date: expected YYYY-MM-DD, got {filters.date!r}") from exc
-        if (since is not None or all_time) and on_date is not None:
-            raise _BadRequest("give either since or date, not both")
-        return make_query(
-            now=now, since=since, on_date=on_date, all_time=all_time, groups=filters.groups,
-            search=filters.search,
-        )  # fmt: skip
+        try:
+            window = parse_window(filters.since, filters.date)
+        except ValueError as exc:
+            raise _BadRequest(str(exc)) from exc
+        return make_query(now=now, window=window, groups=filters.groups, search=filters.search)
 
     @staticmethod
     def _filters(params: Mapping[str, list[str]], *, default_limit: int | None) -> Filters:

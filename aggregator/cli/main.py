@@ -14,7 +14,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from textwrap import dedent
 
@@ -25,7 +25,7 @@ from aggregator.cli.grouping import register as register_grouping_commands
 from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
-from aggregator.digest import build_digest, make_query
+from aggregator.digest import build_digest, make_query, parse_window
 from aggregator.errors import AggregatorError, ConfigError, StoreError
 from aggregator.lock import WriterLock
 from aggregator.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
@@ -356,24 +356,11 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _since(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(f"--since: {exc}") from exc
-
-
-def _date(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        raise UsageError(f"--date: expected YYYY-MM-DD, got {text!r}") from exc
-
-
 def _digest(args: argparse.Namespace) -> int:
-    all_time = args.since == "all"
-    since = _since(args.since) if args.since and not all_time else None
-    on_date = _date(args.date) if args.date else None
+    try:
+        window = parse_window(args.since, args.date)
+    except ValueError as exc:
+        raise UsageError(f"--{exc}") from exc
     if args.limit is not None and args.limit < 1:
         raise UsageError(f"--limit must be at least 1, got {args.limit}")
     if args.search is not None and not args.search.split():
@@ -388,10 +375,7 @@ def _digest(args: argparse.Namespace) -> int:
                 f"--group: no feed in group {unknown[0]!r} (groups: {', '.join(known) or 'none'})"
             )
         now = utc_now()
-        query = make_query(
-            now=now, since=since, on_date=on_date, all_time=all_time, groups=args.group,
-            search=args.search,
-        )  # fmt: skip
+        query = make_query(now=now, window=window, groups=args.group, search=args.search)
         _write_digest(
             store, query, now=now, limit=args.limit, fmt=args.format, group_order=group_order
         )

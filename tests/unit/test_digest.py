@@ -8,11 +8,13 @@ import pytest
 
 from aggregator.digest import (
     DEFAULT_WINDOW,
+    Window,
     build_digest,
     describe_query,
     event_group,
     make_query,
     order_groups,
+    parse_window,
     rank_key,
     story_time,
 )
@@ -114,3 +116,17 @@ def test_build_digest_limits_after_ranking_and_groups_sections() -> None:
     assert [[e.id for e in s.events] for s in digest.sections] == [[2, 3], [1]]
     assert [e.id for e in digest.events] == [2, 3, 1]
     assert digest.groups == ("world", "tech")
+
+
+def test_parse_window_reads_a_duration_a_day_or_all_and_names_what_is_wrong() -> None:
+    """The one parser of the window that the CLI and the web page share."""
+    assert parse_window("12h", None) == Window(since=timedelta(hours=12))
+    assert parse_window(None, "2023-07-28") == Window(on_date=date(2023, 7, 28))
+    assert parse_window("all", None) == Window(all_time=True)
+    assert parse_window(None, None) == Window()
+    with pytest.raises(ValueError, match=r"^since: "):
+        parse_window("soon", None)
+    with pytest.raises(ValueError, match=r"^date: expected YYYY-MM-DD"):
+        parse_window(None, "28/07/2023")
+    with pytest.raises(ValueError, match="either since or date"):
+        parse_window("all", "2023-07-28")
