@@ -49,8 +49,8 @@ from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError
 from aggregator.models import EventQuery, EventView
-from aggregator.render.atom import ATOM_MEDIA_TYPE, render_atom
 from aggregator.render.common import FeedInfo, one_line
+from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
 from aggregator.render.html import (
     STYLESHEET_PATH,
     Filters,
@@ -62,7 +62,6 @@ from aggregator.render.html import (
     render_feeds_page,
 )
 from aggregator.render.json import dumps, event_to_dict, render_json
-from aggregator.render.jsonfeed_writer import JSON_FEED_MEDIA_TYPE, render_json_feed
 from aggregator.render.style import STYLESHEET
 from aggregator.store import Store
 
@@ -150,7 +149,7 @@ class WebApp:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.group_order = tuple(group_order)
-        self.site = Site(standalone=False, images=images)
+        self.site = Site(standalone=False, images=images, feeds=FEED_LINKS)
         self.allowed_hosts = allowed_hosts
         self.feed_size = feed_size
         self.policy = content_security_policy(images=images)
@@ -188,8 +187,8 @@ class WebApp:
             return self._digest_page(params)
         if path == "/feeds":
             return self._feeds_page()
-        if path in ("/feed.atom", "/feed.json"):
-            return self._feed(params, path)
+        if feed := FEED_ROUTES.get(path):
+            return self._feed(params, feed)
         if path == "/api/events":
             return self._api_events(params)
         if path == STYLESHEET_PATH:
@@ -298,7 +297,7 @@ class WebApp:
         page = render_feeds_page(states, site=self.site, now=self.clock())
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
-    def _feed(self, params: Mapping[str, list[str]], path: str) -> Response:
+    def _feed(self, params: Mapping[str, list[str]], feed: FeedFormat) -> Response:
         """The latest events as a feed; ?group= and ?q= narrow it, as on the page."""
         filters = self._filters(params, default_limit=None)
         query = EventQuery(groups=filters.groups, search=filters.search)
@@ -307,12 +306,10 @@ class WebApp:
         # The self link is rebuilt from what was understood, never echoed from the request.
         kept = [("group", group) for group in filters.groups]
         kept += [("q", filters.search)] if filters.search else []
-        self_path = path + (f"?{urlencode(kept)}" if kept else "")
+        self_path = feed.link.route + (f"?{urlencode(kept)}" if kept else "")
         info = FeedInfo(base_url=self.base_url, self_path=self_path)
-        if path == "/feed.atom":
-            body = render_atom(events, feed=info, generated_at=self.clock())
-            return Response(HTTPStatus.OK, ATOM_MEDIA_TYPE, body)
-        return Response(HTTPStatus.OK, JSON_FEED_MEDIA_TYPE, render_json_feed(events, feed=info))
+        body = feed.write(events, info, self.clock())
+        return Response(HTTPStatus.OK, feed.content_type, body)
 
     def _api_events(self, params: Mapping[str, list[str]]) -> Response:
         filters = self._filters(params, default_limit=None)

@@ -140,3 +140,12 @@ class FeedInfo:
     def event_url(self, event_id: int) -> str:
         """The event's page: its permanent address, and the id of its feed entries."""
         return f"{self.base_url.rstrip('/')}/event/{event_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A feed document the web server publishes, as pages link to it."""
+
+    route: str  # e.g. /feed.atom
+    media_type: str  # without parameters, as <link rel="alternate" type=...> wants it
+    label: str  # the format's name as readers know it

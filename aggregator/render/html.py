@@ -23,6 +23,7 @@ from aggregator import __version__
 from aggregator.digest import Digest
 from aggregator.models import EventView, FeedState, StoredEntry
 from aggregator.render.common import (
+    FeedLink,
     distinct_sources,
     how_joined,
     one_line,
@@ -52,6 +53,7 @@ class Site:
 
     standalone: bool = False
     images: bool = False  # show images inside article content (they load from their hosts)
+    feeds: tuple[FeedLink, ...] = ()  # the feed documents served beside the pages
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +120,15 @@ def _page(
         head.append(Markup(f"<style>{STYLESHEET}</style>"))
     else:
         head.append(html_format('<link rel="stylesheet" href="{path}">', path=STYLESHEET_PATH))
-        head.append(
-            html_format(
-                '<link rel="alternate" type="application/atom+xml" title="Digest (Atom)"'
-                ' href="/feed.atom">\n<link rel="alternate" type="application/feed+json"'
-                ' title="Digest (JSON Feed)" href="/feed.json">'
+        for feed in site.feeds:
+            head.append(
+                html_format(
+                    '<link rel="alternate" type="{type}" title="Digest ({label})" href="{route}">',
+                    type=feed.media_type,
+                    label=feed.label,
+                    route=feed.route,
+                )
             )
-        )
     # An empty icon: otherwise browsers ask for /favicon.ico on every page.
     head.append(html_format('<link rel="icon" href="data:,">'))
     head.append(html_format("<title>{title} · aggregator</title>", title=title))
@@ -172,12 +176,15 @@ def _header(site: Site, current: str, search: str) -> Markup:
 
 
 def _footer(site: Site) -> Markup:
+    subscribe = [
+        html_format('<a href="{route}">{label}</a>', route=feed.route, label=feed.label)
+        for feed in site.feeds
+    ]
     feeds = (
         Markup("")
         if site.standalone
-        else Markup(
-            ' · Subscribe: <a href="/feed.atom">Atom</a> · <a href="/feed.json">JSON Feed</a>'
-            ' · <a href="/api/events">API</a>'
+        else html_format(
+            ' · Subscribe: {links} · <a href="/api/events">API</a>', links=join(subscribe, " · ")
         )
     )
     return html_format(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
+from aggregator.render.feeds import FEED_FORMATS
 from aggregator.web import WebApp, loopback_hosts
 from tests.conftest import MAISON_BLANCHE
 from tests.support.browser import SEED_NOW, seed_database, served
@@ -284,3 +285,17 @@ def test_feedparser_sanitize_corpus_renders_inert(
         assert [item for item in feed["items"] if unsafe_markup(item["content_html"])] == []
         atom = feedparser.parse(io.BytesIO(request(base_url, "/feed.atom?limit=5000").body))
         assert not atom.bozo and len(atom.entries) == len(event_ids)
+
+
+def test_every_published_feed_is_served_and_linked_from_the_page(
+    get: Callable[..., Answer],
+) -> None:
+    """The feed table drives the routes and the page's links: each row is served with its
+    media type and announced by a rel=alternate link and a footer link."""
+    page = get("/").text
+    for feed in FEED_FORMATS:
+        answer = get(feed.link.route)
+        assert answer.status == 200
+        assert answer.headers["content-type"] == feed.content_type
+        assert f'type="{feed.link.media_type}"' in page
+        assert f'href="{feed.link.route}">{feed.link.label}</a>' in page
