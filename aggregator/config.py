@@ -8,18 +8,8 @@ constructed from a tag we do not know, so no custom YAML type can run code.
 
 Format (documented for users in `config/feeds.yaml`)::
 
-    settings:                    # optional
-      canonical: [priority, earliest, longest]
+    settings:                    # optional; every key is listed in `SETTINGS`
       dedup_window: 72h
-      max_body_size: 15MiB
-      fetch_timeout: 20s
-      fetch_workers: 8           # fetches at once
-      fetch_per_host: 2          # fetches at once to one host
-      retention_days: 30         # entries older than this are pruned
-      tombstone_days: 60         # pruned entries' keys are kept this much longer
-      max_entries: 500           # entries kept per feed update (the newest)
-      parse_timeout: 10s         # wall-clock limit of one parse (in a worker process)
-      parse_memory: 512MiB       # address-space limit of a parse worker
     groups:                      # required
       world:
         interval: 60m            # optional group defaults: interval, priority,
@@ -43,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -65,16 +56,18 @@ from aggregator.models import (
     Settings,
 )
 
-__all__ = ["load_config", "parse_config", "parse_duration", "parse_size"]
+__all__ = [
+    "SETTINGS",
+    "documented_settings",
+    "load_config",
+    "parse_config",
+    "parse_duration",
+    "parse_size",
+]
 
 # --- accepted keys, per level -------------------------------------------------------------
 
 _TOP_KEYS = ("settings", "groups")
-_SETTINGS_KEYS = (
-    "canonical", "dedup_window", "max_body_size", "fetch_timeout",
-    "fetch_workers", "fetch_per_host", "retention_days", "tombstone_days",
-    "max_entries", "parse_timeout", "parse_memory",
-)  # fmt: skip
 _GROUP_DEFAULT_KEYS = ("interval", "priority", "enabled", "allow_private")
 _GROUP_KEYS = (*_GROUP_DEFAULT_KEYS, "feeds")
 _FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS, "username", "password")
@@ -549,53 +542,140 @@ def _format_size(size: int) -> str:
 # --- settings -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One key of the `settings:` block: how it is read, and how it is documented."""
+
+    key: str  # the YAML key
+    attribute: str  # the `Settings` field it fills
+    default: str  # the built-in default, as written in YAML
+    comment: str  # what it does, in a sentence or two, for the documented example
+    kind: str  # the value format and its range, in words
+    read: Callable[[_Context, _Field], object]
+    details: tuple[str, ...] = ()  # extra comment lines, kept as they are
+
+
+def _duration_setting(
+    key: str, default: str, comment: str, low: timedelta, high: timedelta | None = None,
+    *, seconds: bool = False, attribute: str | None = None,
+) -> SettingSpec:  # fmt: skip
+    """A duration key; `seconds` stores it as float seconds, as the fetch and parse code want."""
+    bounds = (
+        f"{_format_duration(low)} to {_format_duration(high)}"
+        if high is not None
+        else f"at least {_format_duration(low)}"
+    )
+
+    def read(ctx: _Context, field: _Field) -> object:
+        value = _duration(ctx, field, low, high)
+        return value.total_seconds() if seconds else value
+
+    return SettingSpec(key, attribute or key, default, comment, f"Duration, {bounds}.", read)
+
+
+def _size_setting(key: str, attribute: str, default: str, comment: str, low: int) -> SettingSpec:
+    def read(ctx: _Context, field: _Field) -> object:
+        return _size(ctx, field, low=low)
+
+    return SettingSpec(
+        key, attribute, default, comment, f"Size, at least {_format_size(low)}.", read
+    )
+
+
+def _count_setting(key: str, default: str, comment: str, low: int, high: int) -> SettingSpec:
+    def read(ctx: _Context, field: _Field) -> object:
+        return _count(ctx, field, low, high)
+
+    return SettingSpec(key, key, default, comment, f"Whole number, {low} to {high}.", read)
+
+
+# Every setting, in the order the documented example lists them. Validation, the
+# defaults and the `settings:` block of config/feeds.yaml all come from this table.
+SETTINGS: tuple[SettingSpec, ...] = (
+    SettingSpec(
+        "canonical", "canonical", "[priority, earliest, longest]",
+        "How the canonical entry of an event (the copy shown first, with the others listed"
+        ' as "also reported by") is chosen: criteria tried in this order until one decides.',
+        "Each criterion at most once; at least one.",
+        lambda ctx, field: _canonical(ctx, field),
+        details=tuple(f"  {rule.value:<9} {rule.description}" for rule in CanonicalRule),
+    ),
+    _duration_setting(
+        "dedup_window", "72h",
+        "How far back an entry is compared with earlier ones to find copies of the same"
+        " story.",
+        MIN_DEDUP_WINDOW,
+    ),
+    _size_setting(
+        "max_body_size", "max_body_bytes", "15MiB",
+        "Largest feed document accepted, after decompression.", MIN_BODY_SIZE,
+    ),
+    _duration_setting(
+        "fetch_timeout", "20s",
+        "Total deadline of one fetch (connect, redirects and download).",
+        MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT, seconds=True,
+    ),
+    _count_setting(
+        "fetch_workers", "8",
+        "Fetches running at once. A fetch that has not answered after 5 s stops counting,"
+        " so hung servers cannot hold up the rest.",
+        1, MAX_FETCH_WORKERS,
+    ),
+    _count_setting(
+        "fetch_per_host", "2", "Fetches running at once to one host.", 1, MAX_FETCH_PER_HOST
+    ),
+    _count_setting(
+        "retention_days", "30",
+        "An event whose newest item arrived more than this many days ago is deleted with"
+        " its items.",
+        1, MAX_RETENTION_DAYS,
+    ),
+    _count_setting(
+        "tombstone_days", "60",
+        "What identifies each deleted item (its id in the feed, its link, its text) is kept"
+        " this many days longer, counted from the last time a feed still listed it, so it is"
+        " not shown as new again.",
+        1, MAX_RETENTION_DAYS,
+    ),
+    _count_setting(
+        "max_entries", "500", "Entries kept per feed update (the newest).", 1, MAX_MAX_ENTRIES
+    ),
+    _duration_setting(
+        "parse_timeout", "10s",
+        "Each feed is parsed in a separate worker process, stopped after this long.",
+        MIN_PARSE_TIMEOUT, MAX_PARSE_TIMEOUT, seconds=True,
+    ),
+    _size_setting(
+        "parse_memory", "parse_memory", "512MiB",
+        "A parse worker is stopped when it needs more memory than this.", MIN_PARSE_MEMORY,
+    ),
+)  # fmt: skip
+_SETTINGS_BY_KEY = {spec.key: spec for spec in SETTINGS}
+
+
+def documented_settings(width: int = 90) -> str:
+    """The `settings:` block of the documented example YAML, every key with its default."""
+    lines = ["settings:"]
+    for index, spec in enumerate(SETTINGS):
+        if index:
+            lines.append("")
+        text = f"{spec.comment} {spec.kind}"
+        lines += textwrap.wrap(text, width - 4, initial_indent="  # ", subsequent_indent="  # ")
+        lines += [f"  # {line}" for line in spec.details]
+        lines.append(f"  {spec.key}: {spec.default}")
+    return "\n".join(lines) + "\n"
+
+
 def _parse_settings(ctx: _Context, field: _Field | None) -> Settings:
     """The `settings:` block; absent or empty means all defaults."""
-    defaults = Settings()
     if field is None or _is_null(field.value):
-        return defaults
-    fields = _mapping(ctx, field.value, field.key, _SETTINGS_KEYS, what="'settings'")
-    canonical = defaults.canonical
-    if "canonical" in fields:
-        canonical = _canonical(ctx, fields["canonical"])
-    dedup_window = defaults.dedup_window
-    if "dedup_window" in fields:
-        dedup_window = _duration(ctx, fields["dedup_window"], MIN_DEDUP_WINDOW)
-    max_body_bytes = defaults.max_body_bytes
-    if "max_body_size" in fields:
-        max_body_bytes = _size(ctx, fields["max_body_size"])
-    fetch_timeout = defaults.fetch_timeout
-    if "fetch_timeout" in fields:
-        fetch_timeout = _duration(
-            ctx, fields["fetch_timeout"], MIN_FETCH_TIMEOUT, MAX_FETCH_TIMEOUT
-        ).total_seconds()
-    counts = {
-        name: _count(ctx, fields[name], low, high) if name in fields else getattr(defaults, name)
-        for name, low, high in (
-            ("fetch_workers", 1, MAX_FETCH_WORKERS),
-            ("fetch_per_host", 1, MAX_FETCH_PER_HOST),
-            ("retention_days", 1, MAX_RETENTION_DAYS),
-            ("tombstone_days", 1, MAX_RETENTION_DAYS),
-            ("max_entries", 1, MAX_MAX_ENTRIES),
-        )
+        return Settings()
+    fields = _mapping(ctx, field.value, field.key, tuple(_SETTINGS_BY_KEY), what="'settings'")
+    values = {
+        _SETTINGS_BY_KEY[key].attribute: _SETTINGS_BY_KEY[key].read(ctx, value)
+        for key, value in fields.items()
     }
-    parse_timeout = defaults.parse_timeout
-    if "parse_timeout" in fields:
-        parse_timeout = _duration(
-            ctx, fields["parse_timeout"], MIN_PARSE_TIMEOUT, MAX_PARSE_TIMEOUT
-        ).total_seconds()
-    parse_memory = defaults.parse_memory
-    if "parse_memory" in fields:
-        parse_memory = _size(ctx, fields["parse_memory"], low=MIN_PARSE_MEMORY)
-    return Settings(
-        canonical=canonical,
-        dedup_window=dedup_window,
-        max_body_bytes=max_body_bytes,
-        fetch_timeout=fetch_timeout,
-        parse_timeout=parse_timeout,
-        parse_memory=parse_memory,
-        **counts,
-    )
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 def _count(ctx: _Context, field: _Field, low: int, high: int) -> int:

@@ -25,9 +25,21 @@ DEFAULT_PARSE_MEMORY = 512 * 1024 * 1024  # address-space limit of a parse worke
 class CanonicalRule(StrEnum):
     """One criterion of the canonical-entry choice; applied in the configured order."""
 
-    PRIORITY = "priority"  # the feed with the highest `priority` wins
-    EARLIEST = "earliest"  # the earliest published entry wins
-    LONGEST = "longest"  # the most complete text wins
+    PRIORITY = "priority"
+    EARLIEST = "earliest"
+    LONGEST = "longest"
+
+    @property
+    def description(self) -> str:
+        """What the rule prefers, in words (shown in the documented configuration)."""
+        return _CANONICAL_DESCRIPTIONS[self]
+
+
+_CANONICAL_DESCRIPTIONS = {
+    CanonicalRule.PRIORITY: "the feed with the highest `priority` wins",
+    CanonicalRule.EARLIEST: "the earliest published entry wins",
+    CanonicalRule.LONGEST: "the most complete text wins",
+}
 
 
 DEFAULT_CANONICAL_ORDER: tuple[CanonicalRule, ...] = (

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import load_config, parse_config, parse_duration, parse_size
+from aggregator.config import (
+    SETTINGS,
+    documented_settings,
+    load_config,
+    parse_config,
+    parse_duration,
+    parse_size,
+)
 from aggregator.errors import ConfigError
 from aggregator.models import (
     DEFAULT_CANONICAL_ORDER,
@@ -887,3 +894,27 @@ def test_parse_setting_bounds(setting: str, fragment: str) -> None:
     """Parse limits outside their bounds are refused with the key named."""
     error = parse_error(f"settings:\n  {setting}\ngroups: {{}}\n")
     assert_error(error, 2, f"settings.{setting.split(':')[0]}", fragment)
+
+
+def test_settings_table_defaults_are_the_built_in_defaults() -> None:
+    """Each documented default, parsed, is the `Settings` default: the two cannot drift."""
+    text = documented_settings() + "groups: {}\n"
+    assert parse_config(text, CONFIG_PATH).settings == Settings()
+    assert {spec.attribute for spec in SETTINGS} == set(Settings.__dataclass_fields__)
+
+
+def test_config_feeds_yaml_documents_every_setting_from_the_table() -> None:
+    """The `settings:` block of config/feeds.yaml is the one the table writes.
+
+    After changing a setting, paste the output of
+    `python -c "from aggregator.config import documented_settings as d; print(d(), end='')"`.
+    """
+    text = (REPO_CONFIG_DIR / "feeds.yaml").read_text(encoding="utf-8")
+    assert documented_settings() in text
+
+
+def test_every_setting_is_validated_by_its_table_row() -> None:
+    """A value outside a row's range is refused with the row's key named."""
+    for spec in SETTINGS:
+        with pytest.raises(ConfigError, match=spec.key):
+            parse_config(f"settings:\n  {spec.key}: [nonsense]\ngroups: {{}}\n", CONFIG_PATH)
