@@ -160,7 +160,9 @@ class Entry:
     """One normalised item, ready for dedup and storage.
 
     `identity` is stable across fetches: the GUID within the feed, else the canonical URL,
-    else a hash of title and date. `content_key` identifies the same text (exact dedup).
+    else a hash of title and date. `content_key` identifies the same text (exact dedup),
+    which is used to match only when the content is `distinctive` (a text, or a title long
+    enough to say something: `dedup.text.distinctive_content`).
     """
 
     identity: str
@@ -174,6 +176,7 @@ class Entry:
     published: datetime | None
     updated: datetime | None
     content_key: str
+    distinctive: bool
 
 
 class JoinLevel(StrEnum):

@@ -40,12 +40,10 @@ from aggregator.dedup.events import (
 )
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
-    MIN_TITLE_WORDS,
     best_match,
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
-from aggregator.dedup.text import tokens
 from aggregator.errors import AggregatorError, FetchError, ParseError
 from aggregator.ingest.fetch import Fetcher, HTTPStatusError
 from aggregator.ingest.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
@@ -707,9 +705,7 @@ class Pipeline:
         """
         entry, signatures, vector = prepared.entry, prepared.signatures, prepared.vector
         self.events.observe(vector)
-        # An empty text and a short title ("Live updates") is not distinctive content.
-        by_content = bool(entry.text) or len(tokens(entry.title)) >= MIN_TITLE_WORDS
-        exact = self.store.exact_duplicate(entry, by_content=by_content)
+        exact = self.store.exact_duplicate(entry)
         matched_entry: int | None = None
         similarity: float | None = None
         rule: str | None = None

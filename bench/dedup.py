@@ -426,7 +426,7 @@ def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
                         identity=f"guid:{n}", guid=str(n), url=item.link, canonical_url=None,
                         title=item.title, text=item.text if n < distinct else "", html="",
                         author=None, published=item.published, updated=None,
-                        content_key=str(n),
+                        content_key=str(n), distinctive=True,
                     )  # fmt: skip
                     store.insert_entry(
                         feed_id, entry, signatures, now=NOW, event_id=store.create_event(NOW),

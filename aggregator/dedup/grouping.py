@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aggregator.dedup.index import Fingerprint
 from aggregator.dedup.signature import Signatures, estimated_jaccard
+from aggregator.dedup.text import distinctive_title
 from aggregator.models import JoinLevel
 
 # A copy of the same text (republished wire copy, a changed headline, a boilerplate line
@@ -25,8 +26,6 @@ NEAR_DUPLICATE_BODY_JACCARD = 0.6
 # A headline repeated as an item with no text (related-headline lists, teasers) against
 # the same headline elsewhere: character 5-gram Jaccard of titles.
 SAME_HEADLINE_JACCARD = 0.8
-# Short titles ("Live updates", "Breaking news") repeat across unrelated stories.
-MIN_TITLE_WORDS = 5
 # A teaser whose text is mostly contained in a longer text under the same headline.
 TEASER_CONTAINMENT = 0.8
 TEASER_TITLE_JACCARD = 0.6
@@ -64,7 +63,7 @@ def verify(new: Signatures, candidate: Fingerprint) -> Match | None:
         return _match(candidate, body, "same_text")
 
     title = estimated_jaccard(new.title, old.title)
-    long_enough = min(new.title_words, old.title_words) >= MIN_TITLE_WORDS
+    long_enough = distinctive_title(min(new.title_words, old.title_words))
     if long_enough and (new.headline_only or old.headline_only) and title >= SAME_HEADLINE_JACCARD:
         return _match(candidate, title, "same_headline")
 

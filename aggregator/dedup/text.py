@@ -116,3 +116,18 @@ def tokens(text: str) -> list[str]:
             _WORD_TABLE.update((code, _word_table_value(code)) for code in unknown)
             words = decomposed.translate(_WORD_TABLE)
     return words.split()
+
+
+# Short titles ("Live updates", "Breaking news") repeat across unrelated stories.
+MIN_TITLE_WORDS = 5
+
+
+def distinctive_title(title_words: int) -> bool:
+    """Whether a title of this many words says enough to match an item on it alone."""
+    return title_words >= MIN_TITLE_WORDS
+
+
+def distinctive_content(title: str, text: str) -> bool:
+    """Whether an item's title and text say enough to match it on content: a text, or a
+    distinctive title. An empty text under "Live updates" matches nothing."""
+    return bool(text) or distinctive_title(len(tokens(title)))

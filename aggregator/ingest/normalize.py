@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 import nh3
 
+from aggregator.dedup.text import distinctive_content
 from aggregator.models import Entry, RawEntry
 
 # Characters removed from every text field: C0/C1 controls (tab and newline are folded
@@ -247,4 +248,5 @@ def normalize_entry(raw: RawEntry, *, feed_link: str | None = None) -> Entry:
         published=published,
         updated=raw.updated,
         content_key=content_key(title, text),
+        distinctive=distinctive_content(title, text),
     )

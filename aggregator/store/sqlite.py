@@ -27,9 +27,9 @@ import numpy.typing as npt
 import sqlite_utils
 
 from aggregator.dedup.events import encode_vector
-from aggregator.dedup.grouping import MIN_TITLE_WORDS
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, to_microseconds
 from aggregator.dedup.signature import MinHashParams, Signatures
+from aggregator.dedup.text import distinctive_content
 from aggregator.errors import StoreError
 from aggregator.models import (
     Entry,
@@ -64,7 +64,7 @@ _FINGERPRINTS_SQL = """
 _ENTRY_CONTENT_COLUMNS = (
     "guid", "url", "canonical_url", "title", "text", "html", "author", "published",
     "updated", "content_key", "title_sig", "body_sig", "title_words", "body_shingles",
-    "headline_only", "event_terms", "event_weights",
+    "headline_only", "event_terms", "event_weights", "distinctive",
 )  # fmt: skip
 _ENTRY_COLUMNS = (
     *_ENTRY_CONTENT_COLUMNS, "feed_id", "identity", "first_seen", "last_seen", "event_id",
@@ -436,6 +436,16 @@ class Store:
         entries.add_column("event_terms", str)
         entries.add_column("event_weights", bytes)
 
+    def _schema_distinctive(self) -> None:
+        """Whether each entry's content is distinctive enough to match on (`Entry`), stored
+        so that tombstones keep the content key by the same rule as exact dedup."""
+        self.db.table("entries").add_column("distinctive", int, not_null_default=1)
+        rows = self.db.conn.execute("select id, title, text from entries").fetchall()
+        self.db.conn.executemany(
+            "update entries set distinctive = 0 where id = ?",
+            [(row[0],) for row in rows if not distinctive_content(row[1], row[2])],
+        )
+
     def _schema_events(self) -> None:
         """Event merges (automatic and manual) and manual separations of events."""
         merges = self.db.table("event_merges")
@@ -691,9 +701,9 @@ class Store:
         )
         return dict(rows.fetchall())
 
-    def exact_duplicate(self, entry: Entry, *, by_content: bool) -> tuple[int, int] | None:
-        """(entry id, event id) of a stored entry with the same canonical URL or (when
-        `by_content`) the same normalised title and text, oldest first."""
+    def exact_duplicate(self, entry: Entry) -> tuple[int, int] | None:
+        """(entry id, event id) of a stored entry with the same canonical URL or (when the
+        content is distinctive) the same normalised title and text, oldest first."""
         row = self.db.conn.execute(
             """
             select id, event_id from entries
@@ -701,7 +711,7 @@ class Store:
               and ((? is not null and canonical_url = ?) or (? and content_key = ?))
             order by id limit 1
             """,
-            [entry.canonical_url, entry.canonical_url, int(by_content), entry.content_key],
+            [entry.canonical_url, entry.canonical_url, int(entry.distinctive), entry.content_key],
         ).fetchone()
         return (row[0], row[1]) if row is not None else None
 
@@ -742,6 +752,7 @@ class Store:
             "title": entry.title, "text": entry.text, "html": entry.html,
             "author": entry.author, "published": to_db_time(entry.published),
             "updated": to_db_time(entry.updated), "content_key": entry.content_key,
+            "distinctive": int(entry.distinctive),
             "title_sig": signatures.title_bytes(), "body_sig": signatures.body_bytes(),
             "title_words": signatures.title_words,
             "body_shingles": signatures.body_shingles,
@@ -1180,20 +1191,19 @@ class Store:
 
     def _bury(self, where: str, params: Sequence[Any], *, now: datetime, until: str | None) -> int:
         """Tombstones for the entries matching `where`: identity per feed, canonical URL,
-        and the content key when the content is distinctive (as exact dedup uses it: a
-        text, or a title of MIN_TITLE_WORDS words; "Live updates" alone is not)."""
+        and the content key when the content is distinctive (as exact dedup uses it)."""
         cursor = self.db.execute(
             f"""
             insert into tombstones (feed_id, identity, canonical_url, content_key, pruned,
                                     expires)
             select feed_id, identity, canonical_url,
-                   case when text != '' or title_words >= ? then content_key end, ?, ?
+                   case when distinctive then content_key end, ?, ?
             from entries where {where}
             on conflict (feed_id, identity) do update set
                 canonical_url = excluded.canonical_url, content_key = excluded.content_key,
                 pruned = excluded.pruned, expires = max(expires, excluded.expires)
             """,
-            [MIN_TITLE_WORDS, to_db_time(now), until, *params],
+            [to_db_time(now), until, *params],
         )
         return max(cursor.rowcount, 0)
 
@@ -1361,5 +1371,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_feed_moves,
     Store._schema_events,
     Store._schema_term_vectors,
+    Store._schema_distinctive,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

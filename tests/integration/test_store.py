@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 
 from aggregator.dedup.signature import MinHashParams
+from aggregator.dedup.text import distinctive_content
 from aggregator.errors import StoreError
 from aggregator.store import SCHEMA_VERSION, Store
+from aggregator.store.sqlite import MIGRATIONS
 
 
 def test_new_database_has_schema_wal_and_version(tmp_path: Path) -> None:
@@ -64,3 +66,33 @@ def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"junk\.db"):
         Store.open(path)
+
+
+def test_upgrade_marks_which_stored_entries_are_distinctive(tmp_path: Path) -> None:
+    """A database of the previous schema gains `distinctive`, computed from each stored
+    title and text by the rule new entries use."""
+    path = tmp_path / "old.db"
+    store = Store.open(path)
+    feed = store.db.execute("insert into feeds (location, name, grp) values ('f', 'f', 'g')")
+    rows = [
+        ("a", "Live updates", ""),  # a short title and no text: nothing to match on
+        ("b", "Council approves the new school budget", ""),  # a title that says enough
+        ("c", "Live updates", "The minister resigned this morning."),  # a text
+    ]
+    for identity, title, text in rows:
+        store.db.execute(
+            "insert into entries (feed_id, identity, title, text, first_seen, content_key)"
+            " values (?, ?, ?, ?, '2025-01-01T00:00:00Z', ?)",
+            [feed.lastrowid, identity, title, text, identity],
+        )
+    store.db.execute("alter table entries drop column distinctive")
+    before = MIGRATIONS.index(Store._schema_distinctive)
+    store.db.execute("update meta set value = ? where key = 'schema_version'", [before])
+    store.close()
+    upgraded = Store.open(path)
+    found = dict(upgraded.db.execute("select identity, distinctive from entries").fetchall())
+    assert found == {
+        identity: int(distinctive_content(title, text)) for identity, title, text in rows
+    }
+    assert found == {"a": 0, "b": 1, "c": 1}
+    upgraded.close()
