@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from aggregator.errors import ConfigError
 from aggregator.models import Config
+from aggregator.urls import without_userinfo
 
 IMPORT_GROUP = "imported"  # the group of feeds that sit in no folder of the OPML file
 # An OPML file is a list of subscriptions: more than this is not one a person keeps.
@@ -279,15 +280,8 @@ def write_opml(config: Config, *, now: datetime, title: str = "aggregator feeds"
             folders[spec.group] = folder
         ET.SubElement(
             folder, "outline", type="rss", text=spec.name, title=spec.name,
-            xmlUrl=_without_userinfo(spec.url),
+            xmlUrl=without_userinfo(spec.url),
         )  # fmt: skip
     ET.indent(root)
     data: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return data + b"\n"
-
-
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))

@@ -86,6 +86,7 @@ from urllib3.util import Timeout, parse_url
 from aggregator import USER_AGENT
 from aggregator.errors import FetchError
 from aggregator.models import DEFAULT_MAX_BODY_BYTES, FeedSpec, FetchResult
+from aggregator.urls import without_userinfo
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Fetcher", "HTTPStatusError", "Resolver"]
 
@@ -604,7 +605,7 @@ class Fetcher:
                         raise FetchError("bad_redirect", f"{status} without a Location header")
                     url = urljoin(url, location.strip())
                     if permanent_run and status in _PERMANENT_REDIRECTS:
-                        permanent = url
+                        permanent = without_userinfo(url)
                     else:
                         permanent_run = False
                     continue
@@ -620,7 +621,7 @@ class Fetcher:
                         last_modified=response_headers.get("last-modified", last_modified),
                         not_modified=True,
                         elapsed=time.monotonic() - start,
-                        permanent_redirect=_without_userinfo(permanent),
+                        permanent_redirect=permanent,
                     )
                 if status != 200:
                     phrase = response.reason or _standard_phrase(status)
@@ -636,7 +637,7 @@ class Fetcher:
                     etag=response_headers.get("etag"),
                     last_modified=response_headers.get("last-modified"),
                     elapsed=time.monotonic() - start,
-                    permanent_redirect=_without_userinfo(permanent),
+                    permanent_redirect=permanent,
                 )
             finally:
                 # Never drain an unread body (it may be a bomb): close the socket instead.
@@ -755,17 +756,6 @@ def _credentials(spec: FeedSpec, url: str) -> tuple[tuple[str, str, int] | None,
     token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
     origin = (scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme])
     return origin, f"Basic {token}"
-
-
-def _without_userinfo(url: str | None) -> str | None:
-    """A redirect target as it may be stored and shown: no `user:password@`."""
-    if url is None:
-        return None
-    try:
-        parsed = parse_url(url)
-    except LocationValueError:
-        return url
-    return parsed._replace(auth=None).url if parsed.auth else url
 
 
 def _sendable(value: str) -> bool:

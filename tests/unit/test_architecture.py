@@ -12,6 +12,7 @@ LAYERS = [
     "aggregator",
     "aggregator.errors",
     "aggregator.models",
+    "aggregator.urls",
     "aggregator.children",
     "aggregator.clock",
     "aggregator.config",
