@@ -38,7 +38,7 @@ DEDUP_METHODS = {
                  "drop_older_than"),
 }  # fmt: skip
 # `prepare_entry` runs in the calling thread only for `Pipeline.ingest` (replays).
-DEDUP_FUNCTIONS = ("prepare_entry", "best_match", "choose_canonical", "tokens")
+DEDUP_FUNCTIONS = ("prepare_entry", "best_match", "choose_canonical")
 
 
 class StageTimer:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
+from tests.support.clock import FixedClock
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -16,19 +18,6 @@ MAISON_BLANCHE = (
     "La Maison Blanche affirme qu'un haut responsable russe a demandé à la Corée du Nord "
     "d'augmenter ses ventes de munitions à Moscou"
 )
-
-
-class FixedClock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,7 @@ from aggregator.config import parse_config
 from aggregator.models import FeedReport
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import FixedClock
+from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Request, Response
 
 # feedparser's test files declare the HTTP headers their test harness fakes.

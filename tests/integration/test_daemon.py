@@ -21,7 +21,8 @@ from aggregator.config import load_config, parse_config
 from aggregator.daemon import Daemon
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time
-from tests.conftest import REPO, FixedClock
+from tests.conftest import REPO
+from tests.support.clock import FixedClock
 from tests.support.daemon import (
     DaemonProcess,
     Item,

@@ -28,7 +28,8 @@ from aggregator.config import parse_config
 from aggregator.models import FeedReport, FeedState
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import REPO, FixedClock
+from tests.conftest import REPO
+from tests.support.clock import FixedClock
 from tests.support.http_server import (
     LocalHTTPServer,
     Request,

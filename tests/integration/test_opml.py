@@ -13,7 +13,7 @@ from aggregator.config import load_config
 from aggregator.opml import read_opml, write_opml
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import FixedClock
+from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
 
 CONFIG = """\

@@ -14,7 +14,8 @@ from aggregator.ingest.prepare import PreparedEntry, PreparedFeed
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import MAISON_BLANCHE, REPO, FixedClock
+from tests.conftest import MAISON_BLANCHE, REPO
+from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
 from tests.support.http_server import http_server as http_server
 

@@ -20,7 +20,7 @@ from aggregator.ingest.fetch import Fetcher
 from aggregator.models import FeedSpec
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import FixedClock
+from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from tests.support.http_server import http_server as http_server
 

@@ -12,7 +12,7 @@ from aggregator.config import parse_config
 from aggregator.maintenance import prune
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time
-from tests.conftest import FixedClock
+from tests.support.clock import FixedClock
 from tests.support.daemon import Item, rss
 
 

@@ -13,7 +13,8 @@ from aggregator.config import load_config
 from aggregator.models import JoinLevel
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-from tests.conftest import MAISON_BLANCHE, SEED_CONFIG, FixedClock
+from tests.conftest import MAISON_BLANCHE, SEED_CONFIG
+from tests.support.clock import FixedClock
 
 UNRELATED = ("Tesla va transformer", "Taille et prévisions", "NWTC recherche", "Machine Fest")
 

@@ -22,7 +22,8 @@ from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Config, RawEntry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, from_db_time
-from tests.support.pipelines import HandClock, hand_fed_pipeline
+from tests.support.clock import FixedClock
+from tests.support.pipelines import hand_fed_pipeline
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -86,7 +87,7 @@ def state(events: EventIndex) -> dict[str, Any]:
 
 
 @pytest.fixture
-def ingested(tmp_path: Path) -> tuple[Store, Config, HandClock, Pipeline]:
+def ingested(tmp_path: Path) -> tuple[Store, Config, FixedClock, Pipeline]:
     """A store after a day of updates from three feeds, one item corrected later."""
     store, specs, config, clock, pipeline = hand_fed_pipeline(tmp_path / "window.db", START)
     for number, (title, text) in enumerate(STORIES):
@@ -99,7 +100,7 @@ def ingested(tmp_path: Path) -> tuple[Store, Config, HandClock, Pipeline]:
 
 
 def test_vectors_are_stored_with_their_entries(
-    ingested: tuple[Store, Config, HandClock, Pipeline],
+    ingested: tuple[Store, Config, FixedClock, Pipeline],
 ) -> None:
     """Every entry carries the vector of its current title, text and link, a corrected
     entry the vector of its correction."""
@@ -115,7 +116,7 @@ def test_vectors_are_stored_with_their_entries(
 
 
 def test_a_restart_rebuilds_the_same_window_from_stored_vectors(
-    ingested: tuple[Store, Config, HandClock, Pipeline],
+    ingested: tuple[Store, Config, FixedClock, Pipeline],
 ) -> None:
     store, config, clock, live = ingested
     from_vectors = state(Pipeline(store=store, config=config, clock=clock).events)
@@ -144,7 +145,7 @@ def test_a_restart_rebuilds_the_same_window_from_stored_vectors(
 
 
 def test_vectors_of_another_recipe_are_derived_again(
-    ingested: tuple[Store, Config, HandClock, Pipeline],
+    ingested: tuple[Store, Config, FixedClock, Pipeline],
 ) -> None:
     """Vectors stored under another recipe are never read: the rebuild derives them from
     the text, and the daemon's start forgets them (new ones are stored from then on)."""

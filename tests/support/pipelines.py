@@ -8,24 +8,17 @@ from pathlib import Path
 from aggregator.models import Config, FeedSpec, Settings
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store
-
-
-class HandClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.support.clock import FixedClock
 
 
 def hand_fed_pipeline(
     database: Path, start: datetime
-) -> tuple[Store, list[FeedSpec], Config, HandClock, Pipeline]:
+) -> tuple[Store, list[FeedSpec], Config, FixedClock, Pipeline]:
     """A store at `database`, three feeds ("feed 0" .. "feed 2"), a clock at `start`, and
     the pipeline over them."""
     store = Store.open(database)
     specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
              for n in range(3)]  # fmt: skip
     config = Config(path=database.parent / "feeds.yaml", feeds=tuple(specs), settings=Settings())
-    clock = HandClock(start)
+    clock = FixedClock(start)
     return store, specs, config, clock, Pipeline(store=store, config=config, clock=clock)
