@@ -143,7 +143,7 @@ def clean_text(text: str, *, single_line: bool = False) -> str:
 
     Paragraph breaks survive as one blank line unless `single_line` is set.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", valid_text(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     if single_line:
@@ -174,16 +174,20 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
     """
     if not html:
         return ""
+    base_url = valid_text(base_url) if base_url else None  # nh3 takes valid text back only
 
     def keep_attribute(element: str, attribute: str, value: str) -> str | None:
         if attribute in {"href", "src"}:
-            absolute = urljoin(base_url, value) if base_url else value
-            scheme = urlsplit(absolute).scheme.lower()
+            try:
+                absolute = urljoin(base_url, value) if base_url else value
+                scheme = urlsplit(absolute).scheme.lower()
+            except ValueError:  # "http://[": no usable URL, the attribute goes
+                return None
             return absolute if scheme in SAFE_URL_SCHEMES else None
         return value
 
     cleaned: str = nh3.clean(
-        _INVISIBLE.sub("", html),
+        _INVISIBLE.sub("", valid_text(html)),
         tags=set(SAFE_TAGS),
         attributes=SAFE_ATTRIBUTES,
         url_schemes=set(SAFE_URL_SCHEMES),
@@ -214,9 +218,9 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
     if not url:
         return None
     url = clean_text(url, single_line=True)
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
@@ -240,7 +244,10 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
 def display_url(url: str, *, base: str | None = None) -> str:
     """The link as the publisher wrote it, made absolute and cleaned of invisible characters."""
     url = clean_text(url, single_line=True)
-    return urljoin(base, url) if base else url
+    try:
+        return urljoin(base, url) if base else url
+    except ValueError:  # an unparsable base (or link): the link as written
+        return url
 
 
 def content_key(title: str, text: str) -> str:
