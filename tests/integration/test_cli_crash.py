@@ -26,8 +26,9 @@ sys.exit(cli.main(sys.argv[1:]))
 
 
 @pytest.mark.parametrize(
-    "argv", [["update"], ["digest"], ["status"], ["feeds"], ["run"], ["serve"], ["stats", "overlap"],
-             ["reindex"]],
+    "argv",
+    [["update"], ["digest"], ["status"], ["feeds"], ["run"], ["serve"], ["stats", "overlap"],
+     ["reindex"]],
 )  # fmt: skip
 def test_a_bug_in_any_command_is_one_line_and_a_report(argv: list[str], tmp_path: Path) -> None:
     """Exit 1, one line on stderr naming the exception and the report file, no traceback;
