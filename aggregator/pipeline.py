@@ -28,7 +28,7 @@ from functools import partial
 from itertools import islice
 from typing import Any
 
-from aggregator import schedule
+from aggregator import feed_policy, schedule
 from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
 from aggregator.dedup.events import (
@@ -44,7 +44,7 @@ from aggregator.dedup.grouping import (
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
-from aggregator.errors import AggregatorError, FetchError, ParseError
+from aggregator.errors import AggregatorError, FetchError, ParseError, StoreError
 from aggregator.ingest.fetch import Fetcher, HTTPStatusError
 from aggregator.ingest.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
 from aggregator.ingest.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
@@ -73,9 +73,6 @@ REBUILD_BATCH = 4096
 # A 301/308 moves a feed once this many consecutive fetches saw the same target: one could
 # be a misconfigured server for a minute (reliability-anchors.md section 6).
 PERMANENT_REDIRECT_CONFIRMATIONS = 2
-HTTP_GONE = 410
-HTTP_TOO_MANY_REQUESTS = 429
-RETIRED_GONE = "gone"  # the reason stored on a feed retired by a 410
 
 
 class _RetiredFeed(FetchError):
@@ -84,6 +81,15 @@ class _RetiredFeed(FetchError):
 
 def _refuse_retired(reason: str) -> FetchResult:
     raise _RetiredFeed(reason, "the feed is retired; give it a new url to fetch it again")
+
+
+def _failure_of(error: str | FetchError | ParseError) -> feed_policy.Failure:
+    """A caught failure described for `feed_policy` (a plain string is a bug's reason)."""
+    if isinstance(error, str):
+        return feed_policy.Failure(reason=error)
+    if isinstance(error, HTTPStatusError):
+        return feed_policy.Failure(error.reason, error.status, error.retry_after)
+    return feed_policy.Failure(error.reason, already_retired=isinstance(error, _RetiredFeed))
 
 
 # How long `update_feeds` waits on the fetch pool at a time: the longest it takes to
@@ -547,15 +553,23 @@ class Pipeline:
         self, spec: FeedSpec, feed_id: int, now: datetime, exc: Exception, started: float
     ) -> FeedReport:
         """A feed's failure as a value (called from the `except` block that caught it)."""
+        error: str | FetchError | ParseError
         if isinstance(exc, FetchError | ParseError):
             if exc.reason.startswith("prepare_crash:"):  # a bug, with the worker's traceback
                 log.error("feed=%r preparing its entries failed:\n%s", spec.name, exc.detail)
-            return self._failed(spec, feed_id, now, exc, started)
-        if isinstance(exc, AggregatorError):
-            return self._failed(spec, feed_id, now, f"{type(exc).__name__}: {exc}", started)
-        # A bug: log it with the feed, keep the daemon alive.
-        log.exception("feed=%r unexpected error", spec.name)
-        return self._failed(spec, feed_id, now, f"internal:{type(exc).__name__}", started)
+            error = exc
+        elif isinstance(exc, AggregatorError):
+            error = f"{type(exc).__name__}: {exc}"
+        else:  # a bug: log it with the feed, keep the daemon alive
+            log.exception("feed=%r unexpected error", spec.name)
+            error = f"internal:{type(exc).__name__}"
+        try:
+            return self._failed(spec, feed_id, now, error, started)
+        except StoreError:
+            raise  # the database, not the feed: ends the run (`update_feeds`)
+        except Exception as bug:  # the policy never raises; if it did, the pass goes on
+            log.exception("feed=%r deciding what to do after its failure failed", spec.name)
+            return self._failed(spec, feed_id, now, f"internal:{type(bug).__name__}", started)
 
     def _note_redirect(self, spec: FeedSpec, feed_id: int, fetched: FetchResult) -> None:
         """Count a permanent redirect; the second consecutive one to the same target moves
@@ -576,27 +590,24 @@ class Pipeline:
         error: str | FetchError | ParseError,
         started: float,
     ) -> FeedReport:
-        """Record a failure and decide when to look again: 410 retires the feed; 429/503
-        with Retry-After wait that long (a 429 holds every feed of the host); anything
-        else backs off exponentially."""
-        reason = error if isinstance(error, str) else error.reason
-        elapsed = time.monotonic() - started
-        if isinstance(error, _RetiredFeed):
-            return FeedReport(spec.name, "error", error=reason, elapsed=elapsed)
-        if isinstance(error, HTTPStatusError) and error.status == HTTP_GONE:
-            self.store.retire_feed(feed_id, now=now, reason=RETIRED_GONE)
+        """Record a failure as `feed_policy.after_failure` decides: retire the feed, or
+        count the failure and schedule the next attempt, holding the host if asked."""
+        action = feed_policy.after_failure(
+            _failure_of(error), now=now, interval=spec.interval,
+            failures=self.store.feed_failures(feed_id) + 1, rng=self.rng,
+        )  # fmt: skip
+        if action.retire:
+            self.store.retire_feed(feed_id, now=now, reason=action.reason)
             log.warning("feed=%r retired: 410 Gone, no further requests", spec.name)
-            return FeedReport(spec.name, "error", error=RETIRED_GONE, elapsed=elapsed)
-        failures = self.store.feed_failures(feed_id) + 1
-        next_due = schedule.next_due_after_failure(now, spec.interval, failures, self.rng)
-        if isinstance(error, HTTPStatusError) and error.status in schedule.RETRY_AFTER_STATUSES:
-            delay = schedule.retry_after(error.retry_after, now)
-            if delay is not None:
-                next_due = schedule.next_due_after_retry_after(now, delay)
-            if error.status == HTTP_TOO_MANY_REQUESTS:
-                self._hold_host(spec, feed_id, next_due)
-        self.store.record_feed_failure(feed_id, now=now, error=reason, next_due=next_due)
-        return FeedReport(spec.name, "error", error=reason, elapsed=elapsed)
+        elif action.record and action.next_due is not None:
+            if action.hold_host_until is not None:
+                self._hold_host(spec, feed_id, action.hold_host_until)
+            self.store.record_feed_failure(
+                feed_id, now=now, error=action.reason, next_due=action.next_due
+            )
+        return FeedReport(
+            spec.name, "error", error=action.reason, elapsed=time.monotonic() - started
+        )
 
     def _hold_host(self, spec: FeedSpec, feed_id: int, until: datetime) -> None:
         """A 429 is about the host, not the feed: no feed of that host is due before

@@ -41,9 +41,21 @@ FAILING_AFTER = 3
 # Statuses whose Retry-After we honour (RFC 9110 section 10.2.3; RFC 6585 section 4).
 RETRY_AFTER_STATUSES = frozenset({429, 503})
 
-_MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d{1,12})\"?\s*(?:,|$)", re.IGNORECASE)
+_MAX_AGE = re.compile(
+    r"(?:^|,)\s*max-age\s*=\s*\"?([0-9]{1,64})\"?\s*(?:,|$)", re.IGNORECASE | re.ASCII
+)
 _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|=|$)", re.IGNORECASE)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Publisher numbers (delta-seconds, max-age) are read up to this many characters; longer
+# is junk. Values are capped at a year of seconds: every delay is clamped far below it.
+_MAX_NUMBER_CHARS = 64
+_MAX_DELAY_SECONDS = 366 * 24 * 3600
+_ASCII_DIGITS = "0123456789"
+_HTTP_SPACE = " \t\r\n"
+# HTTP dates outside this range are unreadable (a year-1 or year-9999 date would overflow
+# the arithmetic that follows, and no server means either).
+EARLIEST_HTTP_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_HTTP_DATE = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 def jittered(interval: timedelta, rng: random.Random) -> timedelta:
@@ -66,7 +78,8 @@ def next_due_after_success(
     hours and days."""
     wait = jittered(interval, rng)
     if ttl_minutes is not None and ttl_minutes > 0:
-        wait = max(wait, min(timedelta(minutes=ttl_minutes), MAX_PUBLISHER_DELAY))
+        longest = int(MAX_PUBLISHER_DELAY.total_seconds() // 60)  # timedelta overflows past 10^12
+        wait = max(wait, timedelta(minutes=min(ttl_minutes, longest)))
     if publisher_delay is not None:
         wait = max(wait, min(publisher_delay, MAX_PUBLISHER_DELAY))
     return outside_skipped(now + wait, skip_hours=skip_hours, skip_days=skip_days)
@@ -91,28 +104,33 @@ def outside_skipped(
 
 def cache_delay(headers: Mapping[str, str], now: datetime) -> timedelta | None:
     """How long the response may be cached: `Cache-Control: max-age`, else `Expires`
-    (RFC 9111 section 5.2.2.1, 5.3). None without either, or with no-cache/no-store."""
-    control = headers.get("cache-control", "")
+    (RFC 9111 section 5.2.2.1, 5.3), at most `MAX_PUBLISHER_DELAY`. None without either,
+    with no-cache/no-store, or when unreadable; never raises."""
+    control = headers.get("cache-control") or ""
     if _NO_CACHE.search(control):
         return None
     match = _MAX_AGE.search(control)
     if match is not None:
-        seconds = int(match.group(1))
-        return timedelta(seconds=seconds) if seconds > 0 else None
+        seconds = _ascii_int(match.group(1))
+        if seconds is None or seconds <= 0:
+            return None
+        return min(timedelta(seconds=min(seconds, _MAX_DELAY_SECONDS)), MAX_PUBLISHER_DELAY)
     expires = _http_date(headers.get("expires"))
     if expires is not None and expires > now:
-        return expires - now
+        return min(expires - now, MAX_PUBLISHER_DELAY)
     return None
 
 
 def retry_after(value: str | None, now: datetime) -> timedelta | None:
     """A `Retry-After` value (delta-seconds or HTTP date) as a delay clamped to
-    [MIN_RETRY_AFTER, MAX_RETRY_AFTER]; None when absent or unreadable (`-1`, junk)."""
-    if value is None:
+    [MIN_RETRY_AFTER, MAX_RETRY_AFTER]; None when absent or unreadable (`-1`, junk, digits
+    other than ASCII 0-9 such as `²`). Never raises, whatever the publisher sent."""
+    if not value:
         return None
-    text = value.strip()
-    if text.isdigit():
-        delay = timedelta(seconds=min(int(text[:12]), int(MAX_RETRY_AFTER.total_seconds())))
+    text = value.strip(_HTTP_SPACE)
+    seconds = _ascii_int(text)
+    if seconds is not None:
+        delay = timedelta(seconds=min(seconds, _MAX_DELAY_SECONDS))
     else:
         when = _http_date(text)
         if when is None:
@@ -163,13 +181,25 @@ def host_key(url: str | None) -> str | None:
     return f"{parts.hostname}:{port}"
 
 
+def _ascii_int(text: str) -> int | None:
+    """A non-negative integer written in ASCII digits only, capped at `_MAX_DELAY_SECONDS`
+    (`str.isdigit()` and `int()` accept other digits, and disagree on some: `²`)."""
+    if not text or len(text) > _MAX_NUMBER_CHARS or text.strip(_ASCII_DIGITS):
+        return None
+    digits = text.lstrip("0") or "0"
+    return _MAX_DELAY_SECONDS if len(digits) > 12 else min(int(digits), _MAX_DELAY_SECONDS)
+
+
 def _http_date(value: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110 section 5.6.7, and the obsolete forms `email.utils` reads)
+    in UTC, between `EARLIEST_HTTP_DATE` and `LATEST_HTTP_DATE`; None otherwise."""
     if not value or len(value) > 64:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError, OverflowError):
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)  # HTTP dates are GMT
+        parsed = parsed.astimezone(UTC)
+    except Exception:  # a hostile date: TypeError, ValueError, OverflowError, IndexError...
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # HTTP dates are GMT
-    return parsed
+    return parsed if EARLIEST_HTTP_DATE <= parsed < LATEST_HTTP_DATE else None

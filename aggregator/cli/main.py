@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 the work could not be done (database unusable, every feed
 failed); 2 bad input (invalid config, bad option). Errors print as one line, never a
-traceback.
+traceback: an unexpected exception (a bug) prints one line naming it and the file its
+traceback was written to (`crash_report`), and exits 1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -251,6 +254,38 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except Exception as exc:  # a bug: the last line of defence, one line and a report
+        where = crash_report(exc, args.command)
+        print(
+            f"aggregator: internal error in `{args.command}`: {_one_line(exc)}; "
+            f"{where} (please report it)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+
+
+# Longest exception message shown on the one line (the report holds all of it).
+_MAX_CRASH_MESSAGE = 200
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= _MAX_CRASH_MESSAGE else text[: _MAX_CRASH_MESSAGE - 3] + "..."
+
+
+def crash_report(exc: BaseException, command: str) -> str:
+    """Write the traceback of an unexpected exception to a file of its own in the temporary
+    directory (readable by the user only: it may quote feed data); says where, or why not."""
+    text = f"aggregator {__version__}, command `{command}`, {utc_now().isoformat()}\n" + "".join(
+        traceback.format_exception(exc)
+    )
+    try:
+        descriptor, name = tempfile.mkstemp(prefix="aggregator-crash-", suffix=".txt")
+        with os.fdopen(descriptor, "w", encoding="utf-8", errors="replace") as report:
+            report.write(text)
+    except OSError as error:
+        return f"its traceback could not be written ({error.strerror or error})"
+    return f"traceback written to {name}"
 
 
 @contextmanager

@@ -700,11 +700,9 @@ class Fetcher:
     def _read_body(self, response: BaseHTTPResponse, deadline: _Deadline) -> bytes:
         coding = _content_coding(response.headers.get("content-encoding"))
         if coding == "identity":
-            declared = response.headers.get("content-length", "")
-            if declared.strip().isdigit() and int(declared) > self._max_body_bytes:
-                raise FetchError(
-                    "too_large", f"Content-Length {int(declared)} > {self._max_body_bytes}"
-                )
+            declared = content_length(response.headers.get("content-length"))
+            if declared is not None and declared > self._max_body_bytes:
+                raise FetchError("too_large", f"Content-Length {declared} > {self._max_body_bytes}")
         decoder = _BodyDecoder(coding, self._max_body_bytes)
         while True:
             # read1(): returns after one recv with whatever arrived (not a full 64 KiB), so the
@@ -756,6 +754,17 @@ def _credentials(spec: FeedSpec, url: str) -> tuple[tuple[str, str, int] | None,
     token = base64.b64encode(f"{username}:{password or ''}".encode()).decode("ascii")
     origin = (scheme, parsed.host.lower(), parsed.port or _DEFAULT_PORTS[scheme])
     return origin, f"Basic {token}"
+
+
+def content_length(value: str | None) -> int | None:
+    """A `Content-Length` in ASCII digits (`str.isdigit()` accepts `²`, which `int()`
+    refuses), capped at 2**63; None when absent or unreadable (the body is read under the
+    cap anyway)."""
+    text = (value or "").strip(" \t")
+    if not text or len(text) > 64 or not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return 2**63 if len(digits) > 19 else min(int(digits), 2**63)
 
 
 def _sendable(value: str) -> bool:

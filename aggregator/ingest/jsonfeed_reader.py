@@ -15,12 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.errors import ParseError
+from aggregator.ingest.normalize import sane_date, valid_text
 from aggregator.models import ParsedFeed, RawEntry
 
 VERSION_PREFIX = "https://jsonfeed.org/version/"
 # Media types a JSON document may be served with; any of them makes a non-feed JSON
 # document `not_a_feed` instead of something for feedparser to guess at.
 JSON_MEDIA_TYPES = frozenset({"application/feed+json", "application/json"})
+_MAX_INT_DIGITS = 64
 
 
 def looks_like_json(body: bytes, content_type: str | None = None) -> bool:
@@ -40,7 +42,7 @@ def parse_json_feed(body: bytes) -> tuple[ParsedFeed, int]:
     Raises ParseError `not_a_feed` for JSON that is not a JSON Feed (or not JSON).
     """
     try:
-        document = json.loads(body)
+        document = json.loads(body, parse_int=_json_int)
     except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
         raise ParseError("not_a_feed", f"invalid JSON: {exc}"[:200]) from exc
     if not isinstance(document, dict):
@@ -84,6 +86,12 @@ def _entry(item: dict[str, Any], feed_author: str | None) -> RawEntry:
     )
 
 
+def _json_int(digits: str) -> int | str:
+    # int() refuses more than 4,300 digits (and would take long before): such a number
+    # (an item id) is kept as its digits, not allowed to fail the whole feed.
+    return int(digits) if len(digits) <= _MAX_INT_DIGITS else digits
+
+
 def _author(holder: dict[str, Any]) -> str | None:
     """`authors[0].name` (1.1), else `author.name` (1.0)."""
     authors = holder.get("authors")
@@ -103,11 +111,13 @@ def _escaped(text: str) -> str:
 
 
 def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
+    # JSON can hold lone surrogates ("\udfff"): replaced, or storing the text would fail.
+    return valid_text(value) if isinstance(value, str) and value.strip() else None
 
 
 def _date(value: object) -> datetime | None:
-    """An RFC 3339 date in UTC; None when absent or unreadable."""
+    """An RFC 3339 date in UTC; None when absent, unreadable or out of range
+    (`normalize.sane_date`)."""
     if not isinstance(value, str) or len(value) > 64:
         return None
     try:
@@ -116,7 +126,4 @@ def _date(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)  # RFC 3339 requires an offset; assume UTC
-    try:
-        return parsed.astimezone(UTC)
-    except (OverflowError, ValueError):
-        return None
+    return sane_date(parsed)

@@ -4,6 +4,11 @@ Everything here is pure. Feed text is hostile: markup is stripped from text fiel
 entities decoded, control and bidi-override characters removed (they can reorder what a
 reader sees), white space folded. HTML kept for display goes through nh3 (ammonia) with an
 allowlist of tags and URL schemes, because feedparser's own sanitiser is bypassable.
+
+Whatever a parser returns, an entry keeps bounded text (`MAX_TITLE_CHARS`,
+`MAX_BODY_CHARS`, `MAX_FIELD_CHARS`: cut, never refused), no lone surrogate (U+FFFD
+instead: they cannot be encoded for storage) and only dates from `EARLIEST_DATE` to
+`LATEST_DATE` (others are dropped: a year-1 date overflows the arithmetic on it).
 """
 
 from __future__ import annotations
@@ -30,6 +35,18 @@ _INVISIBLE = re.compile(
     "\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\ufff9-\ufffb]"
 )
 _SPACES = re.compile(r"[^\S\n]+")  # any white space except newline
+# Half of a UTF-16 pair on its own (JSON's "\udfff", a lenient decoder): not a character.
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Text kept per entry, whatever the parser returned. The longest titles of the shared
+# corpora are under 500 characters and their longest articles under 100,000; an entity
+# expansion or a padded document goes far past both, and is cut here.
+MAX_TITLE_CHARS = 2_000
+MAX_BODY_CHARS = 512 * 1024  # the content (or summary) HTML, before sanitising
+MAX_FIELD_CHARS = 8_192  # a GUID, a link, an author
+# Entry dates outside this range are dropped (the range of any real news item, with room
+# for arithmetic: a year-1 or year-9999 date overflows a window computed from it).
+EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_DATE = datetime(2200, 1, 1, tzinfo=UTC)
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 # Elements whose content is never text a reader should see.
@@ -104,12 +121,30 @@ class _TextExtractor(HTMLParser):
             self.parts.append(data)
 
 
+def valid_text(text: str, limit: int | None = None) -> str:
+    """`text` without lone surrogates (each becomes U+FFFD), cut to `limit` characters."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def sane_date(value: datetime | None) -> datetime | None:
+    """`value` in UTC when it lies from `EARLIEST_DATE` to `LATEST_DATE`, else None."""
+    if value is None:
+        return None
+    try:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    except (OverflowError, ValueError):
+        return None
+    return utc if EARLIEST_DATE <= utc < LATEST_DATE else None
+
+
 def clean_text(text: str, *, single_line: bool = False) -> str:
     """NFC-normalise, drop invisible characters, fold white space.
 
     Paragraph breaks survive as one blank line unless `single_line` is set.
     """
-    text = unicodedata.normalize("NFC", text)
+    text = unicodedata.normalize("NFC", valid_text(text))
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     if single_line:
@@ -140,16 +175,20 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
     """
     if not html:
         return ""
+    base_url = valid_text(base_url) if base_url else None  # nh3 takes valid text back only
 
     def keep_attribute(element: str, attribute: str, value: str) -> str | None:
         if attribute in {"href", "src"}:
-            absolute = urljoin(base_url, value) if base_url else value
-            scheme = urlsplit(absolute).scheme.lower()
+            try:
+                absolute = urljoin(base_url, value) if base_url else value
+                scheme = urlsplit(absolute).scheme.lower()
+            except ValueError:  # "http://[": no usable URL, the attribute goes
+                return None
             return absolute if scheme in SAFE_URL_SCHEMES else None
         return value
 
     cleaned: str = nh3.clean(
-        _INVISIBLE.sub("", html),
+        _INVISIBLE.sub("", valid_text(html)),
         tags=set(SAFE_TAGS),
         attributes=SAFE_ATTRIBUTES,
         url_schemes=set(SAFE_URL_SCHEMES),
@@ -160,12 +199,13 @@ def sanitize_html(html: str, *, base_url: str | None = None) -> str:
 
 
 def struct_time_to_utc(value: time.struct_time | None) -> datetime | None:
-    """feedparser's `*_parsed` values are UTC struct_times; None when absent or absurd."""
+    """feedparser's `*_parsed` values are UTC struct_times; None when absent or outside
+    `EARLIEST_DATE` to `LATEST_DATE`."""
     if value is None:
         return None
     try:
-        return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
-    except (OverflowError, ValueError, OSError):
+        return sane_date(datetime.fromtimestamp(calendar.timegm(value), tz=UTC))
+    except (OverflowError, ValueError, OSError, TypeError):
         return None
 
 
@@ -179,9 +219,9 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
     if not url:
         return None
     url = clean_text(url, single_line=True)
-    if base:
-        url = urljoin(base, url)
     try:
+        if base:
+            url = urljoin(base, url)
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
@@ -205,7 +245,10 @@ def canonical_url(url: str | None, *, base: str | None = None) -> str | None:
 def display_url(url: str, *, base: str | None = None) -> str:
     """The link as the publisher wrote it, made absolute and cleaned of invisible characters."""
     url = clean_text(url, single_line=True)
-    return urljoin(base, url) if base else url
+    try:
+        return urljoin(base, url) if base else url
+    except ValueError:  # an unparsable base (or link): the link as written
+        return url
 
 
 def content_key(title: str, text: str) -> str:
@@ -228,14 +271,18 @@ def entry_identity(
 
 
 def normalize_entry(raw: RawEntry, *, feed_link: str | None = None) -> Entry:
-    """A RawEntry from the parser, cleaned and keyed for dedup and storage."""
-    title = html_to_text(raw.title, single_line=True)
-    body_html = raw.content_html or raw.summary_html
+    """A RawEntry from the parser, cleaned, bounded and keyed for dedup and storage."""
+    title = html_to_text(valid_text(raw.title, MAX_TITLE_CHARS), single_line=True)
+    body_html = valid_text(raw.content_html or raw.summary_html, MAX_BODY_CHARS)
     text = html_to_text(body_html)
-    canonical = canonical_url(raw.link, base=feed_link)
-    url = display_url(raw.link, base=feed_link) if canonical and raw.link else None
-    guid = clean_text(raw.guid, single_line=True) if raw.guid else None
-    published = raw.published or raw.updated
+    link = valid_text(raw.link, MAX_FIELD_CHARS) if raw.link else None
+    feed_link = valid_text(feed_link, MAX_FIELD_CHARS) if feed_link else None
+    canonical = canonical_url(link, base=feed_link)
+    url = display_url(link, base=feed_link) if canonical and link else None
+    guid = clean_text(valid_text(raw.guid, MAX_FIELD_CHARS), single_line=True) if raw.guid else None
+    author = valid_text(raw.author, MAX_FIELD_CHARS) if raw.author else None
+    updated = sane_date(raw.updated)
+    published = sane_date(raw.published) or updated
     return Entry(
         identity=entry_identity(guid=guid, url=canonical, title=title, published=published),
         guid=guid,
@@ -244,9 +291,9 @@ def normalize_entry(raw: RawEntry, *, feed_link: str | None = None) -> Entry:
         title=title,
         text=text,
         html=sanitize_html(body_html, base_url=url or feed_link),
-        author=(html_to_text(raw.author, single_line=True) or None) if raw.author else None,
+        author=(html_to_text(author, single_line=True) or None) if author else None,
         published=published,
-        updated=raw.updated,
+        updated=updated,
         content_key=content_key(title, text),
         distinctive=distinctive_content(title, text),
     )

@@ -12,6 +12,15 @@ encoding regex. Its own sanitiser is turned off (`sanitize_html=False`, 2-3x fas
 measured in GUIDE.md): what is displayed is sanitised by nh3 in `normalize`, and text fields
 are stripped of markup there.
 
+Entity expansion is bounded where it happens: feedparser converts the document to UTF-8,
+then strips its DOCTYPE and re-declares the entities it deems safe, which its strict parser
+(expat) and its loose fallback parser then expand (the loose one without any limit). That
+step is replaced (`_replace_doctype_under_budget`, installed in `feedparser.api` at import):
+the declarations are expanded under `prefilter`'s budget on the UTF-8 feedparser parses,
+whatever the original encoding or junk around them, and neither parser receives a single
+entity declaration. A declaration left that cannot be read is refused
+(`entity_declarations`).
+
 feedparser 6 can still raise on hostile inputs instead of setting `bozo`; every exception
 becomes a ParseError with a stable reason (`parser_crash:<ExceptionType>`), so a hostile
 feed fails alone. Reasons: `empty_body`, `not_a_feed`, `entity_declarations`,
@@ -21,16 +30,23 @@ feed fails alone. Reasons: `empty_body`, `not_a_feed`, `entity_declarations`,
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
+import feedparser.api
 
 from aggregator.errors import ParseError
 from aggregator.ingest.jsonfeed_reader import looks_like_json, parse_json_feed
-from aggregator.ingest.normalize import struct_time_to_utc
-from aggregator.ingest.prefilter import prefilter
+from aggregator.ingest.normalize import MAX_FIELD_CHARS, struct_time_to_utc, valid_text
+from aggregator.ingest.prefilter import (
+    expand_declared,
+    expand_entities,
+    prefilter,
+    repair_char_refs,
+)
 from aggregator.models import DEFAULT_MAX_ENTRIES, ParsedFeed, RawEntry
 
 # Kept for callers of the first version; the configurable cap is `settings.max_entries`.
@@ -40,6 +56,38 @@ _DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "su
 # for them would only cost time on a huge feed.
 _SKIP_SEARCH_LIMIT = 1024 * 1024
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+# The longest `<ttl>` kept, in minutes: the longest delay the schedule honours (7 days);
+# a longer one is cut to it, a negative or unreadable one is ignored.
+MAX_TTL_MINUTES = 7 * 24 * 60
+# What feedparser's DOCTYPE step puts back in the document for the entities it keeps.
+_REDECLARED = b"<!DOCTYPE feed [\n<!ENTITY"
+_REDECLARED_END = b">\n]>"
+_FIRST_ELEMENT = re.compile(rb"<\w")
+_feedparser_replace_doctype = feedparser.api.replace_doctype
+
+
+def _replace_doctype_under_budget(data: bytes) -> tuple[str | None, bytes, dict[str, str]]:
+    """feedparser's `replace_doctype`, with every entity expanded here under the budget:
+    returns (version, document without entity declarations, no entities for the loose
+    parser). `data` is the UTF-8 feedparser converted the document to."""
+    # A DOCTYPE and character references the byte-level pre-filter could not read (UTF-16).
+    data = repair_char_refs(expand_entities(data))
+    version, data, kept = _feedparser_replace_doctype(data)
+    if kept:  # declarations feedparser found where `expand_entities` did not look
+        start = data.find(_REDECLARED)
+        end = data.find(_REDECLARED_END, start)
+        if start < 0 or end < 0:
+            raise ParseError("entity_declarations", "entity declarations that cannot be read")
+        values = {name.encode(): value.encode() for name, value in kept.items()}
+        rest = expand_declared(data[end + len(_REDECLARED_END) :], values)
+        data = data[:start] + rest
+    first = _FIRST_ELEMENT.search(data)
+    if b"<!ENTITY" in data[: first.start() if first else len(data)]:
+        raise ParseError("entity_declarations", "entity declarations that cannot be read")
+    return version, data, {}
+
+
+feedparser.api.replace_doctype = _replace_doctype_under_budget
 
 
 def parse_feed(
@@ -94,7 +142,7 @@ def _to_parsed_feed(parsed: Any) -> tuple[ParsedFeed, int]:
             title=_string(feed.get("title")),
             link=_string(feed.get("link")),
             entries=tuple(_raw_entry(e) for e in entries),
-            ttl_minutes=_int_or_none(feed.get("ttl")),
+            ttl_minutes=_ttl_minutes(feed.get("ttl")),
             bozo_reason=bozo_reason,
         ),
         len(entries),
@@ -155,7 +203,7 @@ def _with_skips(feed: ParsedFeed, body: bytes) -> ParsedFeed:
     hours = {
         int(value)
         for value in _element_values(head, b"skipHours", b"hour")
-        if value.isdigit() and int(value) < 24
+        if value.isascii() and value.isdigit() and len(value) <= 2 and int(value) < 24
     }
     days = {
         _DAYS.index(value.lower())
@@ -200,11 +248,16 @@ def _element_values(data: bytes, container: bytes, child: bytes) -> list[str]:
 
 
 def _string(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
+    return valid_text(value) if isinstance(value, str) and value else None
 
 
-def _int_or_none(value: object) -> int | None:
-    try:
-        return int(str(value).strip()) if value is not None else None
-    except ValueError:
+def _ttl_minutes(value: object) -> int | None:
+    """RSS `<ttl>` in minutes (ASCII digits only), at most `MAX_TTL_MINUTES`; None when
+    absent, negative or unreadable."""
+    if not isinstance(value, str):
         return None
+    text = value.strip()
+    if not text or len(text) > MAX_FIELD_CHARS or not (text.isascii() and text.isdigit()):
+        return None
+    digits = text.lstrip("0") or "0"
+    return MAX_TTL_MINUTES if len(digits) > 6 else min(int(digits), MAX_TTL_MINUTES)

@@ -18,8 +18,12 @@ known hostile inputs early and cheaply, and repair the ones that make feedparser
   `encoding="` without a closing `?>` (20 KB: 29 s). The declaration must close within the
   first KiB, and we end the first line right after it, so the regex only ever sees it.
 
-Everything works on the raw bytes of ASCII-compatible encodings (UTF-8, Latin-1, ...); a
-UTF-16 document passes through unchanged and relies on the worker's limits alone.
+Everything works on the raw bytes of ASCII-compatible encodings (UTF-8, Latin-1, ...). A
+document these filters cannot read (UTF-16 or UTF-32, junk before its DOCTYPE, declarations
+where they do not look) meets the same budget again inside feedparser, on the UTF-8 it has
+converted the document to, through `expand_declared` (`parse` puts it in place of
+feedparser's own DOCTYPE step), so that neither of feedparser's parsers ever expands an
+entity itself.
 """
 
 from __future__ import annotations
@@ -90,6 +94,27 @@ def _isolate_xml_declaration(body: bytes) -> bytes:
 
 
 # -------------------------------------------------------------------------- entities
+
+
+def expand_entities(body: bytes) -> bytes:
+    """The document with the internal entities of its prolog's DOCTYPE expanded under the
+    budgets and the internal subset removed. Raises ParseError (`entity_declarations`)."""
+    return _expand_entities(body)
+
+
+def expand_declared(body: bytes, values: dict[bytes, bytes]) -> bytes:
+    """Replace `&name;` in `body` by `values[name]` under the same budgets (each value at
+    most `MAX_ENTITY_VALUE`, the document growing by at most `MAX_ENTITY_EXPANSION`).
+    The values must not refer to other entities. Raises ParseError
+    (`entity_declarations`)."""
+    for name, value in values.items():
+        if len(value) > MAX_ENTITY_VALUE:
+            raise ParseError(
+                "entity_declarations",
+                f"entity {name.decode(errors='replace')!r} expands to more than "
+                f"{MAX_ENTITY_VALUE} bytes",
+            )
+    return _replace_references(body, values)
 
 
 def _expand_entities(body: bytes) -> bytes:

@@ -502,7 +502,7 @@ def make_pipeline(
     return Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock), store
 
 
-def test_a15_two_consecutive_301s_move_the_feed_302_never(
+def test_two_consecutive_301s_move_the_feed_302_never(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock
 ) -> None:
     """The effective URL changes after the second consecutive 301 (then the new URL is
@@ -528,7 +528,7 @@ def test_a15_two_consecutive_301s_move_the_feed_302_never(
         store.close()
 
 
-def test_a15_an_interrupted_301_streak_does_not_move(
+def test_an_interrupted_301_streak_does_not_move(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock
 ) -> None:
     """301, then a plain 200, then 301 again: never two consecutive, never moved."""
@@ -547,7 +547,7 @@ def test_a15_an_interrupted_301_streak_does_not_move(
         store.close()
 
 
-def test_a16_410_retires_the_feed_and_it_is_never_requested_again(
+def test_410_retires_the_feed_and_it_is_never_requested_again(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock
 ) -> None:
     """410 Gone: reason `gone`, not due any more, no request even with --all."""
@@ -576,7 +576,7 @@ def test_a16_410_retires_the_feed_and_it_is_never_requested_again(
         ("1", timedelta(minutes=1)),
     ],
 )
-def test_a17_429_waits_for_retry_after_and_holds_the_host(
+def test_429_waits_for_retry_after_and_holds_the_host(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock, retry_after: str,
     wait: timedelta,
 ) -> None:  # fmt: skip
@@ -603,22 +603,34 @@ def test_a17_429_waits_for_retry_after_and_holds_the_host(
         store.close()
 
 
-@pytest.mark.parametrize("retry_after", ["-1", "soon", None])
-def test_a17_unreadable_retry_after_backs_off(
-    server: LocalHTTPServer, tmp_path: Path, clock: FixedClock, retry_after: str | None
-) -> None:
-    """A missing or unreadable Retry-After means the usual backoff, never an immediate retry."""
+@pytest.mark.parametrize(
+    ("status", "retry_after"),
+    [(503, "-1"), (503, "soon"), (503, None), (429, "²"), (503, "³600"), (429, "9" * 300),
+     (503, "Mon, 01 Jan 99999999999999 00:00:00 GMT"), (429, "Fri, 31 Dec 9999 23:59:59 -2359")],
+)  # fmt: skip
+def test_unreadable_retry_after_backs_off_and_the_pass_goes_on(
+    server: LocalHTTPServer, tmp_path: Path, clock: FixedClock, status: int,
+    retry_after: str | None,
+) -> None:  # fmt: skip
+    """A missing or unreadable Retry-After (junk, non-ASCII digits, absurd dates) means
+    the usual backoff, never an immediate retry, and the healthy feed of the pass is stored."""
     headers = [("Retry-After", retry_after)] if retry_after is not None else []
-    server.route("/busy", lambda _r: Response(status=503, headers=headers))
-    pipeline, store = make_pipeline(server, tmp_path, clock, {"busy": "/busy"})
-    try:
-        state = run_pass(pipeline, store, server, all_feeds=True).states["busy"]
-        assert state.error == "http_503"
-        assert state.next_due is not None
-        assert state.next_due - START >= timedelta(minutes=54)  # the interval, jittered
-    finally:
-        pipeline.close()
-        store.close()
+    server.route("/busy", lambda _r: Response(status=status, headers=headers))
+    with LocalHTTPServer() as elsewhere:
+        elsewhere.serve_bytes("/healthy", SEED)
+        feeds = {"busy": "/busy", "healthy": elsewhere.url("/healthy")}
+        pipeline, store = make_pipeline(server, tmp_path, clock, feeds)
+        try:
+            result = run_pass(pipeline, store, server, all_feeds=True)
+        finally:
+            pipeline.close()
+            store.close()
+    state = result.states["busy"]
+    assert state.error == f"http_{status}"
+    assert state.next_due is not None
+    assert state.next_due - START >= timedelta(minutes=54)  # the interval, jittered
+    assert result.reports["healthy"].status == "ok"
+    assert result.reports["healthy"].new == 6
 
 
 def test_backoff_grows_and_resets_on_success(

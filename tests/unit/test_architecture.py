@@ -28,6 +28,7 @@ LAYERS = [
     "aggregator.ingest.fetch",
     "aggregator.ingest.fetch_pool",
     "aggregator.schedule",
+    "aggregator.feed_policy",
     "aggregator.store",
     "aggregator.lock",
     "aggregator.checks",
