@@ -96,9 +96,7 @@ def _failure_of(error: str | FetchError | ParseError) -> feed_policy.Failure:
 # notice a stop request while fetches are running.
 WAIT_SLICE_SECONDS = 0.2
 # Documents in the parse workers or prepared and not stored yet, at most: enough to keep
-# both workers busy while one is stored. Preparing is faster than storing, so without a
-# bound every fetched feed would wait prepared in memory (peak RSS 172 -> 263 MB at 200
-# feeds); with it, fetches wait in the pool, which starts no new one until collected.
+# both workers busy, bounded because preparing outruns storing and would hold every feed.
 PREPARE_BACKLOG = 2 * PARSE_WORKERS
 
 
@@ -763,9 +761,8 @@ class Pipeline:
             entry_id, event_id, vector, headline_only=signatures.headline_only, when=now,
             published=entry.published,
         )  # fmt: skip
-        # Only a new write-up can bring the event closer to an article it missed: a copy
-        # adds the same words again, and searching after every copy cost a quarter of
-        # the storing thread (docs/performance.md, "Seventh round").
+        # Only a new write-up can bring the event closer to an article it missed (a copy adds
+        # the same words again), so copies trigger no search.
         new_write_up = vector if level is JoinLevel.SAME_EVENT else None
         event_id, merged_away = self._merge_converged(event_id, new_write_up, now)
         return entry_id, event_id, level, merged_away

@@ -24,7 +24,7 @@ one item, so a single bridging headline cannot chain two stories. Long texts nev
 this way: their centroids fill with shared vocabulary and the merges collapse unrelated
 stories (measured: RPM2 fell to 2 groups).
 
-Thresholds were chosen on the dev data (docs/design.md, "Measured"): precision first.
+Thresholds were chosen on the dev data, precision first (docs/design.md, "Quality").
 """
 
 from __future__ import annotations
@@ -51,50 +51,31 @@ from aggregator.models import WindowEntry
 PREFIX_LENGTH = 6
 TITLE_WEIGHT = 2.0
 LEAD_WORDS = 300
-# Words 300-600 at half weight: RPM2 B-cubed F1 0.633 -> 0.697 at ECB+ precision 0.903
-# (with the text threshold below); the whole text at full weight cost ECB+ 0.03 precision.
+# Words 300-600 at half weight: long write-ups join more often, while the whole text at
+# full weight cost precision on look-alike events.
 BODY_WORDS = 600
 BODY_WORD_WEIGHT = 0.5
 NAME_BOOST = 2.0
 URL_WORD_WEIGHT = 1.0
 MIN_TERM_LENGTH = 3  # shorter words are mostly function words; numbers are always kept
 
-# Cosine thresholds (dev data, precision first; docs/design.md "Measured"):
-# ECB+ (look-alike events, full text) / RPM2: 0.28 gave ECB+ B-cubed P 0.896 and RPM2 F1
-# 0.708; 0.285 gave P 0.903 / F1 0.910 and RPM2 F1 0.697; 0.29 gave P 0.907, RPM2 0.680.
+# Text threshold: the highest that keeps ECB+ precision at 0.90 without losing RPM2 recall.
 TEXT_EVENT_THRESHOLD = 0.285
-# UCI (headlines only, broad stories), B-cubed P / F1 with the background IDF below: 0.30
-# 0.902 / 0.822, 0.32 0.904 / 0.808, 0.34 0.906 / 0.800. Before it: 0.30 0.907 / 0.712;
-# merges at 0.25 0.880 / 0.772, at 0.22 0.855 / 0.791.
+# Headline thresholds: higher ones gained little UCI precision for much recall, lower merges
+# lost precision.
 HEADLINE_EVENT_THRESHOLD = 0.30
 HEADLINE_MERGE_THRESHOLD = 0.30
-# An article that founded its own event joins a text event that has grown close to it
-# since (its centroid moved as members came; the article missed it on arrival). Higher
-# than the join threshold: it moves a story the reader may have seen alone. Replays
-# (B-cubed P / R / F1; before: ECB+ 0.903 / 0.917 / 0.910, RPM2 0.982 / 0.540 / 0.697):
-# 0.35 ECB+ 0.873 / 0.937 / 0.904, RPM2 0.978 / 0.603 / 0.746; 0.36 ECB+ P 0.877;
-# 0.37 ECB+ 0.903 / 0.930 / 0.916, RPM2 0.982 / 0.587 / 0.735; 0.38 RPM2 F1 0.732;
-# 0.40 (kept, clear of the fall at 0.36) ECB+ 0.903 / 0.924 / 0.913, RPM2 0.982 / 0.566 /
-# 0.719; 0.45 RPM2 0.703. Only events of 3+ members as targets: the same at 0.35. (RPM2
-# before the replay trimmed its window as the daemon does; since: 0.975 / 0.592 / 0.737
-# without late joins, 0.975 / 0.616 / 0.755 at 0.40.)
+# A late join moves a story the reader may have seen alone, so it needs more than a join,
+# and stays clear of the ECB+ precision fall seen at 0.35-0.36.
 TEXT_LATE_JOIN_THRESHOLD = 0.40
-# Headline decisions weigh a term by the larger of its IDF over the window and its IDF in
-# ordinary language (dedup/background.py): a story's own words fill the window while it
-# runs, and window IDF alone discounted them. The background's document share is the chance
-# that a headline of this many words holds the word. UCI B-cubed P / R / F1, window IDF
-# alone 0.907 / 0.586 / 0.712; with the background 0.902 / 0.756 / 0.822 (10 words 0.900 /
-# 0.763 / 0.826; with English frequencies only, 8 words 0.888 / 0.768 / 0.824, 100 words
-# 0.907 / 0.725 / 0.806). Decisions about articles keep window IDF: with the background at
-# 400 words per article, ECB+ precision fell from 0.903 to 0.812.
+# Headline decisions also weigh a term by its rarity in ordinary language (dedup/background.py),
+# as the share of headlines of this many words that would hold it.
 HEADLINE_WORDS = 12
 # Terms in more than this share of the window's documents propose no candidates: they
 # would return nearly every event, and alone never reach a threshold.
 CANDIDATE_MAX_DOCUMENT_SHARE = 0.2
-# Candidates: the events sharing one of the entry's `QUERY_TERMS` most distinctive terms,
-# ranked by the part of the dot product those terms give; the `MAX_CANDIDATE_EVENTS` first
-# are scored exactly. (200 candidates, or the postings of every term, gave the same scores
-# and group counts on ECB+ and RPM2; 10 candidates the same on ECB+, RPM2, UCI's first 1,500.)
+# Candidates come through the entry's most distinctive terms and only the best are scored,
+# because scoring more events gave the same groups on the dev data.
 QUERY_TERMS = 20
 MAX_CANDIDATE_EVENTS = 30
 # Posting lists hold event ids as C ints (4 bytes) while every id fits, else as 8 bytes.
@@ -204,10 +185,9 @@ def encode_vector(vector: Mapping[str, float]) -> tuple[bytes, bytes]:
     """A term vector as stored: its terms' hashes (`term_hash`) as little-endian uint64 and
     their weights as little-endian float64, in the same order.
 
-    Hashes, not the terms' text: a restart reads every vector of the window, and turning
-    each term back into a string and looking it up took over a third of a restart
-    (docs/performance.md, "Sixth round"); hashes are read as one array. Two terms of a
-    window sharing a hash (about 10^-10 for 100,000 terms) would count as one."""
+    Hashes, not the terms' text, because a restart reads every vector of the window and
+    string lookups were over a third of it. Two terms of a window sharing a hash (about
+    10^-10 for 100,000 terms) would count as one."""
     hashes = term_hashes(vector, len(vector)).astype("<u8", copy=False)
     weights = np.fromiter(vector.values(), dtype="<f8", count=len(vector))
     return hashes.tobytes(), weights.tobytes()
@@ -241,8 +221,8 @@ class TermStatistics:
     """Document frequencies over the window, for inverse document frequency.
 
     Terms get ids so that frequencies, centroids and the vectors kept for the window are
-    arrays: as dictionaries of strings, the event level held about 20 KB per item of the
-    window (docs/performance.md, "Third round"). A term is known by its hash
+    arrays, because dictionaries of strings held about 20 KB per item of the window. A
+    term is known by its hash
     (`term_hash`, what the store keeps), and the terms of live vectors also by their text:
     looking a string up costs less than hashing it again."""
 
@@ -508,10 +488,8 @@ class Query:
     """One vector scored against many centroids: its term ids (ascending), weights and IDF
     under the statistics of this decision, computed once.
 
-    Scoring went through the entry's terms in Python for every candidate, and through all
-    of a centroid's thousands of terms for its norm: most of an update's time on a full
-    window (docs/performance.md, "Third round"). With arrays sorted by term id, the shared
-    terms of a centroid are one `searchsorted`, its norm one gather."""
+    With arrays sorted by term id, a centroid's shared terms are one `searchsorted` and its
+    norm one gather, because scoring term by term in Python was most of an update's time."""
 
     def __init__(
         self, ids: IdArray, weights: FloatArray, stats: TermStatistics, *, background: bool
@@ -592,8 +570,8 @@ class _Miss:
     candidates, and those it scored (each below `threshold`). When the entry then founds
     an event of its own, that event's search for one to merge with has the same query and
     the same ranking (postings of other events are unchanged), so it reuses both and
-    scores none of those again: about a tenth of the storing thread's time was this
-    repeated search, mostly for new events of one headline (py-spy, docs/performance.md)."""
+    scores none of those again, because this repeated search was about a tenth of the
+    storing thread's time."""
 
     query: Query
     ranked: list[int]
@@ -613,9 +591,8 @@ class EventIndex:
         # term id -> the events whose centroid has the term. Events leave lazily: ids of
         # events dropped or merged away stay until `_compact` (removing them one by one
         # from the lists of common terms would cost more than the lookups they waste).
-        # Arrays of C ints, not lists: a list holds a pointer and, filled from numpy at a
-        # restart, an int object per posting: 36 bytes instead of 4, and postings were
-        # most of the memory of a restarted window (docs/performance.md, "Sixth round").
+        # Arrays of C ints, not lists, because a list filled from numpy at a restart holds an
+        # int object per posting (36 bytes instead of 4).
         # Event ids fit in 4 bytes for billions of events; a larger one widens every list
         # to 8 bytes (`_widen_postings`), so nothing fails on the day one appears.
         self._postings: dict[int, array[int]] = {}

@@ -16,12 +16,8 @@ from aggregator.dedup.signature import Signatures, estimated_jaccard
 from aggregator.dedup.text import distinctive_title
 from aggregator.models import JoinLevel
 
-# A copy of the same text (republished wire copy, a changed headline, a boilerplate line
-# added, the last paragraph cut, a few words edited): word 3-gram Jaccard stays high, while
-# two different write-ups of one story share few 3-grams. Measured on the syndication set
-# built from ECB+ and RPM2 (`aggregator eval syndication`): 0.5 gave P 0.989 / R 0.994,
-# 0.6 gave P 0.991 / R 0.988, 0.65 gave P 0.992 / R 0.981. The remaining "wrong" matches
-# are articles of different outlets carrying the same agency copy.
+# An edited copy of a text keeps a high word 3-gram Jaccard while two write-ups of one story
+# share few 3-grams; 0.6 keeps near-duplicate precision at 0.99 (`aggregator eval syndication`).
 NEAR_DUPLICATE_BODY_JACCARD = 0.6
 # A headline repeated as an item with no text (related-headline lists, teasers) against
 # the same headline elsewhere: character 5-gram Jaccard of titles.

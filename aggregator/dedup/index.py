@@ -10,7 +10,7 @@ with the thresholds below): the same banding (datasketch's own choice of bands b
 r for the threshold and `num_perm`), and an indexed entry is a candidate when one of its b
 bands (r consecutive hash values) equals the query's band in either kind. The layout is
 what differs, to keep a window of a million entries in a couple of GB and rebuild it in
-seconds (see docs/performance.md):
+seconds:
 
 - columns, not objects: ids, times and sizes in numpy arrays (times as int64
   microseconds, given back as UTC datetimes: equal to the ones added), the signatures of

@@ -9,7 +9,7 @@ keeps a few long-lived worker processes:
   of the daemon, whose threads may hold locks, and never a re-import of the caller's
   `__main__` (which `multiprocessing`'s spawn and forkserver methods do); requests and
   replies are pickled frames on the worker's stdin and stdout. Starting one costs about
-  0.3 s (importing feedparser); reusing it costs about 1 ms per parse (docs/design.md);
+  0.3 s (importing feedparser); reusing it costs about 1 ms per parse;
 * each worker sets `RLIMIT_AS` on itself (default 512 MiB), so a runaway allocation ends in
   a MemoryError inside the worker instead of the machine's memory;
 * the parent waits on the reply at most `timeout` seconds (default 10), then kills the

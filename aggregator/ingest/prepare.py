@@ -3,10 +3,8 @@ its event term vector.
 
 None of it depends on what is stored, so the pipeline has it computed in the parse
 workers, next to the parse (`parse_worker`), while the calling thread stores the feeds
-before it: about 3 ms per entry of the benchmark corpus (250 words of text on average)
-that no longer waits in the one thread that has to decide entries one at a time
-(docs/performance.md, "Fifth round"). Replays (`Pipeline.ingest`) prepare in the calling
-thread with the same functions.
+before it, because the one thread that decides entries one at a time should not wait for
+it. Replays (`Pipeline.ingest`) prepare in the calling thread with the same functions.
 
 Only entries that may be stored are prepared: the caller passes the versions it has
 stored for the feed (identity -> content key), and an entry found there unchanged is

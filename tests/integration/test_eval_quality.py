@@ -1,8 +1,8 @@
 """Grouping quality on slices of the labelled dev data must not drop.
 
-Floors are what this version reaches (`aggregator eval ...`, numbers in docs/design.md,
-"Measured") minus a small margin; a change that loses quality fails here. Skipped when
-`../shared` is absent.
+Floors are what this version reaches (`aggregator eval ...`; docs/design.md, "Quality")
+minus a small margin; a change that loses quality fails here. Skipped when `../shared` is
+absent.
 """
 
 from __future__ import annotations
