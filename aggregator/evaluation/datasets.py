@@ -42,6 +42,13 @@ class LabeledItem:
     url: str | None
     published: datetime
     label: str
+    # The unit never split across folds: what the data set says is broader than the label
+    # (ECB+ topic, RPM2 theme); the label itself when nothing is broader.
+    group: str = ""
+
+    @property
+    def fold_unit(self) -> str:
+        return self.group or self.label
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +60,13 @@ class LabeledPair:
     second: LabeledItem
     same_event: bool
     language: str
+
+    @property
+    def articles(self) -> tuple[str, str]:
+        """The two article ids (a SemEval pair id is `<id1>_<id2>`): pairs that share an
+        article must stay in one fold."""
+        first, _, second = self.id.partition("_")
+        return first, second or f"{self.id}-2"
 
 
 DATASETS = ("uci", "ecbplus", "rpm2", "semeval")
@@ -71,6 +85,7 @@ def load_uci(path: Path, *, limit: int | None = None) -> list[LabeledItem]:
             url=row["URL"].replace("\\?", "?"),
             published=datetime.fromtimestamp(int(row["TIMESTAMP"]) / 1000, tz=UTC),
             label=row["STORY"],
+            group=row["STORY"],  # the STORY is already the broad unit (README: "broad")
         )
         for row in rows
     ]
@@ -105,6 +120,8 @@ def load_ecbplus(path: Path, *, limit: int | None = None) -> list[LabeledItem]:
                 # One article a minute: 538 articles in nine hours, all inside one window.
                 published=BASE_TIME + timedelta(minutes=position),
                 label=doc["event_cluster"],
+                # Both events of a topic are one unit: the look-alike is the test.
+                group=f"topic-{doc['topic']}",
             )
         )
     return items[:limit] if limit else items
@@ -133,6 +150,8 @@ def load_rpm2(path: Path, *, limit: int | None = None) -> list[LabeledItem]:
                 url=None,
                 published=BASE_TIME + offset + timedelta(minutes=minute),
                 label=doc["event_cluster"],
+                # C1 and C2 of a theme are one unit: the same theme a month later.
+                group=doc["theme"],
             )
         )
     items.sort(key=lambda item: (item.published, item.id))
@@ -161,6 +180,7 @@ def load_semeval(path: Path, *, limit: int | None = None) -> list[LabeledPair]:
                         url=url,
                         published=BASE_TIME + timedelta(hours=int(side)),
                         label=row["pair_id"] if same else f"{row['pair_id']}-{side}",
+                        group=row["pair_id"],
                     )
                 )
             pairs.append(
