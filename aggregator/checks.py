@@ -18,15 +18,11 @@ from __future__ import annotations
 
 import pyexpat
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import StartupError
 from aggregator.store import Store, fts5_available, sqlite_version
 
 MIN_SQLITE = (3, 27, 0)
 MIN_EXPAT = (2, 4, 1)
-
-
-class StartupError(AggregatorError):
-    """The environment cannot run the aggregator safely."""
 
 
 def _dotted(version: tuple[int, ...]) -> str:

@@ -1,13 +1,20 @@
 """One exception tree for everything the aggregator reports on purpose.
 
     AggregatorError
-    ├── ConfigError      the YAML feed list is wrong (names file, line and key)
-    ├── FetchError       a feed could not be fetched (carries a short reason code)
-    ├── ParseError       fetched bytes are not a usable feed (carries a reason code)
-    └── StoreError       the database cannot be used (locked, read-only, full, wrong schema)
+    ├── ConfigError          the YAML feed list is wrong (names file, line and key)
+    ├── UsageError           a bad command-line value or query parameter (exit 2, HTTP 400)
+    ├── OpmlError            an OPML document cannot be read
+    ├── StartupError         the environment cannot run the aggregator safely
+    ├── AlreadyRunning       another process holds the database's writer lock
+    ├── FetchError           a feed could not be fetched (carries a short reason code)
+    │   ├── HTTPStatusError  the server answered neither 200, 304 nor a redirect
+    │   └── RetiredFeedError not fetched at all: the feed is retired
+    ├── ParseError           fetched bytes are not a usable feed (carries a reason code)
+    └── StoreError           the database cannot be used (locked, read-only, full, wrong schema)
 
 Per-feed failures (FetchError, ParseError) are caught by the pipeline and stored on
-the feed as values; they never stop a run. Only the CLI turns errors into exit codes.
+the feed as values; they never stop a run. Only the CLI turns errors into exit codes,
+and only the web server turns UsageError into a 400.
 """
 
 from __future__ import annotations
@@ -44,6 +51,22 @@ class ConfigError(AggregatorError):
         return f"{where}:{key} {self.message}"
 
 
+class UsageError(AggregatorError):
+    """A bad command-line value or query parameter; the message names it (exit 2, HTTP 400)."""
+
+
+class OpmlError(AggregatorError):
+    """The OPML document cannot be read (one line, for the CLI)."""
+
+
+class StartupError(AggregatorError):
+    """The environment cannot run the aggregator safely (too old SQLite or expat, no FTS5)."""
+
+
+class AlreadyRunning(AggregatorError):
+    """Another process holds the database's writer lock."""
+
+
 class FetchError(AggregatorError):
     """A feed could not be fetched. `reason` is a short stable code stored on the feed
     (`timeout`, `too_large`, `connection_refused`, `http_404`, `too_many_redirects`, ...)."""
@@ -52,6 +75,23 @@ class FetchError(AggregatorError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class HTTPStatusError(FetchError):
+    """The server answered with a status that is neither 200, 304 nor a redirect.
+
+    `reason` is `http_<status>`; `detail` the reason phrase. `retry_after` is the raw
+    `Retry-After` header (delta-seconds or an HTTP date) for the feed policy to interpret.
+    """
+
+    def __init__(self, status: int, phrase: str = "", *, retry_after: str | None = None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+        super().__init__(f"http_{status}", phrase)
+
+
+class RetiredFeedError(FetchError):
+    """Raised instead of fetching a retired feed (`update --all`): no request is made."""
 
 
 class ParseError(AggregatorError):

@@ -20,13 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from aggregator.errors import AggregatorError, StoreError
+from aggregator.errors import AlreadyRunning, StoreError
 
-__all__ = ["AlreadyRunning", "Holder", "WriterLock", "holder", "lock_path"]
-
-
-class AlreadyRunning(AggregatorError):
-    """Another process holds the database's writer lock."""
+__all__ = ["Holder", "WriterLock", "holder", "lock_path"]
 
 
 @dataclass(frozen=True, slots=True)

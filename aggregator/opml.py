@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from aggregator.errors import ConfigError
+from aggregator.errors import ConfigError, OpmlError
 from aggregator.models import Config
 from aggregator.urls import without_userinfo
 
@@ -35,10 +35,6 @@ IMPORT_GROUP = "imported"  # the group of feeds that sit in no folder of the OPM
 # An OPML file is a list of subscriptions: more than this is not one a person keeps.
 MAX_OPML_FEEDS = 10_000
 _INDENT_STEP = 2  # for a new group in an empty `groups:`
-
-
-class OpmlError(ValueError):
-    """The OPML document cannot be read (one line, for the CLI)."""
 
 
 @dataclass(frozen=True, slots=True)

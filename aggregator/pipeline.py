@@ -44,8 +44,15 @@ from aggregator.dedup.grouping import (
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
-from aggregator.errors import AggregatorError, FetchError, ParseError, StoreError
-from aggregator.ingest.fetch import Fetcher, HTTPStatusError
+from aggregator.errors import (
+    AggregatorError,
+    FetchError,
+    HTTPStatusError,
+    ParseError,
+    RetiredFeedError,
+    StoreError,
+)
+from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
 from aggregator.ingest.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
 from aggregator.ingest.parse_worker import ParserPool
@@ -75,12 +82,8 @@ REBUILD_BATCH = 4096
 PERMANENT_REDIRECT_CONFIRMATIONS = 2
 
 
-class _RetiredFeed(FetchError):
-    """Raised instead of fetching a retired feed (`update --all`): no request is made."""
-
-
 def _refuse_retired(reason: str) -> FetchResult:
-    raise _RetiredFeed(reason, "the feed is retired; give it a new url to fetch it again")
+    raise RetiredFeedError(reason, "the feed is retired; give it a new url to fetch it again")
 
 
 def _failure_of(error: str | FetchError | ParseError) -> feed_policy.Failure:
@@ -89,7 +92,7 @@ def _failure_of(error: str | FetchError | ParseError) -> feed_policy.Failure:
         return feed_policy.Failure(reason=error)
     if isinstance(error, HTTPStatusError):
         return feed_policy.Failure(error.reason, error.status, error.retry_after)
-    return feed_policy.Failure(error.reason, already_retired=isinstance(error, _RetiredFeed))
+    return feed_policy.Failure(error.reason, already_retired=isinstance(error, RetiredFeedError))
 
 
 # How long `update_feeds` waits on the fetch pool at a time: the longest it takes to

@@ -47,7 +47,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 from aggregator import __version__
 from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
-from aggregator.errors import StoreError
+from aggregator.errors import StoreError, UsageError
 from aggregator.models import EventQuery, EventView
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
@@ -94,10 +94,6 @@ class Response:
     content_type: str
     body: bytes
     headers: tuple[tuple[str, str], ...] = field(default=())
-
-
-class _BadRequest(Exception):
-    """A query parameter that cannot be used (400, with the reason shown)."""
 
 
 def loopback_hosts(host: str, port: int, base_url: str | None = None) -> frozenset[str] | None:
@@ -160,7 +156,7 @@ class WebApp:
         """Answer one request. `headers` has lower-cased names. Never raises."""
         try:
             response = self._dispatch(method, target, headers)
-        except _BadRequest as exc:
+        except UsageError as exc:
             response = self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except StoreError as exc:
             response = self._error(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
@@ -182,7 +178,7 @@ class WebApp:
         try:
             params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=MAX_PARAMS)
         except ValueError as exc:  # more fields than MAX_PARAMS
-            raise _BadRequest(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
         if path in ("/", "/search"):
             return self._digest_page(params)
         if path == "/feeds":
@@ -252,7 +248,7 @@ class WebApp:
         try:
             window = parse_window(filters.since, filters.date)
         except ValueError as exc:
-            raise _BadRequest(str(exc)) from exc
+            raise UsageError(str(exc)) from exc
         return make_query(now=now, window=window, groups=filters.groups, search=filters.search)
 
     @staticmethod
@@ -263,12 +259,12 @@ class WebApp:
 
         search = one("q")
         if search and len(search) > MAX_SEARCH_CHARS:
-            raise _BadRequest(f"q: at most {MAX_SEARCH_CHARS} characters")
+            raise UsageError(f"q: at most {MAX_SEARCH_CHARS} characters")
         limit_text = one("limit")
         limit = default_limit
         if limit_text:
             if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
-                raise _BadRequest(f"limit: a whole number from 1 to {MAX_LIMIT}")
+                raise UsageError(f"limit: a whole number from 1 to {MAX_LIMIT}")
             limit = int(limit_text)
         groups = tuple(g.strip() for g in params.get("group", []) if g.strip())
         return Filters(

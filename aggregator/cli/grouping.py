@@ -23,7 +23,7 @@ from aggregator.dedup.events import (
 )
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
-from aggregator.errors import AggregatorError, StoreError
+from aggregator.errors import StoreError, UsageError
 from aggregator.evaluation import datasets, syndication
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
@@ -35,10 +35,6 @@ Handler = Callable[[argparse.Namespace], int]
 Subcommand = Callable[..., argparse.ArgumentParser]
 
 EVAL_DATASETS = (*datasets.DATASETS, "syndication")
-
-
-class DedupUsageError(AggregatorError):
-    """A bad argument to a grouping command (exit 2)."""
 
 
 def register(
@@ -115,7 +111,7 @@ def register(
 
 def _eval(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
-        raise DedupUsageError(f"{args.path}: no such folder")
+        raise UsageError(f"{args.path}: no such folder")
     limit = args.limit
     if args.dataset == "syndication":
         items = datasets.load_ecbplus(args.path / "ecbplus", limit=limit) + datasets.load_rpm2(
@@ -140,7 +136,7 @@ def _eval(args: argparse.Namespace) -> int:
     try:
         items = loader(args.path, limit=limit)
     except (OSError, KeyError, ValueError) as exc:
-        raise DedupUsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
+        raise UsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
     result = replay(items)
     _emit(args, result.report(args.dataset), {
         "items": result.items, "labels": result.labels, "groups": result.groups,
@@ -167,7 +163,7 @@ def _explain(args: argparse.Namespace) -> int:
     try:
         event = store.event(args.event_id)
         if event is None:
-            raise DedupUsageError(f"no event {args.event_id}")
+            raise UsageError(f"no event {args.event_id}")
         # Term weights over the window, as the daemon sees them, and the event's members
         # counted once more only if they have left the window.
         stats = TermStatistics()
@@ -201,10 +197,10 @@ def _events(args: argparse.Namespace) -> int:
             with store.transaction():
                 if args.action == "merge":
                     if args.first == args.second:
-                        raise DedupUsageError("an event cannot be merged with itself")
+                        raise UsageError("an event cannot be merged with itself")
                     for event_id in (args.first, args.second):
                         if not store.event_exists(event_id):
-                            raise DedupUsageError(f"no event {event_id}")
+                            raise UsageError(f"no event {event_id}")
                     moved = store.merge_events(
                         args.first, args.second, similarity=None, reason="merged by hand", now=now
                     )
@@ -214,11 +210,9 @@ def _events(args: argparse.Namespace) -> int:
                     try:
                         current = store.entry_event(args.entry_id)
                     except StoreError as exc:
-                        raise DedupUsageError(str(exc)) from exc
+                        raise UsageError(str(exc)) from exc
                     if current != args.event_id:
-                        raise DedupUsageError(
-                            f"entry {args.entry_id} is not in event {args.event_id}"
-                        )
+                        raise UsageError(f"entry {args.entry_id} is not in event {args.event_id}")
                     new_event = store.move_entry_to_new_event(args.entry_id, now=now)
                     store.separate_events(args.event_id, new_event, now=now)
                     for event_id in (args.event_id, new_event):

@@ -23,17 +23,16 @@ from textwrap import dedent
 
 from aggregator import __version__
 from aggregator.checks import check_libraries, check_writable
-from aggregator.cli.grouping import DedupUsageError
 from aggregator.cli.grouping import register as register_grouping_commands
 from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
 from aggregator.digest import build_digest, make_query, parse_window
-from aggregator.errors import AggregatorError, ConfigError, StoreError
+from aggregator.errors import AggregatorError, ConfigError, OpmlError, StoreError, UsageError
 from aggregator.lock import WriterLock
 from aggregator.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 from aggregator.models import Config, EventQuery, FeedState
-from aggregator.opml import OpmlError, add_feeds, new_feeds, read_opml, write_opml
+from aggregator.opml import add_feeds, new_feeds, read_opml, write_opml
 from aggregator.pipeline import Pipeline, RunReport
 from aggregator.render import FORMATS, render_digest
 from aggregator.schedule import is_failing
@@ -55,10 +54,6 @@ DEFAULT_SINCE = "24h"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 log = logging.getLogger("aggregator")
-
-
-class UsageError(AggregatorError):
-    """A bad command-line value (exit 2)."""
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -246,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }  # fmt: skip
     try:
         return handlers[args.command](args)
-    except (ConfigError, UsageError, DedupUsageError) as exc:
+    except (ConfigError, UsageError) as exc:
         print(f"aggregator: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except AggregatorError as exc:

@@ -84,11 +84,11 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util import Timeout, parse_url
 
 from aggregator import USER_AGENT
-from aggregator.errors import FetchError
+from aggregator.errors import FetchError, HTTPStatusError
 from aggregator.models import DEFAULT_MAX_BODY_BYTES, FeedSpec, FetchResult
 from aggregator.urls import without_userinfo
 
-__all__ = ["DEFAULT_MAX_BODY_BYTES", "Fetcher", "HTTPStatusError", "Resolver"]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "Fetcher", "Resolver"]
 
 Resolver = Callable[[str, int], list[str]]
 
@@ -110,19 +110,6 @@ _CGNAT = ipaddress.ip_network("100.64.0.0/10")  # RFC 6598; not covered by is_pr
 _HEADER_VALUE_OK = frozenset([9, *range(0x20, 0x7F), *range(0x80, 0x100)])
 _MAX_DETAIL = 300
 _GZIP_MAGIC = b"\x1f\x8b"
-
-
-class HTTPStatusError(FetchError):
-    """The server answered with a status that is neither 200, 304 nor a redirect.
-
-    `reason` is `http_<status>`; `detail` the reason phrase. `retry_after` is the raw
-    `Retry-After` header (delta-seconds or an HTTP date) for the scheduler to interpret.
-    """
-
-    def __init__(self, status: int, phrase: str = "", *, retry_after: str | None = None) -> None:
-        self.status = status
-        self.retry_after = retry_after
-        super().__init__(f"http_{status}", phrase)
 
 
 # --------------------------------------------------------------------------------------------

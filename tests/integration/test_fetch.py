@@ -15,8 +15,8 @@ import urllib3.util.connection
 
 import aggregator.ingest.fetch
 from aggregator import USER_AGENT
-from aggregator.errors import FetchError
-from aggregator.ingest.fetch import ACCEPT, Fetcher, HTTPStatusError
+from aggregator.errors import FetchError, HTTPStatusError
+from aggregator.ingest.fetch import ACCEPT, Fetcher
 from aggregator.models import FeedSpec
 from tests.support.http_server import (
     LocalHTTPServer,

@@ -109,3 +109,30 @@ def test_only_fetch_touches_the_network_and_only_store_touches_sqlite() -> None:
                     owner = owners[name]
                     inside = module_name(path) == owner or module_name(path).startswith(owner + ".")
                     assert inside, f"{path.name} imports {name}"
+
+
+def test_every_exception_class_lives_in_the_error_tree() -> None:
+    """Exceptions are defined in `errors.py` only, so the tree its docstring draws is whole."""
+    outside = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if module_name(path) == "aggregator.errors":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(base, ast.Name) and (base.id.endswith(("Error", "Exception")))
+                for base in node.bases
+            ):
+                outside.append(f"{module_name(path)}.{node.name}")
+    assert outside == []
+
+
+def test_the_error_tree_drawing_names_every_error() -> None:
+    """Every class of `errors.py` appears in the tree of its docstring."""
+    import aggregator.errors as errors
+
+    classes = [
+        name for name, value in vars(errors).items()
+        if isinstance(value, type) and issubclass(value, Exception)
+    ]  # fmt: skip
+    assert errors.__doc__ is not None
+    assert [name for name in classes if name not in errors.__doc__] == []

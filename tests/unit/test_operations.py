@@ -16,7 +16,6 @@ import pytest
 from aggregator.checks import (
     MIN_EXPAT,
     MIN_SQLITE,
-    StartupError,
     check_expat,
     check_libraries,
     check_sqlite,
@@ -24,8 +23,8 @@ from aggregator.checks import (
 from aggregator.cli import build_parser
 from aggregator.dedup.background import cache_path
 from aggregator.dedup.events import PREFIX_LENGTH
-from aggregator.errors import StoreError
-from aggregator.lock import AlreadyRunning, WriterLock, holder, lock_path
+from aggregator.errors import AlreadyRunning, StartupError, StoreError
+from aggregator.lock import WriterLock, holder, lock_path
 from aggregator.logs import JsonFormatter, configure_logging
 from aggregator.maintenance import JOBS, due_jobs, next_run
 from aggregator.models import Config, FeedSpec, FeedState
