@@ -1,8 +1,9 @@
 """Frozen dataclasses passed between the layers.
 
 Data flows one way: config -> FeedSpec; fetch -> FetchResult; parse -> ParsedFeed of
-RawEntry; normalize -> Entry; dedup decides an Assignment; store returns StoredEntry and
-EventView; digest and render read those. No layer hands another a raw dict or row.
+RawEntry; normalize -> Entry; dedup finds a match (`dedup.grouping.Match`,
+`dedup.events.EventMatch`) and its JoinLevel; store returns StoredEntry and EventView;
+digest and render read those. No layer hands another a raw dict or row.
 """
 
 from __future__ import annotations

@@ -447,9 +447,14 @@ def _feeds(args: argparse.Namespace) -> int:
         return _feeds_export(args)
     config = load_config(args.config)
     try:
-        states = {s.location: s for s in Store.open(args.db, create=False).feed_states()}
+        store = Store.open(args.db, create=False)
     except StoreError:
         states = {}  # nothing fetched yet: every feed shows as never fetched
+    else:
+        try:
+            states = {state.location: state for state in store.feed_states()}
+        finally:
+            store.close()
     print(_feeds_table(config, states))
     return EXIT_OK
 

@@ -532,10 +532,6 @@ class Store:
                     self.db.table("feeds").update(row["id"], {"enabled": 0})
         return ids
 
-    def feed_cache_headers(self, feed_id: int) -> tuple[str | None, str | None]:
-        row = self.db.table("feeds").get(feed_id)
-        return row["etag"], row["last_modified"]
-
     def due_feed_ids(self, now: datetime) -> set[int]:
         rows = self.db.query(
             "select id from feeds where enabled = 1 and retired is null"

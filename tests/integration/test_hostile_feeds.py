@@ -394,30 +394,30 @@ def test_hostile_feed_fails_alone_with_its_reason(torture: Pass, feed: str, reas
     assert state.entry_count == 0
 
 
-def test_a21_first_fetch_sends_no_validators_and_ua_is_exact(torture: Pass) -> None:
-    """Requests carry the exact User-Agent, no validators on a first fetch, no cookies."""
+def test_first_fetch_sends_no_validators_and_the_exact_user_agent(torture: Pass) -> None:
+    """Requests carry the exact User-Agent, no validators on a first fetch, no cookies (A21)."""
     (request,) = torture.server.requests_for("/healthy")
     assert request.headers["user-agent"].startswith("aggregator/")
     assert "(+https://" in request.headers["user-agent"]
     assert "if-none-match" not in request.headers and "cookie" not in request.headers
 
 
-def test_b1_xxe_never_reads_the_local_file(torture: Pass) -> None:
-    """External entities are never resolved: the sentinel text is nowhere in the database."""
+def test_an_external_entity_never_reads_a_local_file(torture: Pass) -> None:
+    """External entities are never resolved: the sentinel text is nowhere in the database (B1)."""
     for feed in ("b1-xxe-lines", "b1-xxe-one-line"):
         assert torture.reports[feed].status == "ok"
     dump = "\n".join(torture.store.db.iterdump())
     assert SENTINEL not in dump
 
 
-def test_b2_external_dtd_and_parameter_entity_are_not_fetched(torture: Pass) -> None:
-    """No request reaches the DTD URL; the feed itself parses."""
+def test_an_external_dtd_and_parameter_entity_are_not_fetched(torture: Pass) -> None:
+    """No request reaches the DTD URL; the feed itself parses (B2)."""
     assert torture.reports["b2-external-dtd"].status == "ok"
     assert torture.server.requests_for("/b2-evil.dtd") == []
 
 
-def test_b7_entries_are_capped_to_the_newest(torture: Pass) -> None:
-    """3,000 items: the newest 500 are stored."""
+def test_entries_of_a_huge_feed_are_capped_to_the_newest(torture: Pass) -> None:
+    """3,000 items: the newest 500 are stored (B7)."""
     assert torture.reports["b7-3000-items"].status == "ok"
     titles = torture.titles("b7-3000-items")
     assert len(titles) == 500
@@ -425,23 +425,23 @@ def test_b7_entries_are_capped_to_the_newest(torture: Pass) -> None:
     assert min(published) >= "2023-08-08T15:40"  # the 500 latest of 3,000 minutes' items
 
 
-def test_b10_deep_nesting_parses_or_fails_cleanly(torture: Pass) -> None:
-    """100,000 nested elements never raise a RecursionError out of the pipeline."""
+def test_deep_nesting_parses_or_fails_cleanly(torture: Pass) -> None:
+    """100,000 nested elements never raise a RecursionError out of the pipeline (B10)."""
     report = torture.reports["b10-nesting"]
     assert report.status == "ok" or (report.error or "").startswith(("parse_", "parser_crash"))
     assert not (report.error or "").startswith("internal:")
 
 
-def test_c1_to_c4_are_repaired_and_stored(torture: Pass) -> None:
-    """Invalid character references become U+FFFD; a backslash entity value stays text."""
+def test_invalid_character_references_are_repaired_and_stored(torture: Pass) -> None:
+    """Invalid character references become U+FFFD; a backslash entity value stays text (C1-C4)."""
     for feed in ("c1-surrogate", "c2-past-unicode", "c3-overflow"):
         assert torture.reports[feed].status == "ok", torture.error(feed)
         assert torture.titles(feed) == ["a\ufffdb"]
     assert torture.titles("c4-backslash-entity") == ["C:\\data"]
 
 
-def test_d1_encodings_are_stored_as_valid_text(torture: Pass) -> None:
-    """Mis-declared, invalid and unknown encodings still give a stored, valid title."""
+def test_wrong_and_unknown_encodings_are_stored_as_valid_text(torture: Pass) -> None:
+    """Mis-declared, invalid and unknown encodings still give a stored, valid title (D1)."""
     expected = {
         "d1-latin1-as-utf8": "café",
         "d1-utf8-as-latin1": "café",
@@ -456,16 +456,17 @@ def test_d1_encodings_are_stored_as_valid_text(torture: Pass) -> None:
     garbled.encode("utf-8")  # valid text: no lone surrogates
 
 
-def test_d2_d3_controls_and_bidi_are_removed(torture: Pass) -> None:
-    """NUL, ESC, VT, BEL and bidi overrides never reach the database."""
+def test_control_and_bidi_characters_are_removed(torture: Pass) -> None:
+    """NUL, ESC, VT, BEL and bidi overrides never reach the database (D2, D3)."""
     (controls,) = torture.titles("d2-controls")
     assert controls == "abcd]0;pwnede"
     (bidi,) = torture.titles("d3-bidi")
     assert bidi == "exetxt.xy"
 
 
-def test_d5_d6_dangerous_links_and_markup_are_dropped(torture: Pass) -> None:
-    """javascript: links give no URL; content keeps no script scheme, form, svg or iframe."""
+def test_dangerous_links_and_markup_are_dropped(torture: Pass) -> None:
+    """javascript: links give no URL; content keeps no script scheme, form, svg or iframe
+    (D5, D6)."""
     assert torture.column("d5-schemes", "url") == [None]
     (html,) = torture.column("d5-schemes", "html")
     lowered = html.lower()
@@ -473,8 +474,8 @@ def test_d5_d6_dangerous_links_and_markup_are_dropped(torture: Pass) -> None:
         assert needle not in lowered
 
 
-def test_d8_sql_is_stored_verbatim(torture: Pass) -> None:
-    """Quotes and SQL in a title are data; the schema is unchanged."""
+def test_sql_in_a_title_is_stored_verbatim(torture: Pass) -> None:
+    """Quotes and SQL in a title are data; the schema is unchanged (D8)."""
     assert torture.titles("d8-sql") == ["'); DROP TABLE entries;-- \""]
     assert "entries" in torture.store.db.table_names()
 
@@ -651,10 +652,10 @@ def test_backoff_grows_and_resets_on_success(
         store.close()
 
 
-def test_a24_credentials_are_not_sent_to_another_origin(
+def test_credentials_are_not_sent_to_another_origin(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock
 ) -> None:
-    """Basic credentials go to the feed's origin only; the redirect target gets none."""
+    """Basic credentials go to the feed's origin only; the redirect target gets none (A24)."""
     with LocalHTTPServer() as other:
         other.serve_bytes("/feed", rss())
         server.redirect("/private", other.url("/feed"))
@@ -729,11 +730,11 @@ def loopback_is_public(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]
         "http://2130706434:{port}/",
     ],
 )
-def test_a11_a12_redirect_to_a_private_address_is_refused(
+def test_a_redirect_to_a_private_address_is_refused(
     server: LocalHTTPServer, tmp_path: Path, clock: FixedClock,
     loopback_is_public: list[tuple[str, int]], target: str,
 ) -> None:  # fmt: skip
-    """A public feed redirecting to a private, loopback or link-local address (in any
+    """A public feed redirecting to a private, loopback or link-local address (A11, A12; in any
     spelling) fails with private_address, and no connection is attempted."""
     server.redirect("/start", target.format(port=server.port))
     pipeline, store = make_pipeline(server, tmp_path, clock, {"ssrf": "/start"}, private=False)
@@ -764,8 +765,8 @@ def test_private_feed_url_is_refused_before_any_connection(
     assert loopback_is_public == []
 
 
-def test_a12_a_name_resolving_to_loopback_is_refused(tmp_path: Path, clock: FixedClock) -> None:
-    """`localhost` is refused after resolution (no allow_private): the server sees nothing."""
+def test_a_name_resolving_to_loopback_is_refused(tmp_path: Path, clock: FixedClock) -> None:
+    """`localhost` is refused after resolution (no allow_private): the server sees nothing (A12)."""
     with LocalHTTPServer() as server:
         server.serve_bytes("/feed", rss())
         url = f"http://localhost:{server.port}/feed"
