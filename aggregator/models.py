@@ -266,6 +266,8 @@ class EventView:
     first_seen: datetime
     last_seen: datetime
     canonical_reason: str
+    read: bool = False  # reading any copy reads the event; a later copy leaves it read
+    starred: bool = False
 
     @property
     def members(self) -> tuple[StoredEntry, ...]:
@@ -278,6 +280,13 @@ class EventView:
         for member in self.members:
             seen.setdefault(member.feed_name, None)
         return tuple(seen)
+
+
+class ReadingState(StrEnum):
+    """Which events a reader asks to see by their state (None in a query: all of them)."""
+
+    UNREAD = "unread"
+    STARRED = "starred"
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +303,8 @@ class EventQuery:
     published_until: datetime | None = None
     groups: tuple[str, ...] = ()  # a member comes from a feed of one of these groups
     search: str | None = None  # words that a member's title or text contains (all of them)
+    state: ReadingState | None = None  # only unread, or only starred, events
+
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,7 @@ from aggregator.models import (
     FeedState,
     JoinLevel,
     MemberFacts,
+    ReadingState,
     StoredEntry,
     WindowEntry,
 )
@@ -446,6 +447,18 @@ class Store:
             [(row[0],) for row in rows if not distinctive_content(row[1], row[2])],
         )
 
+    def _schema_reading(self) -> None:
+        """Read and starred state per event, and event ids that are never given twice (a
+        mark sent for an id merged away follows the merge, never lands on a newer event)."""
+        events = self.db.table("events")
+        events.add_column("read_at", str)
+        events.add_column("starred_at", str)
+        row = self.db.conn.execute(
+            "select max(coalesce((select max(id) from events), 0),"
+            " coalesce((select max(absorbed_event_id) from event_merges), 0))"
+        ).fetchone()
+        self._set_meta("last_event_id", str(int(row[0])))
+
     def _schema_events(self) -> None:
         """Event merges (automatic and manual) and manual separations of events."""
         merges = self.db.table("event_merges")
@@ -787,13 +800,21 @@ class Store:
     # -- events --------------------------------------------------------------------------
 
     def create_event(self, now: datetime) -> int:
+        """A new, empty event, unread, under an id no event has had before."""
         when = to_db_time(now)
-        cursor = self.db.conn.execute(
-            "insert into events (first_seen, last_seen, member_count, source_count, updated)"
-            " values (?, ?, 0, 0, ?)",
-            [when, when, when],
+        # No RETURNING: it needs SQLite 3.35, and 3.27 is supported.
+        self.db.conn.execute(
+            "update meta set value = cast(value as integer) + 1 where key = 'last_event_id'"
         )
-        return _inserted_id(cursor)
+        (event_id,) = self.db.conn.execute(
+            "select cast(value as integer) from meta where key = 'last_event_id'"
+        ).fetchone()
+        self.db.conn.execute(
+            "insert into events (id, first_seen, last_seen, member_count, source_count,"
+            " updated) values (?, ?, ?, 0, 0, ?)",
+            [event_id, when, when, when],
+        )
+        return int(event_id)
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         ids = sorted(set(event_ids))
@@ -885,6 +906,14 @@ class Store:
             for row in self.db.query("select id from entries where event_id = ?", [gone])
         ]
         self.db.execute("update entries set event_id = ? where event_id = ?", [keep, gone])
+        # Read if either was read (its story has been seen); starred if either was.
+        self.db.execute(
+            "update events set"
+            " read_at = coalesce(read_at, (select read_at from events where id = :gone)),"
+            " starred_at = coalesce(starred_at, (select starred_at from events where id = :gone))"
+            " where id = :keep",
+            {"keep": keep, "gone": gone},
+        )
         self.db.table("event_merges").insert(
             {"kept_event_id": keep, "absorbed_event_id": gone, "similarity": similarity,
              "reason": reason, "entries": len(moved), "at": to_db_time(now)}
@@ -905,8 +934,15 @@ class Store:
         return moved
 
     def move_entry_to_new_event(self, entry_id: int, *, now: datetime) -> int:
-        """Split: the entry leaves its event for a new event of its own (a manual act)."""
+        """Split: the entry leaves its event for a new event of its own (a manual act),
+        which starts with the old event's read and starred state."""
         event_id = self.create_event(now)
+        self.db.execute(
+            "update events set (read_at, starred_at) = (select e.read_at, e.starred_at"
+            " from events e join entries on entries.event_id = e.id where entries.id = ?)"
+            " where id = ?",
+            [entry_id, event_id],
+        )
         self.db.execute(
             "update entries set event_id = ?, join_level = ?, similarity = null, "
             "matched_entry_id = null, match_rule = 'split by hand' where id = ?",
@@ -928,6 +964,59 @@ class Store:
             [event_id, event_id],
         ).fetchall()
         return {b if a == event_id else a for a, b in rows}
+
+    # -- reading state ---------------------------------------------------------------------
+
+    def current_event_id(self, event_id: int) -> int | None:
+        """The event an id stands for now: itself, or the event it was merged into (through
+        every later merge); None when it never existed or has been pruned."""
+        seen: set[int] = set()
+        while event_id not in seen:
+            if self.event_exists(event_id):
+                return event_id
+            seen.add(event_id)
+            row = self.db.execute(
+                "select kept_event_id from event_merges where absorbed_event_id = ?"
+                " order by id desc limit 1",
+                [event_id],
+            ).fetchone()
+            if row is None:
+                return None
+            event_id = int(row[0])
+        return None
+
+    def mark_events(
+        self,
+        event_ids: Iterable[int],
+        *,
+        now: datetime,
+        read: bool | None = None,
+        starred: bool | None = None,
+    ) -> int:
+        """Set read and/or starred on existing events (None leaves that part alone); the
+        time of a mark already set is kept. Returns how many events changed."""
+        ids = sorted(set(event_ids))
+        when = to_db_time(now)
+        changed = 0
+        for column, value in (("read_at", read), ("starred_at", starred)):
+            if value is None:
+                continue
+            for start in range(0, len(ids), _READ_BATCH):
+                batch = ids[start : start + _READ_BATCH]
+                marks = ",".join("?" * len(batch))
+                if value:
+                    sql = f"update events set {column} = ? where {column} is null"
+                    params: list[Any] = [when, *batch]
+                else:
+                    sql = f"update events set {column} = null where {column} is not null"
+                    params = list(batch)
+                sql += f" and id in ({marks})"
+                changed += self.db.conn.execute(sql, params).rowcount
+        return changed
+
+    def count_events(self, query: EventQuery) -> int:
+        """How many events `query` matches (the unread count of a page, for one)."""
+        return len(self._event_ids(query))
 
     def event_merge_history(self, event_id: int) -> list[dict[str, Any]]:
         return list(
@@ -1010,25 +1099,8 @@ class Store:
         return [view for view in (self.event(i) for i in ids) if view is not None]
 
     def event(self, event_id: int) -> EventView | None:
-        rows = list(self.db.query("select * from events where id = ?", [event_id]))
-        if not rows:
-            return None
-        row = rows[0]
-        members = self.event_members(event_id)
-        canonical = next((m for m in members if m.id == row["canonical_entry_id"]), None)
-        if canonical is None:
-            return None
-        first_seen = from_db_time(row["first_seen"])
-        last_seen = from_db_time(row["last_seen"])
-        assert first_seen is not None and last_seen is not None
-        return EventView(
-            id=event_id,
-            canonical=canonical,
-            others=tuple(m for m in members if m.id != canonical.id),
-            first_seen=first_seen,
-            last_seen=last_seen,
-            canonical_reason=row["canonical_reason"] or "",
-        )
+        views = self.events_by_id([event_id])
+        return views[0] if views else None
 
     # -- reading events for the digest and the web page ----------------------------------
 
@@ -1038,6 +1110,9 @@ class Store:
         With `latest`, only that many: the events that most recently gained a member (what
         a feed of the digest carries).
         """
+        return self.events_by_id(self._event_ids(query, latest=latest))
+
+    def _event_ids(self, query: EventQuery, *, latest: int | None = None) -> list[int]:
         conditions = ["events.canonical_entry_id is not null"]
         params: dict[str, Any] = {}
         if query.arrived_since is not None:
@@ -1071,16 +1146,19 @@ class Store:
                 "events.id in (select event_id from entries where id in"
                 " (select rowid from entries_fts where entries_fts match :search))"
             )
+        if query.state is ReadingState.UNREAD:
+            conditions.append("events.read_at is null")
+        elif query.state is ReadingState.STARRED:
+            conditions.append("events.starred_at is not null")
         sql = f"select id from events where {' and '.join(conditions)}"
         sql += " order by last_seen desc, id desc"
         if latest is not None:
             sql += " limit :latest"
             params["latest"] = latest
         try:
-            ids = [int(row["id"]) for row in self.db.query(sql, params)]
+            return [int(row["id"]) for row in self.db.query(sql, params)]
         except sqlite3.OperationalError as exc:
             raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
-        return self.events_by_id(ids)
 
     def events_by_id(self, event_ids: Sequence[int]) -> list[EventView]:
         """The events with these ids, in the order given; unknown ids are left out.
@@ -1356,6 +1434,8 @@ def _event_view(row: dict[str, Any], members: list[StoredEntry]) -> EventView | 
         first_seen=first_seen,
         last_seen=last_seen,
         canonical_reason=row["canonical_reason"] or "",
+        read=row["read_at"] is not None,
+        starred=row["starred_at"] is not None,
     )
 
 
@@ -1368,5 +1448,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_events,
     Store._schema_term_vectors,
     Store._schema_distinctive,
+    Store._schema_reading,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

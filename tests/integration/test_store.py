@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlite_utils
 
 from aggregator.dedup.signature import MinHashParams
 from aggregator.dedup.text import distinctive_content
 from aggregator.errors import StoreError
 from aggregator.store import SCHEMA_VERSION, Store
 from aggregator.store.sqlite import MIGRATIONS
+
+
+def store_before(path: Path, migration: Callable[[Store], None]) -> Store:
+    """A database as an older aggregator left it: every migration before `migration`."""
+    db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None))
+    store = Store(db, path)
+    before = MIGRATIONS.index(migration)
+    for step in MIGRATIONS[:before]:
+        step(store)
+    store._set_meta("schema_version", str(before))
+    return store
 
 
 def test_new_database_has_schema_wal_and_version(tmp_path: Path) -> None:
@@ -72,7 +86,7 @@ def test_upgrade_marks_which_stored_entries_are_distinctive(tmp_path: Path) -> N
     """A database of the previous schema gains `distinctive`, computed from each stored
     title and text by the rule new entries use."""
     path = tmp_path / "old.db"
-    store = Store.open(path)
+    store = store_before(path, Store._schema_distinctive)
     feed = store.db.execute("insert into feeds (location, name, grp) values ('f', 'f', 'g')")
     rows = [
         ("a", "Live updates", ""),  # a short title and no text: nothing to match on
@@ -85,9 +99,6 @@ def test_upgrade_marks_which_stored_entries_are_distinctive(tmp_path: Path) -> N
             " values (?, ?, ?, ?, '2025-01-01T00:00:00Z', ?)",
             [feed.lastrowid, identity, title, text, identity],
         )
-    store.db.execute("alter table entries drop column distinctive")
-    before = MIGRATIONS.index(Store._schema_distinctive)
-    store.db.execute("update meta set value = ? where key = 'schema_version'", [before])
     store.close()
     upgraded = Store.open(path)
     found = dict(upgraded.db.execute("select identity, distinctive from entries").fetchall())
