@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from aggregator.config import parse_duration
-from aggregator.models import EventQuery, EventView, StoredEntry
+from aggregator.models import EventQuery, EventView, ReadingState, StoredEntry
 
 # The window when none is asked for: one day of arrivals, the rhythm of a daily digest.
 DEFAULT_WINDOW = timedelta(hours=24)
@@ -107,6 +107,7 @@ def make_query(
     groups: Sequence[str] = (),
     search: str | None = None,
     window: Window | None = None,
+    state: ReadingState | None = None,
 ) -> EventQuery:
     """The EventQuery of a digest request, with the default window applied (see above);
     a parsed `window` stands for `since`, `on_date` and `all_time`."""
@@ -132,6 +133,7 @@ def make_query(
         published_until=published_until,
         groups=unique_groups,
         search=words or None,
+        state=state,
     )
 
 
@@ -154,7 +156,8 @@ def describe_query(query: EventQuery) -> str:
         parts.append(f"in {label} {', '.join(query.groups)}")
     if query.search:
         parts.append(f'matching "{query.search}"')
-    return " ".join(parts) or "of all time"
+    phrase = " ".join(parts) or "of all time"
+    return f"{phrase} ({query.state.value} only)" if query.state is not None else phrase
 
 
 def story_time(entry: StoredEntry) -> datetime:

@@ -290,6 +290,23 @@ class ReadingState(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Mark:
+    """A change of an event's reading state; None leaves that part as it is."""
+
+    read: bool | None = None
+    starred: bool | None = None
+
+
+# The marks a reader can give, by the name the CLI and the page use.
+MARKS: Mapping[str, Mark] = {
+    "read": Mark(read=True),
+    "unread": Mark(read=False),
+    "star": Mark(starred=True),
+    "unstar": Mark(starred=False),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class EventQuery:
     """Which events to read. Every condition set must hold; an unset one does not filter.
 
@@ -304,7 +321,6 @@ class EventQuery:
     groups: tuple[str, ...] = ()  # a member comes from a feed of one of these groups
     search: str | None = None  # words that a member's title or text contains (all of them)
     state: ReadingState | None = None  # only unread, or only starred, events
-
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,7 +31,7 @@ from aggregator.digest import build_digest, make_query, parse_window
 from aggregator.errors import AggregatorError, ConfigError, OpmlError, StoreError, UsageError
 from aggregator.lock import WriterLock
 from aggregator.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
-from aggregator.models import Config, EventQuery, FeedState
+from aggregator.models import MARKS, Config, EventQuery, FeedState, ReadingState
 from aggregator.opml import add_feeds, new_feeds, read_opml, write_opml
 from aggregator.pipeline import Pipeline, RunReport
 from aggregator.render import FORMATS, render_digest
@@ -173,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="only events with an item whose title or text holds every word (accents ignored)",
     )  # fmt: skip
     digest.add_argument("--limit", type=int, default=None, metavar="N", help="at most N events")
+    state = digest.add_mutually_exclusive_group()
+    state.add_argument(
+        "--unread", dest="state", action="store_const", const=ReadingState.UNREAD,
+        help="only events not marked read (`aggregator mark read ID...`, or on the page)",
+    )  # fmt: skip
+    state.add_argument(
+        "--starred", dest="state", action="store_const", const=ReadingState.STARRED,
+        help="only starred events",
+    )  # fmt: skip
     digest.add_argument(
         "--format", choices=FORMATS, default="text",
         help="text (coloured and wrapped on a terminal, plain when piped), markdown, json, or"
@@ -204,6 +213,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="show images inside articles (off by default: they load from the publisher's"
         " server, which then learns what you read)",
     )  # fmt: skip
+
+    mark = _subcommand(
+        commands, "mark", "mark events read, unread, starred or unstarred",
+        """
+          aggregator mark read 12 15       # ids as the digest and the page show them
+          aggregator mark star 12
+          aggregator digest --unread       # what is left to read
+        """, common,
+    )  # fmt: skip
+    mark.add_argument("action", choices=list(MARKS), help="what to mark")
+    mark.add_argument("event_ids", type=int, nargs="+", metavar="ID", help="event ids")
 
     feeds = _subcommand(
         commands, "feeds",
@@ -237,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(level=args.log_level, fmt=args.log_format)
     handlers = {
         "run": _run, "update": _update, "digest": _digest, "feeds": _feeds, "serve": _serve,
+        "mark": _mark,
         "status": _status, **GROUPING_HANDLERS,
     }  # fmt: skip
     try:
@@ -405,12 +426,36 @@ def _digest(args: argparse.Namespace) -> int:
                 f"--group: no feed in group {unknown[0]!r} (groups: {', '.join(known) or 'none'})"
             )
         now = utc_now()
-        query = make_query(now=now, window=window, groups=args.group, search=args.search)
+        query = make_query(
+            now=now, window=window, groups=args.group, search=args.search, state=args.state
+        )
         _write_digest(
             store, query, now=now, limit=args.limit, fmt=args.format, group_order=group_order
         )
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _mark(args: argparse.Namespace) -> int:
+    """Mark events; an id merged into another event marks the event it is part of now.
+    Runs beside the daemon: a mark is one short transaction, not a writer of feeds."""
+    change = MARKS[args.action]
+    store = Store.open(args.db, create=False)
+    try:
+        targets: dict[int, int] = {}
+        for event_id in args.event_ids:
+            current = store.current_event_id(event_id)
+            if current is None:
+                raise UsageError(f"no event {event_id} (pruned, or never existed)")
+            targets[event_id] = current
+        with store.transaction():
+            store.mark_events(targets.values(), change, now=utc_now())
+    finally:
+        store.close()
+    for asked, current in targets.items():
+        now_part = f" (now part of event {current})" if current != asked else ""
+        print(f"event {asked}{now_part}: {args.action}")
     return EXIT_OK
 
 

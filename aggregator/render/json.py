@@ -52,6 +52,8 @@ def event_to_dict(event: EventView, *, group: str | None = None) -> dict[str, An
         "priority": top_priority(event),
         "newest": newest_story_time(event).isoformat(),
         "canonical_reason": event.canonical_reason,
+        "read": event.read,
+        "starred": event.starred,
         "canonical": _member(event.canonical),
         "also_reported_by": [_member(m) for m in event.others],
     }
@@ -67,6 +69,7 @@ def query_to_dict(query: EventQuery) -> dict[str, Any]:
         "published_until": iso(query.published_until),
         "groups": list(query.groups),
         "search": query.search,
+        "state": query.state.value if query.state is not None else None,
     }
 
 

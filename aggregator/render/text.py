@@ -49,7 +49,11 @@ def _event_lines(label: str, event: EventView, *, color: bool, width: int | None
         line[: len(indent)] + _paint(line[len(indent) :], _BOLD, color)
         for line in _wrap(title, width, first=label, rest=indent)
     ]
-    meta = f"{one_line(canonical.feed_name)} · {when(canonical.effective_time)}"
+    # The event's id, for `aggregator mark read ID`; its state when it has one.
+    state = "".join((" · starred" if event.starred else "", " · read" if event.read else ""))
+    meta = (
+        f"{one_line(canonical.feed_name)} · {when(canonical.effective_time)} · #{event.id}{state}"
+    )
     lines += [
         indent + _paint(line[len(indent) :], _DIM, color)
         for line in _wrap(meta, width, first=indent, rest=indent)

@@ -38,6 +38,7 @@ from aggregator.models import (
     FeedSpec,
     FeedState,
     JoinLevel,
+    Mark,
     MemberFacts,
     ReadingState,
     StoredEntry,
@@ -985,20 +986,13 @@ class Store:
             event_id = int(row[0])
         return None
 
-    def mark_events(
-        self,
-        event_ids: Iterable[int],
-        *,
-        now: datetime,
-        read: bool | None = None,
-        starred: bool | None = None,
-    ) -> int:
-        """Set read and/or starred on existing events (None leaves that part alone); the
-        time of a mark already set is kept. Returns how many events changed."""
+    def mark_events(self, event_ids: Iterable[int], mark: Mark, *, now: datetime) -> int:
+        """Give existing events a mark; the time of a mark already set is kept. Returns how
+        many events changed."""
         ids = sorted(set(event_ids))
         when = to_db_time(now)
         changed = 0
-        for column, value in (("read_at", read), ("starred_at", starred)):
+        for column, value in (("read_at", mark.read), ("starred_at", mark.starred)):
             if value is None:
                 continue
             for start in range(0, len(ids), _READ_BATCH):

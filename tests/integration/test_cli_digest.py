@@ -171,3 +171,34 @@ def test_serve_reports_a_busy_port_and_a_missing_database(db: Path, tmp_path: Pa
         first.wait(timeout=30)
     missing = aggregator("serve", "--db", str(tmp_path / "none.db"), "--port", "0")
     assert missing.returncode == 1 and "aggregator update" in missing.stderr
+
+
+def test_mark_read_hides_an_event_from_the_unread_digest(tmp_path: Path) -> None:
+    """`mark read ID` takes the event out of `digest --unread`; `mark unread` brings it
+    back; `mark star` shows it under `--starred`; an unknown id is a usage error."""
+    path = tmp_path / "seed.db"
+    assert aggregator("update", "--all", "--db", str(path)).returncode == 0
+
+    def unread() -> list[dict[str, object]]:
+        result = aggregator(
+            "digest", "--db", str(path), "--since", "all", "--unread", "--format", "json"
+        )
+        assert result.returncode == 0, result.stderr
+        events: list[dict[str, object]] = json.loads(result.stdout)["events"]
+        return events
+
+    before = unread()
+    assert len(before) == 6 and not any(event["read"] for event in before)
+    first, second = (int(str(event["event_id"])) for event in before[:2])
+    marked = aggregator("mark", "read", str(first), str(second), "--db", str(path))
+    assert marked.returncode == 0, marked.stderr
+    assert marked.stdout.splitlines() == [f"event {first}: read", f"event {second}: read"]
+    assert [event["event_id"] for event in unread()] == [e["event_id"] for e in before[2:]]
+    assert aggregator("mark", "unread", str(second), "--db", str(path)).returncode == 0
+    assert len(unread()) == 5
+    assert aggregator("mark", "star", str(first), "--db", str(path)).returncode == 0
+    starred = aggregator("digest", "--db", str(path), "--since", "all", "--starred")
+    assert f"#{first} · starred · read" in starred.stdout and "1 of 1 events" in starred.stdout
+    missing = aggregator("mark", "read", "999999", "--db", str(path))
+    assert missing.returncode == 2 and "no event 999999" in missing.stderr
+    assert len(unread()) == 5  # nothing was written by the refused command

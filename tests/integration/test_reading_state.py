@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.models import EventQuery, ReadingState
+from aggregator.models import EventQuery, Mark, ReadingState
 from aggregator.store import Store
 from aggregator.store.sqlite import MIGRATIONS
 from tests.integration.test_store import store_before
@@ -35,16 +35,16 @@ def test_events_start_unread_and_marks_filter_them(store: Store) -> None:
     assert ids(store, ReadingState.STARRED) == []
     first, second, *_ = every
     with store.transaction():
-        assert store.mark_events([first, second], now=LATER, read=True) == 2
-        assert store.mark_events([first], now=LATER, read=True) == 0  # already read
-        assert store.mark_events([second], now=LATER, starred=True) == 1
+        assert store.mark_events([first, second], Mark(read=True), now=LATER) == 2
+        assert store.mark_events([first], Mark(read=True), now=LATER) == 0  # already read
+        assert store.mark_events([second], Mark(starred=True), now=LATER) == 1
     assert ids(store, ReadingState.UNREAD) == every[2:]
     assert ids(store, ReadingState.STARRED) == [second]
     assert store.count_events(EventQuery(state=ReadingState.UNREAD)) == 4
     event = store.event(second)
     assert event is not None and event.read and event.starred
     with store.transaction():
-        assert store.mark_events([second], now=LATER, read=False, starred=False) == 2
+        assert store.mark_events([second], Mark(read=False, starred=False), now=LATER) == 2
     assert ids(store, ReadingState.UNREAD) == every[1:]
 
 
@@ -64,8 +64,8 @@ def test_a_merge_is_unread_only_if_both_were_and_keeps_any_star(
     was starred."""
     keep, gone, *_ = ids(store)
     with store.transaction():
-        store.mark_events([keep], now=LATER, **kept)
-        store.mark_events([gone], now=LATER, **absorbed)
+        store.mark_events([keep], Mark(**kept), now=LATER)
+        store.mark_events([gone], Mark(**absorbed), now=LATER)
         store.merge_events(keep, gone, similarity=None, reason="by hand", now=LATER)
     event = store.event(keep)
     assert event is not None and (event.read, event.starred) == (read, starred)
@@ -76,7 +76,7 @@ def test_a_split_gives_the_new_event_the_old_state(store: Store) -> None:
     keep, gone, *_ = ids(store)
     with store.transaction():
         store.merge_events(keep, gone, similarity=None, reason="by hand", now=LATER)
-        store.mark_events([keep], now=LATER, read=True, starred=True)
+        store.mark_events([keep], Mark(read=True, starred=True), now=LATER)
         entry = store.event_members(keep)[-1].id
         new = store.move_entry_to_new_event(entry, now=LATER)
     view = store.event_members(new)
@@ -106,7 +106,7 @@ def test_pruning_removes_the_state_with_the_event(store: Store) -> None:
     """A pruned event's marks go with it; its id leads nowhere afterwards."""
     every = ids(store)
     with store.transaction():
-        store.mark_events(every, now=LATER, read=True, starred=True)
+        store.mark_events(every, Mark(read=True, starred=True), now=LATER)
     later = SEED_NOW + timedelta(days=400)
     store.prune(before=later, keep_tombstones_until=later, now=later)
     assert ids(store) == []
