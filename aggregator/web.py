@@ -1,9 +1,13 @@
 """The local web page and feeds (thin): a request in, the store read, a renderer called.
 
-Routes (GET and HEAD only):
+Routes (GET and HEAD; POST on /mark only):
 
     /                  the digest page (?since=12h|all, ?date=2023-07-28, ?group=..., ?q=...,
-                       ?limit=N); /search is the same page, searching everything by default
+                       ?limit=N, ?show=unread|all|starred, unread by default); /search is
+                       the same page, searching everything by default
+    /mark              POST form: action=read|unread|star|unstar, event=ID (repeatable),
+                       upto=ID (only the events listed up to it), back=/path, csrf=token;
+                       answers 303 to `back`
     /event/<id>        one event: the canonical item and why its members are grouped
     /feeds             every feed with its state
     /feed.atom         Atom 1.0, one entry per event (the latest FEED_SIZE; ?group, ?q)
@@ -22,6 +26,10 @@ When the server listens on a loopback address it answers only requests whose Hos
 names it (127.0.0.1, localhost, [::1] or the --base-url host): a web page elsewhere cannot
 point a DNS name at 127.0.0.1 and read the digest through the reader's browser.
 
+A POST must carry the page's anti-forgery token (random per server process, compared in
+constant time) and, when the browser sends them, an Origin of this server and a
+Sec-Fetch-Site that is not cross-site. Marks are one short transaction beside the daemon's.
+
 Each request opens its own store connection (SQLite connections are not shared between
 the server's threads); WAL lets the daemon write meanwhile.
 """
@@ -29,14 +37,16 @@ the server's threads); WAL lets the daemon write meanwhile.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import ipaddress
 import logging
 import re
+import secrets
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -48,10 +58,12 @@ from aggregator import __version__
 from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError, UsageError
-from aggregator.models import EventQuery, EventView
+from aggregator.models import MARKS, EventQuery, EventView, ReadingState
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
 from aggregator.render.html import (
+    MARK_PATH,
+    SHOW_CHOICES,
     STYLESHEET_PATH,
     Filters,
     Site,
@@ -77,6 +89,9 @@ PAGE_LIMIT = 200
 MAX_LIMIT = 5_000
 MAX_SEARCH_CHARS = 200  # longer is not a search, and FTS5 work grows with the words
 MAX_PARAMS = 50  # query parameters per request; a page uses a handful
+# A mark form lists at most the events of a page, each id in about 25 bytes.
+MAX_FORM_BYTES = 256 * 1024
+MAX_FORM_FIELDS = MAX_LIMIT + 10
 # An idle keep-alive connection is closed after this long, freeing its thread.
 CONNECTION_TIMEOUT_S = 30
 
@@ -145,17 +160,22 @@ class WebApp:
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.group_order = tuple(group_order)
-        self.site = Site(standalone=False, images=images, feeds=FEED_LINKS)
         self.allowed_hosts = allowed_hosts
         self.feed_size = feed_size
         self.policy = content_security_policy(images=images)
+        self.csrf_token = secrets.token_urlsafe(24)
+        self.site = Site(
+            standalone=False, images=images, feeds=FEED_LINKS, csrf_token=self.csrf_token
+        )
 
     # -- entry point ---------------------------------------------------------------------
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes = b""
+    ) -> Response:
         """Answer one request. `headers` has lower-cased names. Never raises."""
         try:
-            response = self._dispatch(method, target, headers)
+            response = self._dispatch(method, target, headers, body)
         except UsageError as exc:
             response = self._error(HTTPStatus.BAD_REQUEST, str(exc))
         except StoreError as exc:
@@ -165,16 +185,22 @@ class WebApp:
             response = self._error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal error")
         return self._finish(response, method, headers)
 
-    def _dispatch(self, method: str, target: str, headers: Mapping[str, str]) -> Response:
+    def _dispatch(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> Response:
         if self.allowed_hosts is not None:
             host = headers.get("host", "").strip().lower()
             if host not in self.allowed_hosts:
                 return self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
-        if method not in ("GET", "HEAD"):
-            error = self._error(HTTPStatus.METHOD_NOT_ALLOWED, "only GET and HEAD")
-            return Response(error.status, error.content_type, error.body, (("Allow", "GET, HEAD"),))
         parts = urlsplit(target)
         path = parts.path
+        allowed = "GET, HEAD, POST" if path == MARK_PATH else "GET, HEAD"
+        if method not in allowed.split(", ") or (path == MARK_PATH and method != "POST"):
+            error = self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"only {allowed}")
+            allow = "POST" if path == MARK_PATH else allowed
+            return Response(error.status, error.content_type, error.body, (("Allow", allow),))
+        if method == "POST":
+            return self._mark(headers, body)
         try:
             params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=MAX_PARAMS)
         except ValueError as exc:  # more fields than MAX_PARAMS
@@ -233,23 +259,35 @@ class WebApp:
             events = store.events_by_id([event_id])
         return events[0] if events else None
 
-    def _digest(self, filters: Filters) -> Digest:
+    def _digest(self, filters: Filters) -> tuple[Digest, int]:
+        """The digest asked for, and how many events of its window and filters are unread."""
         now = self.clock()
         query = self._query(filters, now)
         with self._reading() as store:
             events = store.find_events(query)
             known = store.group_names()
-        return build_digest(
+            unread = (
+                len(events)
+                if query.state is ReadingState.UNREAD
+                else store.count_events(replace(query, state=ReadingState.UNREAD))
+            )
+        digest = build_digest(
             events, now=now, query=query, limit=filters.limit, group_order=self.group_order,
             known_groups=known,
         )  # fmt: skip
+        return digest, unread
 
     def _query(self, filters: Filters, now: datetime) -> EventQuery:
         try:
             window = parse_window(filters.since, filters.date)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        return make_query(now=now, window=window, groups=filters.groups, search=filters.search)
+        state = {"unread": ReadingState.UNREAD, "starred": ReadingState.STARRED}.get(
+            filters.show or SHOW_CHOICES[0]
+        )
+        return make_query(
+            now=now, window=window, groups=filters.groups, search=filters.search, state=state
+        )
 
     @staticmethod
     def _filters(params: Mapping[str, list[str]], *, default_limit: int | None) -> Filters:
@@ -267,17 +305,20 @@ class WebApp:
                 raise UsageError(f"limit: a whole number from 1 to {MAX_LIMIT}")
             limit = int(limit_text)
         groups = tuple(g.strip() for g in params.get("group", []) if g.strip())
+        show = one("show") or None
+        if show is not None and show not in SHOW_CHOICES:
+            raise UsageError(f"show: one of {', '.join(SHOW_CHOICES)}")
         return Filters(
             since=one("since") or None, date=one("date") or None, groups=groups,
-            search=search or None, limit=limit,
+            search=search or None, limit=limit, show=None if show == SHOW_CHOICES[0] else show,
         )  # fmt: skip
 
     # -- pages -----------------------------------------------------------------------------
 
     def _digest_page(self, params: Mapping[str, list[str]]) -> Response:
         filters = self._filters(params, default_limit=PAGE_LIMIT)
-        digest = self._digest(filters)
-        page = render_digest_page(digest, site=self.site, filters=filters)
+        digest, unread = self._digest(filters)
+        page = render_digest_page(digest, site=self.site, filters=filters, unread=unread)
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
     def _event_page(self, event_id: int) -> Response:
@@ -309,7 +350,7 @@ class WebApp:
 
     def _api_events(self, params: Mapping[str, list[str]]) -> Response:
         filters = self._filters(params, default_limit=None)
-        body = render_json(self._digest(filters)).encode("utf-8")
+        body = render_json(self._digest(filters)[0]).encode("utf-8")
         return Response(HTTPStatus.OK, JSON_TYPE, body)
 
     def _api_event(self, event_id: int) -> Response:
@@ -319,9 +360,87 @@ class WebApp:
             return Response(HTTPStatus.NOT_FOUND, JSON_TYPE, body)
         return Response(HTTPStatus.OK, JSON_TYPE, dumps(event_to_dict(event)).encode("utf-8"))
 
+    # -- writing ---------------------------------------------------------------------------
+
+    def _mark(self, headers: Mapping[str, str], body: bytes) -> Response:
+        """A mark form: checked, applied in one transaction, answered with 303 to `back`."""
+        if not self._same_origin(headers):
+            return self._error(HTTPStatus.FORBIDDEN, "a form from another site")
+        if headers.get("content-type", "").split(";")[0].strip().lower() != (
+            "application/x-www-form-urlencoded"
+        ):
+            return self._error(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, "a form (urlencoded) only")
+        try:
+            form = parse_qs(
+                body.decode("utf-8", errors="strict"), max_num_fields=MAX_FORM_FIELDS,
+                strict_parsing=False,
+            )  # fmt: skip
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise UsageError(f"a form that cannot be read: {exc}") from exc
+        token = (form.get("csrf") or [""])[-1]
+        if not hmac.compare_digest(token.encode(), self.csrf_token.encode()):
+            return self._error(
+                HTTPStatus.FORBIDDEN, "the page is out of date (reload it and try again)"
+            )
+        action = (form.get("action") or [""])[-1]
+        mark = MARKS.get(action)
+        if mark is None:
+            raise UsageError(f"action: one of {', '.join(MARKS)}")
+        ids = [_event_id(value) for value in form.get("event", [])]
+        if not ids:
+            raise UsageError("event: at least one event id")
+        if upto_values := form.get("upto"):
+            upto = _event_id(upto_values[-1])
+            if upto not in ids:
+                raise UsageError(f"upto: event {upto} is not on the page")
+            ids = ids[: ids.index(upto) + 1]
+        with self._reading() as store:
+            current = {store.current_event_id(event_id) for event_id in ids} - {None}
+            if not current:
+                return self._error(HTTPStatus.NOT_FOUND, "no such event (pruned?)")
+            with store.transaction():
+                store.mark_events([i for i in current if i is not None], mark, now=self.clock())
+        back = _local_path((form.get("back") or ["/"])[-1])
+        page = render_error_page(303, "See Other", site=self.site)
+        return Response(HTTPStatus.SEE_OTHER, HTML_TYPE, page.encode(), (("Location", back),))
+
+    def _same_origin(self, headers: Mapping[str, str]) -> bool:
+        """What the browser says of the form's origin agrees with this server (a header it
+        does not send is not held against the request: the token still has to match)."""
+        if headers.get("sec-fetch-site", "same-origin").strip().lower() == "cross-site":
+            return False
+        origin = headers.get("origin")
+        if origin is None:
+            return True
+        netloc = urlsplit(origin.strip()).netloc.lower()
+        if self.allowed_hosts is not None:
+            return netloc in self.allowed_hosts
+        return netloc in {headers.get("host", "").strip().lower(), urlsplit(self.base_url).netloc}
+
     def _error(self, status: HTTPStatus, message: str) -> Response:
         page = render_error_page(int(status), f"{status.phrase}: {message}", site=self.site)
         return Response(int(status), HTML_TYPE, page.encode("utf-8"))
+
+
+def _event_id(value: str) -> int:
+    text = value.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise UsageError(f"event: {one_line(text)[:40]!r} is not an event id")
+    return int(text)
+
+
+def _local_path(value: str) -> str:
+    """Where to go after a mark: a path on this server, never another site (`//host`,
+    a scheme, a backslash or a control character fall back to the digest)."""
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or "\\" in value
+        or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+        or len(value) > 2000
+    ):
+        return "/"
+    return value
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -339,7 +458,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.app.handle(self.command, self.path, headers)
+        body = b""
+        if self.command == "POST":
+            length = headers.get("content-length", "").strip()
+            if not (length.isascii() and length.isdigit()):
+                self._refuse(HTTPStatus.LENGTH_REQUIRED)
+                return
+            if int(length) > MAX_FORM_BYTES:
+                self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                return
+            body = self.rfile.read(int(length))
+        response = self.server.app.handle(self.command, self.path, headers, body)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
@@ -350,6 +479,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not bodiless:
             self.wfile.write(response.body)
+
+    def _refuse(self, status: HTTPStatus) -> None:
+        """A body we will not read: answered, and the connection closed (its bytes unread)."""
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _answer
 

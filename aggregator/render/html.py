@@ -44,6 +44,9 @@ from aggregator.render.style import STYLESHEET, stylesheet_hash
 
 # Windows offered as links above the digest (any duration works in the address).
 WINDOW_CHOICES = ("12h", "24h", "3d", "7d", "all")
+# Which events the served page shows by their state (`?show=`); the first is the default.
+SHOW_CHOICES = ("unread", "all", "starred")
+MARK_PATH = "/mark"
 STYLESHEET_PATH = "/style.css"
 
 
@@ -54,6 +57,8 @@ class Site:
     standalone: bool = False
     images: bool = False  # show images inside article content (they load from their hosts)
     feeds: tuple[FeedLink, ...] = ()  # the feed documents served beside the pages
+    # The served pages' anti-forgery token; with it, events get mark buttons (POST forms).
+    csrf_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,12 +70,13 @@ class Filters:
     groups: tuple[str, ...] = ()
     search: str | None = None
     limit: int | None = None
+    show: str | None = None  # a SHOW_CHOICES key; None: the served page's default, unread
 
     def url(self, **changes: object) -> str:
         """The digest address with these filters, some of them changed."""
         values: dict[str, object] = {
             "since": self.since, "date": self.date, "group": list(self.groups),
-            "q": self.search, "limit": self.limit,
+            "q": self.search, "limit": self.limit, "show": self.show,
         }  # fmt: skip
         values.update(changes)
         params = [
@@ -241,7 +247,45 @@ def _also(event: EventView) -> Markup:
     return html_format('<div class="also">Also reported by <ul>{items}</ul></div>', items=items)
 
 
-def _event_item(site: Site, number: int, event: EventView) -> Markup:
+def _hidden(name: str, value: object, *, form: str | None = None) -> Markup:
+    owner = html_format(' form="{f}"', f=form) if form else Markup("")
+    return html_format(
+        '<input type="hidden" name="{n}" value="{v}"{owner}>', n=name, v=value, owner=owner
+    )
+
+
+def _mark_buttons(site: Site, event: EventView, back: str) -> Markup:
+    """Read/unread and star/unstar for one event, and "read up to here" (the bulk form at
+    the end of the page): plain POST forms, so they work with no script at all."""
+    if site.csrf_token is None:
+        return Markup("")
+    read = ("unread", "Mark unread") if event.read else ("read", "Mark read")
+    star = ("unstar", "Unstar") if event.starred else ("star", "Star")
+    return html_format(
+        '<form class="marks" method="post" action="{path}">{csrf}{event}{back}'
+        '<button type="submit" name="action" value="{read}">{read_label}</button>'
+        '<button type="submit" name="action" value="{star}">{star_label}</button>'
+        '<button type="submit" form="bulk" name="upto" value="{id}"'
+        ' title="Mark this event and every event above it read">Read up to here</button>'
+        "</form>",
+        path=MARK_PATH, csrf=_hidden("csrf", site.csrf_token), event=_hidden("event", event.id),
+        back=_hidden("back", back), read=read[0], read_label=read[1], star=star[0],
+        star_label=star[1], id=event.id,
+    )  # fmt: skip
+
+
+def _bulk_form(site: Site, events: Sequence[EventView], back: str) -> Markup:
+    """The form every "Read up to here" button submits: the shown events in page order."""
+    if site.csrf_token is None or not events:
+        return Markup("")
+    return html_format(
+        '<form id="bulk" method="post" action="{path}">{csrf}{action}{back}{events}</form>',
+        path=MARK_PATH, csrf=_hidden("csrf", site.csrf_token), action=_hidden("action", "read"),
+        back=_hidden("back", back), events=join(_hidden("event", e.id) for e in events),
+    )  # fmt: skip
+
+
+def _event_item(site: Site, number: int, event: EventView, back: str = "/") -> Markup:
     canonical = event.canonical
     title = one_line(canonical.title) or "(no title)"
     if site.standalone:
@@ -270,11 +314,15 @@ def _event_item(site: Site, number: int, event: EventView) -> Markup:
         else Markup("")
     )
     text = snippet(canonical.text)
+    state = " ".join(name for name, on in (("read", event.read), ("starred", event.starred)) if on)
     return html_format(
-        '<li class="event" id="event-{id}"><span class="rank">{n}</span><article>'
-        "<h3>{title}</h3>"
+        '<li class="{classes}" id="event-{id}"><span class="rank">{n}</span><article>'
+        "<h3>{star}{title}</h3>"
         '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>'
-        "{time}{chip}{details}</p>{snippet}{also}{why}</article></li>",
+        "{time}{chip}{details}</p>{snippet}{also}{why}{marks}</article></li>",
+        classes=f"event {state}".strip(),
+        star=Markup('<span class="star" title="starred">★</span> ') if event.starred else "",
+        marks=_mark_buttons(site, event, back),
         id=event.id,
         details=details,
         n=number,
@@ -317,21 +365,36 @@ def _filters(digest: Digest, filters: Filters) -> Markup:
         )
         for name in digest.groups
     ]
+    shows = join(
+        html_format(
+            '<a href="{url}"{cur}>{label}</a>',
+            url=filters.url(show=None if choice == SHOW_CHOICES[0] else choice),
+            label=choice,
+            cur=Markup(' aria-current="true"')
+            if choice == (filters.show or SHOW_CHOICES[0])
+            else Markup(""),
+        )
+        for choice in SHOW_CHOICES
+    )
     return html_format(
-        '<nav class="filters" aria-label="Filters"><span>Window: {windows}</span>'
-        "<span>Group: {groups}</span></nav>",
+        '<nav class="filters" aria-label="Filters"><span>Show: {shows}</span>'
+        "<span>Window: {windows}</span><span>Group: {groups}</span></nav>",
+        shows=shows,
         windows=windows,
         groups=join(group_links),
     )
 
 
-def _digest_body(digest: Digest, site: Site, filters: Filters) -> Markup:
+def _digest_body(digest: Digest, site: Site, filters: Filters, unread: int | None = None) -> Markup:
     heading = f"Search: {digest.query.search}" if digest.query.search else "Digest"
     lede = html_format(
-        '<p class="lede">{shown} of {total} events {window} · generated {time}</p>',
+        '<p class="lede">{shown} of {total} events {window}{unread} · generated {time}</p>',
         shown=len(digest.events),
         total=digest.total,
         window=digest.describe(),
+        unread=html_format(' · <strong class="unread">{n} unread</strong>', n=unread)
+        if unread is not None
+        else "",
         time=_time(digest.generated_at),
     )
     parts = [html_format("<h1>{h}</h1>", h=heading), lede]
@@ -345,7 +408,7 @@ def _digest_body(digest: Digest, site: Site, filters: Filters) -> Markup:
         items = []
         for event in section.events:
             number += 1
-            items.append(_event_item(site, number, event))
+            items.append(_event_item(site, number, event, filters.url()))
         heading_html = (
             html_format(
                 '<h2>{name}<span class="count">{count}</span></h2>',
@@ -362,17 +425,21 @@ def _digest_body(digest: Digest, site: Site, filters: Filters) -> Markup:
                 items=join(items, "\n"),
             )
         )
+    parts.append(_bulk_form(site, digest.events, filters.url()))
     return join(parts, "\n")
 
 
-def render_digest_page(digest: Digest, *, site: Site, filters: Filters | None = None) -> str:
-    """The digest as a page: events by group, each with its copies and a link to why."""
+def render_digest_page(
+    digest: Digest, *, site: Site, filters: Filters | None = None, unread: int | None = None
+) -> str:
+    """The digest as a page: events by group, each with its copies and a link to why;
+    `unread` is the count of unread events the header shows (served pages)."""
     filters = filters or Filters()
     title = f"Search: {digest.query.search}" if digest.query.search else "Digest"
     return _page(
         site,
         title=title,
-        body=_digest_body(digest, site, filters),
+        body=_digest_body(digest, site, filters, unread),
         current="digest",
         search=digest.query.search or "",
     )

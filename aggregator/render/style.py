@@ -108,6 +108,15 @@ h1 {
 .also li { display: inline; }
 .also li + li::before { content: "·"; color: var(--faint); margin: 0 .4rem; }
 .why { font-size: .84rem; margin: 0; }
+.marks { display: flex; flex-wrap: wrap; gap: .4rem; margin: .45rem 0 0; }
+.marks button {
+  font: inherit; font-size: .78rem; padding: .15rem .55rem; border-radius: .35rem;
+  border: 1px solid var(--line); background: transparent; color: var(--muted); cursor: pointer;
+}
+.marks button:hover { color: var(--fg); background: var(--chip); }
+.event.read h3 a { color: var(--muted); font-weight: 600; }
+.star { color: #c58a00; }
+.unread { color: var(--fg); }
 .why a { color: var(--muted); }
 details.why summary { cursor: pointer; color: var(--muted); }
 .empty { color: var(--muted); font-style: italic; }

@@ -210,11 +210,15 @@ URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href",
 SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 
 
+MARK_FIELDS = frozenset({"csrf", "event", "action", "back"})
+
+
 class _MarkupAudit(HTMLParser):
     """Collects what a page must not contain (T20 of the reliability notes).
 
-    Two things of our own are expected: the search form in the page header (GET /search,
-    one search box, one submit button, no handler) and, in a standalone file, the
+    Three things of our own are expected: the search form in the page header (GET /search,
+    one search box, one submit button, no handler), the mark forms of a served digest (POST
+    /mark, hidden fields and submit buttons only) and, in a standalone file, the
     stylesheet in <head>. Anything else of the kind is a problem, wherever it is."""
 
     def __init__(self) -> None:
@@ -228,7 +232,19 @@ class _MarkupAudit(HTMLParser):
         own = (
             (tag == "style" and self._in_head)
             or (tag == "form" and values.get("action") == "/search" and not self._in_head)
+            or (
+                tag == "form"
+                and values.get("action") == "/mark"
+                and values.get("method") == "post"
+                and not self._in_head
+            )
             or (self._in_own_form and tag == "input" and values.get("name") == "q")
+            or (
+                self._in_own_form
+                and tag == "input"
+                and values.get("type") == "hidden"
+                and values.get("name") in MARK_FIELDS
+            )
             or (self._in_own_form and tag == "button" and values.get("type") == "submit")
         )
         if tag == "head":

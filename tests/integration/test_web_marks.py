@@ -1,0 +1,266 @@
+"""Marking events read and starred on the served page: POST forms with an anti-forgery
+token, over real HTTP on 127.0.0.1 and through `WebApp.handle`, on a real SQLite file;
+and marks made while the daemon's pipeline is writing the same database."""
+
+from __future__ import annotations
+
+import http.client
+import re
+import threading
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from aggregator.config import parse_config
+from aggregator.models import EventQuery, ReadingState
+from aggregator.pipeline import Pipeline
+from aggregator.store import Store
+from aggregator.web import WebApp, loopback_hosts
+from tests.support.browser import SEED_NOW, seed_database, served
+from tests.support.hostile import unsafe_markup
+
+HOST = {"host": "127.0.0.1:8080"}
+FORM = {**HOST, "content-type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return seed_database(tmp_path / "seed.db")
+
+
+@pytest.fixture
+def app(db: Path) -> WebApp:
+    return WebApp(
+        db, base_url="http://127.0.0.1:8080", clock=lambda: SEED_NOW,
+        allowed_hosts=loopback_hosts("127.0.0.1", 8080),
+    )  # fmt: skip
+
+
+def page(app: WebApp, target: str = "/") -> str:
+    response = app.handle("GET", target, HOST)
+    assert response.status == 200, response.body[:300]
+    return response.body.decode()
+
+
+def shown_ids(html: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<li class="event[^"]*" id="event-(\d+)"', html)]
+
+
+def token_of(html: str) -> str:
+    tokens = set(re.findall(r'name="csrf" value="([^"]+)"', html))
+    assert len(tokens) == 1
+    return tokens.pop()
+
+
+def post(app: WebApp, fields: list[tuple[str, object]], headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    body = urlencode([(name, str(value)) for name, value in fields]).encode()
+    return app.handle("POST", "/mark", headers if headers is not None else FORM, body)
+
+
+def state(db: Path, event_id: int) -> tuple[bool, bool]:
+    store = Store.open(db, create=False)
+    try:
+        event = store.event(event_id)
+    finally:
+        store.close()
+    assert event is not None
+    return event.read, event.starred
+
+
+def test_marking_read_takes_an_event_off_the_unread_page(app: WebApp, db: Path) -> None:
+    """The default page is the unread events with their count; "Mark read" answers 303 to
+    the page it came from, which no longer lists the event; "all" still shows it, read."""
+    html = page(app)
+    ids = shown_ids(html)
+    assert len(ids) == 6 and "6 unread" in html and unsafe_markup(html) == []
+    token = token_of(html)
+    answer = post(app, [("csrf", token), ("action", "read"), ("event", ids[0]),
+                        ("back", "/?since=all")])  # fmt: skip
+    assert answer.status == 303
+    assert dict(answer.headers)["Location"] == "/?since=all"
+    after = page(app)
+    assert ids[0] not in shown_ids(after) and "5 unread" in after
+    every = page(app, "/?show=all")
+    assert sorted(shown_ids(every)) == sorted(ids)
+    assert f'<li class="event read" id="event-{ids[0]}"' in every and "Mark unread" in every
+    assert post(app, [("csrf", token), ("action", "star"), ("event", ids[0])]).status == 303
+    assert shown_ids(page(app, "/?show=starred")) == [ids[0]]
+    assert state(db, ids[0]) == (True, True)
+
+
+def test_read_up_to_here_marks_the_events_above_and_no_other(app: WebApp, db: Path) -> None:
+    """The bulk form lists the page's events in order; its button for the third marks the
+    first three read."""
+    html = page(app)
+    ids = shown_ids(html)
+    bulk = re.search(r'<form id="bulk".*?</form>', html, re.S)
+    assert bulk is not None
+    listed = [int(n) for n in re.findall(r'name="event" value="(\d+)" ?>', bulk.group(0))]
+    assert listed == ids
+    fields: list[tuple[str, object]] = [("csrf", token_of(html)), ("action", "read")]
+    answer = post(app, [*fields, *(("event", i) for i in listed), ("upto", ids[2])])
+    assert answer.status == 303
+    assert [state(db, i)[0] for i in ids] == [True, True, True, False, False, False]
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"csrf": None}, 403),
+        ({"csrf": "forged"}, 403),
+        ({"action": "delete"}, 400),
+        ({"event": "1; drop table events"}, 400),
+        ({"event": None}, 400),
+        ({"upto": "999999"}, 400),
+        ({"event": "999999"}, 404),
+    ],
+)
+def test_a_bad_form_is_refused_and_writes_nothing(
+    app: WebApp, db: Path, change: dict[str, str | None], status: int
+) -> None:
+    """A missing or forged token, an unknown action, an id that is not one, an upto that
+    was not on the page, an unknown event: a clear 4xx, no event marked."""
+    html = page(app)
+    first = shown_ids(html)[0]
+    values: dict[str, str | None] = {"csrf": token_of(html), "action": "read", "event": str(first)}
+    values.update(change)
+    answer = post(app, [(k, v) for k, v in values.items() if v is not None])
+    assert answer.status == status
+    assert "Traceback" not in answer.body.decode()
+    assert len(shown_ids(page(app))) == 6
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {**FORM, "origin": "http://evil.test"},
+        {**FORM, "sec-fetch-site": "cross-site"},
+        {**HOST, "content-type": "text/plain"},
+    ],
+)
+def test_a_form_from_another_site_is_refused(
+    app: WebApp, db: Path, headers: dict[str, str]
+) -> None:
+    """A cross-site form (by Origin or Sec-Fetch-Site) or a body that is not a form:
+    refused, even with the right token."""
+    html = page(app)
+    first = shown_ids(html)[0]
+    answer = post(app, [("csrf", token_of(html)), ("action", "read"), ("event", first)], headers)
+    assert answer.status in (403, 415)
+    assert state(db, first) == (False, False)
+
+
+def test_after_a_mark_the_browser_stays_on_this_site(app: WebApp) -> None:
+    """`back` can only be a path here: another host, a scheme or a backslash go to /."""
+    html = page(app)
+    first = shown_ids(html)[0]
+    for back, expected in [("//evil.test/x", "/"), ("https://evil.test/", "/"),
+                           ("/\\evil.test", "/"), ("/?show=all", "/?show=all")]:  # fmt: skip
+        fields = [("csrf", token_of(html)), ("action", "star"), ("event", first), ("back", back)]
+        answer = post(app, fields)
+        assert dict(answer.headers)["Location"] == expected
+
+
+def test_marks_over_real_http(db: Path) -> None:
+    """Over a socket: GET the page, POST its form, follow the 303; a GET on /mark is 405
+    with Allow: POST; a body over the limit is 413 and is not read."""
+    with served(db) as base_url:
+        parts = urlsplit(base_url)
+
+        def call(method: str, path: str, body: bytes = b"", **headers: str):  # type: ignore[no-untyped-def]
+            connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+            try:
+                connection.request(method, path, body=body or None, headers=headers)
+                response = connection.getresponse()
+                return response.status, dict(response.getheaders()), response.read()
+            finally:
+                connection.close()
+
+        status, _, body = call("GET", "/")
+        html = body.decode()
+        first = shown_ids(html)[0]
+        form = urlencode(
+            [("csrf", token_of(html)), ("action", "read"), ("event", first), ("back", "/")]
+        ).encode()
+        kind = {"Content-Type": "application/x-www-form-urlencoded", "Origin": base_url}
+        status, headers, _ = call("POST", "/mark", form, **kind)
+        assert status == 303 and headers["Location"] == "/"
+        assert first not in shown_ids(call("GET", "/")[2].decode())
+        status, headers, _ = call("GET", "/mark")
+        assert status == 405 and headers["Allow"] == "POST"
+        status, _, _ = call("POST", "/mark", b"x" * (300 * 1024), **kind)
+        assert status == 413
+
+
+def test_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> None:
+    """The pipeline updates changing feeds in a thread while the page marks every event
+    read, one POST at a time: every POST succeeds, every mark is kept, every update stores."""
+    feeds = tmp_path / "feeds"
+    feeds.mkdir()
+    names = [f"f{n}" for n in range(4)]
+    config_text = "groups:\n  live:\n    feeds:\n" + "".join(
+        f"      - name: {name}\n        path: feeds/{name}.xml\n" for name in names
+    )
+
+    def write(round_: int) -> None:
+        for n, name in enumerate(names):
+            items = "".join(
+                f"<item><guid>{name}-{round_}-{i}</guid><title>Story {name} {round_} {i} about"
+                f" topic {n * 100 + round_ * 10 + i} in town {i}</title>"
+                f"<description>Text {round_} {i} of {name}, number {n * 1000 + i}.</description>"
+                "</item>"
+                for i in range(10)
+            )
+            (feeds / f"{name}.xml").write_text(
+                f'<rss version="2.0"><channel><title>{name}</title>{items}</channel></rss>'
+            )
+
+    db = tmp_path / "live.db"
+    write(0)
+    config = parse_config(config_text, tmp_path / "feeds.yaml")
+    store = Store.open(db)
+    clock = {"now": SEED_NOW}
+    pipeline = Pipeline(store=store, config=config, clock=lambda: clock["now"])
+    pipeline.run(all_feeds=True)
+    app = WebApp(db, base_url="http://127.0.0.1:8080", clock=lambda: SEED_NOW,
+                 allowed_hosts=loopback_hosts("127.0.0.1", 8080))  # fmt: skip
+    done = threading.Event()
+    failures: list[str] = []
+
+    def update() -> None:
+        try:
+            for round_ in range(1, 6):
+                write(round_)
+                clock["now"] += timedelta(minutes=1)
+                failures.extend(str(report.error) for report in pipeline.run(all_feeds=True).failed)
+        except Exception as exc:  # reported by the assertion below, not lost in the thread
+            failures.append(repr(exc))
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=update)
+    writer.start()
+    marked: set[int] = set()
+    try:
+        while not done.is_set() or not marked:
+            html = page(app, "/?since=all&limit=5000")
+            for event_id in shown_ids(html)[:3]:
+                answer = post(
+                    app, [("csrf", token_of(html)), ("action", "read"), ("event", event_id)]
+                )
+                assert answer.status == 303, answer.body[:300]
+                marked.add(event_id)
+    finally:
+        writer.join(timeout=120)
+        pipeline.close()
+    assert failures == []
+    check = Store.open(db, create=False)
+    try:
+        unread = {e.id for e in check.find_events(EventQuery(state=ReadingState.UNREAD))}
+        stored = check.counts()["entries"]
+    finally:
+        check.close()
+    assert marked and not marked & unread
+    assert stored == 4 * 10 * 6
