@@ -174,9 +174,11 @@ def top_priority(event: EventView) -> int:
 
 
 def rank_key(event: EventView) -> tuple[float, ...]:
-    """Sort key: distinct sources, copies, feed priority, recency (all descending), then
-    the newest event id, so the order is total and repeatable."""
+    """Sort key: distinct outlets, distinct feeds, copies, feed priority, recency (all
+    descending), then the newest event id, so the order is total and repeatable. Outlets
+    first: one site's section feeds repeating a story is not wider coverage."""
     return (
+        -len(event.outlets),
         -len(event.sources),
         -len(event.members),
         -top_priority(event),

@@ -15,6 +15,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+from aggregator.urls import site_of
+
 DEFAULT_INTERVAL = timedelta(minutes=60)
 DEFAULT_MAX_BODY_BYTES = 15 * 1024 * 1024
 DEFAULT_DEDUP_WINDOW = timedelta(hours=72)
@@ -279,6 +281,15 @@ class EventView:
         seen: dict[str, None] = {}
         for member in self.members:
             seen.setdefault(member.feed_name, None)
+        return tuple(seen)
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        """Distinct outlets, canonical first: the site of each member's link (the section
+        feeds of one site are one outlet), or its feed's name when it has no link."""
+        seen: dict[str, None] = {}
+        for member in self.members:
+            seen.setdefault(site_of(member.url) or member.feed_name, None)
         return tuple(seen)
 
 

@@ -89,11 +89,43 @@ def distinct_sources(members: tuple[StoredEntry, ...]) -> list[str]:
     return list(dict.fromkeys(one_line(member.feed_name) for member in members))
 
 
+def copies_by_feed(members: tuple[StoredEntry, ...]) -> list[tuple[StoredEntry, int]]:
+    """Each feed's first copy and how many copies it carries, in order of appearance: a
+    feed that reported a story thirteen times is one line, not thirteen."""
+    firsts: dict[str, StoredEntry] = {}
+    counts: dict[str, int] = {}
+    for member in members:
+        name = one_line(member.feed_name)
+        firsts.setdefault(name, member)
+        counts[name] = counts.get(name, 0) + 1
+    return [(firsts[name], counts[name]) for name in firsts]
+
+
+def with_count(name: str, count: int) -> str:
+    return f"{name} ×{count}" if count > 1 else name
+
+
+def sources_label(event: EventView) -> str | None:
+    """'3 sources · 5 feeds' (outlets, and feeds when they differ), 'N copies' from one
+    outlet, None for a single item."""
+    if len(event.members) == 1:
+        return None
+    outlets, feeds = len(event.outlets), len(event.sources)
+    if outlets == 1 and feeds == 1:
+        return f"{len(event.members)} copies"
+    label = f"{outlets} source" + ("s" if outlets > 1 else "")
+    return label + (f" · {feeds} feeds" if feeds != outlets else "")
+
+
 def also_reported_by(event: EventView) -> str | None:
-    """'also reported by N: a, b' over the other copies (N copies, names deduplicated)."""
+    """'also reported by N: a ×3, b' over the other copies (N copies, by feed)."""
     if not event.others:
         return None
-    return f"also reported by {len(event.others)}: {', '.join(distinct_sources(event.others))}"
+    names = ", ".join(
+        with_count(one_line(member.feed_name), count)
+        for member, count in copies_by_feed(event.others)
+    )
+    return f"also reported by {len(event.others)}: {names}"
 
 
 def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:

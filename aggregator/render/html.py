@@ -24,11 +24,14 @@ from aggregator.digest import Digest
 from aggregator.models import EventView, FeedState, StoredEntry
 from aggregator.render.common import (
     FeedLink,
+    copies_by_feed,
     distinct_sources,
     how_joined,
     one_line,
     snippet,
+    sources_label,
     when,
+    with_count,
 )
 from aggregator.render.markup import (
     LINK_REL,
@@ -225,10 +228,9 @@ def _link(text: str, url: str | None, **attributes: str) -> Markup:
 
 
 def _count_chip(event: EventView) -> Markup:
-    sources = len(event.sources)
-    if len(event.members) == 1:
+    label = sources_label(event)
+    if label is None:
         return Markup("")
-    label = f"{sources} sources" if sources > 1 else f"{len(event.members)} copies"
     return html_format('<span class="chip">{label}</span>', label=label)
 
 
@@ -239,10 +241,12 @@ def _also(event: EventView) -> Markup:
         html_format(
             "<li>{link}</li>",
             link=_link(
-                one_line(member.feed_name) or "(unnamed feed)", member.url, title=member.title
+                with_count(one_line(member.feed_name) or "(unnamed feed)", count),
+                member.url,
+                title=member.title,
             ),
         )
-        for member in event.others
+        for member, count in copies_by_feed(event.others)
     )
     return html_format('<div class="also">Also reported by <ul>{items}</ul></div>', items=items)
 

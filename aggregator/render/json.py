@@ -49,6 +49,7 @@ def event_to_dict(event: EventView, *, group: str | None = None) -> dict[str, An
         "first_seen": event.first_seen.isoformat(),
         "last_seen": event.last_seen.isoformat(),
         "sources": list(event.sources),
+        "outlets": list(event.outlets),
         "priority": top_priority(event),
         "newest": newest_story_time(event).isoformat(),
         "canonical_reason": event.canonical_reason,

@@ -3,8 +3,9 @@
 Durability rules (measured in reliability-anchors.md section 5):
 - WAL with `synchronous=NORMAL` and a busy timeout, so readers (`aggregator digest`) work
   while the daemon writes, and a kill -9 loses nothing committed;
-- one transaction per feed update, through sqlite-utils' `db.atomic()` (savepoints when
-  nested; Python's nested `with conn:` would commit early);
+- one transaction per feed update, begun IMMEDIATE so that a concurrent writer (marks
+  from the web page) makes it wait instead of failing; savepoints when nested (Python's
+  nested `with conn:` would commit early);
 - writes are idempotent on (feed, identity), so a re-run after a crash adds nothing twice.
 
 Times are stored as ISO 8601 text in UTC with microseconds, so text order is time order.
@@ -319,13 +320,36 @@ class Store:
         """One atomic unit of work (a savepoint when nested). A full, read-only or locked
         database raises StoreError, after the rollback."""
         try:
-            with self.db.atomic() as db:
+            with self._immediate() as db:
                 yield db
         except sqlite3.Error as exc:
             error = _store_error(exc, self.path)
             if error is None:
                 raise
             raise error from exc
+
+    @contextmanager
+    def _immediate(self) -> Iterator[sqlite_utils.Database]:
+        """The outermost transaction takes the write lock at BEGIN: another writer (a mark
+        from the web page beside the daemon) makes it wait its busy timeout there, where a
+        deferred transaction that read first would fail at once when it came to write."""
+        if self.db.conn.in_transaction:
+            with self.db.atomic() as db:
+                yield db
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
+        try:
+            self.db.conn.execute("COMMIT")
+        except BaseException:
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("ROLLBACK")
+            raise
 
     def _migrate(self) -> None:
         """Bring the schema to SCHEMA_VERSION, one migration per version, atomically."""

@@ -11,8 +11,8 @@ PACKAGE = Path(__file__).parents[2] / "aggregator"
 LAYERS = [
     "aggregator",
     "aggregator.errors",
-    "aggregator.models",
     "aggregator.urls",
+    "aggregator.models",
     "aggregator.children",
     "aggregator.clock",
     "aggregator.config",

@@ -11,6 +11,7 @@ import hashlib
 import io
 import json
 import re
+from dataclasses import replace
 from datetime import timedelta
 
 import feedparser
@@ -20,7 +21,13 @@ from aggregator.digest import build_digest, make_query
 from aggregator.models import JoinLevel
 from aggregator.render import render_digest
 from aggregator.render.atom import render_atom, xml_text
-from aggregator.render.common import FeedInfo, how_joined, safe_url
+from aggregator.render.common import (
+    FeedInfo,
+    also_reported_by,
+    how_joined,
+    safe_url,
+    sources_label,
+)
 from aggregator.render.html import (
     Site,
     content_security_policy,
@@ -288,3 +295,23 @@ def test_json_feed_carries_the_other_sources() -> None:
         "https://copy.test/2", None,
     ]  # fmt: skip
     assert unsafe_markup(item["content_html"]) == []
+
+
+def test_copies_are_grouped_by_feed_and_the_badge_counts_outlets() -> None:
+    """Thirteen copies from one section feed are one line 'name ×13'; the badge counts
+    sites (two section feeds of one site are one source) with the feeds beside it."""
+    paris = [
+        make_entry(n, feed="BFMTV — Paris", url=f"https://www.bfmtv.com/paris/{n}")
+        for n in range(1, 14)
+    ]
+    politics = make_entry(20, feed="BFMTV — Politique", url="https://www.bfmtv.com/pol/x")
+    other = make_entry(30, feed="Le Monde", url="https://www.lemonde.fr/x")
+    event = make_event(1, other, *paris, politics)
+    assert also_reported_by(event) == "also reported by 14: BFMTV — Paris ×13, BFMTV — Politique"
+    assert sources_label(event) == "2 sources · 3 feeds"
+    assert sources_label(make_event(2, *paris[:3])) == "3 copies"
+    assert sources_label(make_event(3, paris[0])) is None
+    no_link = replace(make_entry(40, feed="Radio"), url=None)
+    assert sources_label(make_event(4, other, no_link)) == "2 sources"
+    html = render_digest_page(digest_of(event), site=Site())  # type: ignore[arg-type]
+    assert "BFMTV — Paris ×13" in html and html.count("BFMTV — Paris") == 1
