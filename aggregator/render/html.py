@@ -258,7 +258,7 @@ def _hidden(name: str, value: object, *, form: str | None = None) -> Markup:
     )
 
 
-def _mark_buttons(site: Site, event: EventView, back: str) -> Markup:
+def _mark_buttons(site: Site, event: EventView, back: str, *, bulk: bool = True) -> Markup:
     """Read/unread and star/unstar for one event, and "read up to here" (the bulk form at
     the end of the page): plain POST forms, so they work with no script at all."""
     if site.csrf_token is None:
@@ -269,12 +269,15 @@ def _mark_buttons(site: Site, event: EventView, back: str) -> Markup:
         '<form class="marks" method="post" action="{path}">{csrf}{event}{back}'
         '<button type="submit" name="action" value="{read}">{read_label}</button>'
         '<button type="submit" name="action" value="{star}">{star_label}</button>'
-        '<button type="submit" form="bulk" name="upto" value="{id}"'
-        ' title="Mark this event and every event above it read">Read up to here</button>'
-        "</form>",
+        "{upto}</form>",
         path=MARK_PATH, csrf=_hidden("csrf", site.csrf_token), event=_hidden("event", event.id),
         back=_hidden("back", back), read=read[0], read_label=read[1], star=star[0],
-        star_label=star[1], id=event.id,
+        star_label=star[1],
+        upto=html_format(
+            '<button type="submit" form="bulk" name="upto" value="{id}"'
+            ' title="Mark this event and every event above it read">Read up to here</button>',
+            id=event.id,
+        ) if bulk else "",
     )  # fmt: skip
 
 
@@ -511,15 +514,17 @@ def render_event_page(event: EventView, *, site: Site) -> str:
         content = paragraphs(canonical.text)
     if not content.strip():
         content = html_format('<p class="empty">The feed gave no text for this item.</p>')
-    sources = distinct_sources(event.members)
+    outlets, feeds = len(event.outlets), len(distinct_sources(event.members))
     summary = f"{len(event.members)} {'copy' if len(event.members) == 1 else 'copies'}"
-    summary += f" from {len(sources)} {'source' if len(sources) == 1 else 'sources'}"
+    summary += f" from {outlets} {'source' if outlets == 1 else 'sources'}"
+    summary += f" ({feeds} feeds)" if feeds != outlets else ""
     heading = "Why these are grouped" if event.others else "About this item"
     body = html_format(
         '<p class="meta"><a href="/">← Digest</a></p>'
         "<h1>{title}</h1>"
         '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>{time}'
         '<span class="sep">·</span>{group}<span class="sep">·</span>{summary}</p>'
+        "{marks}"
         '<h2 class="section" id="why">{heading}</h2>{explanation}'
         '<h2 class="section">The text shown</h2>'
         '<div class="content">{content}</div>',
@@ -528,6 +533,7 @@ def render_event_page(event: EventView, *, site: Site) -> str:
         time=_time(canonical.effective_time),
         group=one_line(canonical.feed_group),
         summary=summary,
+        marks=_mark_buttons(site, event, f"/event/{event.id}", bulk=False),
         heading=heading,
         explanation=_explanation(event),
         content=content,

@@ -264,3 +264,16 @@ def test_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> None:
         check.close()
     assert marked and not marked & unread
     assert stored == 4 * 10 * 6
+
+
+def test_an_event_page_marks_its_event_and_comes_back(app: WebApp, db: Path) -> None:
+    """The event page has Mark read and Star (no "up to here": it lists one event); a mark
+    from it returns to it, which then offers Mark unread."""
+    first = shown_ids(page(app))[0]
+    html = page(app, f"/event/{first}")
+    assert "Mark read" in html and "Read up to here" not in html and unsafe_markup(html) == []
+    fields = [("csrf", token_of(html)), ("action", "read"), ("event", first),
+              ("back", f"/event/{first}")]  # fmt: skip
+    answer = post(app, fields)
+    assert dict(answer.headers)["Location"] == f"/event/{first}"
+    assert "Mark unread" in page(app, f"/event/{first}") and state(db, first) == (True, False)
