@@ -410,7 +410,8 @@ class WebApp:
         if headers.get("sec-fetch-site", "same-origin").strip().lower() == "cross-site":
             return False
         origin = headers.get("origin")
-        if origin is None:
+        # `null` is what a browser sends under our `Referrer-Policy: no-referrer`.
+        if origin is None or origin.strip() == "null":
             return True
         netloc = urlsplit(origin.strip()).netloc.lower()
         if self.allowed_hosts is not None:

@@ -152,6 +152,16 @@ def test_a_form_from_another_site_is_refused(
     assert state(db, first) == (False, False)
 
 
+def test_a_browser_s_null_origin_with_the_token_is_accepted(app: WebApp, db: Path) -> None:
+    """Under `Referrer-Policy: no-referrer` Chromium sends `Origin: null` on the form's
+    POST: the token and Sec-Fetch-Site decide."""
+    html = page(app)
+    first = shown_ids(html)[0]
+    headers = {**FORM, "origin": "null", "sec-fetch-site": "same-origin"}
+    answer = post(app, [("csrf", token_of(html)), ("action", "read"), ("event", first)], headers)
+    assert answer.status == 303 and state(db, first) == (True, False)
+
+
 def test_after_a_mark_the_browser_stays_on_this_site(app: WebApp) -> None:
     """`back` can only be a path here: another host, a scheme or a backslash go to /."""
     html = page(app)
