@@ -28,7 +28,8 @@ point a DNS name at 127.0.0.1 and read the digest through the reader's browser.
 
 A POST must carry the page's anti-forgery token (random per server process, compared in
 constant time) and, when the browser sends them, an Origin of this server (or `null`, as
-browsers send under no-referrer) and a Sec-Fetch-Site that is not cross-site. Marks are one short transaction beside the daemon's.
+browsers send under no-referrer) and a Sec-Fetch-Site that is not cross-site. Marks are
+one short transaction beside the daemon's.
 
 Each request opens its own store connection (SQLite connections are not shared between
 the server's threads); WAL lets the daemon write meanwhile.
