@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
+from aggregator.numbers import ascii_int
+
 # +-10% of the interval: enough to de-synchronise feeds, small enough to stay predictable.
 JITTER_FRACTION = 0.1
 FIRST_BACKOFF = timedelta(minutes=5)
@@ -48,9 +50,7 @@ _NO_CACHE = re.compile(r"(?:^|,)\s*(?:no-cache|no-store)\s*(?:,|=|$)", re.IGNORE
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Publisher numbers (delta-seconds, max-age) are read up to this many characters; longer
 # is junk. Values are capped at a year of seconds: every delay is clamped far below it.
-_MAX_NUMBER_CHARS = 64
 _MAX_DELAY_SECONDS = 366 * 24 * 3600
-_ASCII_DIGITS = "0123456789"
 _HTTP_SPACE = " \t\r\n"
 # HTTP dates outside this range are unreadable (a year-1 or year-9999 date would overflow
 # the arithmetic that follows, and no server means either).
@@ -111,7 +111,7 @@ def cache_delay(headers: Mapping[str, str], now: datetime) -> timedelta | None:
         return None
     match = _MAX_AGE.search(control)
     if match is not None:
-        seconds = _ascii_int(match.group(1))
+        seconds = ascii_int(match.group(1), cap=_MAX_DELAY_SECONDS)
         if seconds is None or seconds <= 0:
             return None
         return min(timedelta(seconds=min(seconds, _MAX_DELAY_SECONDS)), MAX_PUBLISHER_DELAY)
@@ -128,7 +128,7 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
     if not value:
         return None
     text = value.strip(_HTTP_SPACE)
-    seconds = _ascii_int(text)
+    seconds = ascii_int(text, cap=_MAX_DELAY_SECONDS)
     if seconds is not None:
         delay = timedelta(seconds=min(seconds, _MAX_DELAY_SECONDS))
     else:
@@ -179,15 +179,6 @@ def host_key(url: str | None) -> str | None:
     if not parts.hostname or port is None:
         return None
     return f"{parts.hostname}:{port}"
-
-
-def _ascii_int(text: str) -> int | None:
-    """A non-negative integer written in ASCII digits only, capped at `_MAX_DELAY_SECONDS`
-    (`str.isdigit()` and `int()` accept other digits, and disagree on some: `²`)."""
-    if not text or len(text) > _MAX_NUMBER_CHARS or text.strip(_ASCII_DIGITS):
-        return None
-    digits = text.lstrip("0") or "0"
-    return _MAX_DELAY_SECONDS if len(digits) > 12 else min(int(digits), _MAX_DELAY_SECONDS)
 
 
 def _http_date(value: str | None) -> datetime | None:

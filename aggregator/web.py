@@ -60,6 +60,7 @@ from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError, UsageError
 from aggregator.models import MARKS, EventQuery, EventView, ReadingState
+from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
 from aggregator.render.html import (
@@ -93,6 +94,7 @@ MAX_PARAMS = 50  # query parameters per request; a page uses a handful
 # A mark form lists at most the events of a page, each id in about 25 bytes.
 MAX_FORM_BYTES = 256 * 1024
 MAX_FORM_FIELDS = MAX_LIMIT + 10
+MAX_EVENT_ID = 2**63 - 1  # SQLite's largest integer
 # An idle keep-alive connection is closed after this long, freeing its thread.
 CONNECTION_TIMEOUT_S = 30
 
@@ -195,12 +197,12 @@ class WebApp:
                 return self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
         parts = urlsplit(target)
         path = parts.path
-        allowed = "GET, HEAD, POST" if path == MARK_PATH else "GET, HEAD"
-        if method not in allowed.split(", ") or (path == MARK_PATH and method != "POST"):
-            error = self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"only {allowed}")
-            allow = "POST" if path == MARK_PATH else allowed
+        allowed = ("POST",) if path == MARK_PATH else ("GET", "HEAD")
+        if method not in allowed:
+            allow = ", ".join(allowed)
+            error = self._error(HTTPStatus.METHOD_NOT_ALLOWED, f"only {allow}")
             return Response(error.status, error.content_type, error.body, (("Allow", allow),))
-        if method == "POST":
+        if path == MARK_PATH:
             return self._mark(headers, body)
         try:
             params = parse_qs(parts.query, keep_blank_values=False, max_num_fields=MAX_PARAMS)
@@ -247,7 +249,7 @@ class WebApp:
     # -- reading ----------------------------------------------------------------------------
 
     @contextmanager
-    def _reading(self) -> Iterator[Store]:
+    def _store(self) -> Iterator[Store]:
         """The database for one request, closed when it is answered."""
         store = Store.open(self.db_path, create=False)
         try:
@@ -256,22 +258,25 @@ class WebApp:
             store.close()
 
     def _event(self, event_id: int) -> EventView | None:
-        with self._reading() as store:
+        with self._store() as store:
             events = store.events_by_id([event_id])
         return events[0] if events else None
 
-    def _digest(self, filters: Filters) -> tuple[Digest, int]:
-        """The digest asked for, and how many events of its window and filters are unread."""
+    def _digest(self, filters: Filters, *, count_unread: bool = False) -> tuple[Digest, int | None]:
+        """The digest asked for and, with `count_unread`, how many events of its window and
+        filters are unread (the page shows it; the API does not)."""
         now = self.clock()
         query = self._query(filters, now)
-        with self._reading() as store:
+        unread: int | None = None
+        with self._store() as store:
             events = store.find_events(query)
             known = store.group_names()
-            unread = (
-                len(events)
-                if query.state is ReadingState.UNREAD
-                else store.count_events(replace(query, state=ReadingState.UNREAD))
-            )
+            if count_unread:
+                unread = (
+                    len(events)
+                    if query.state is ReadingState.UNREAD
+                    else store.count_events(replace(query, state=ReadingState.UNREAD))
+                )
         digest = build_digest(
             events, now=now, query=query, limit=filters.limit, group_order=self.group_order,
             known_groups=known,
@@ -283,9 +288,8 @@ class WebApp:
             window = parse_window(filters.since, filters.date)
         except ValueError as exc:
             raise UsageError(str(exc)) from exc
-        state = {"unread": ReadingState.UNREAD, "starred": ReadingState.STARRED}.get(
-            filters.show or SHOW_CHOICES[0]
-        )
+        show = filters.show or SHOW_CHOICES[0]
+        state = None if show == "all" else ReadingState(show)
         return make_query(
             now=now, window=window, groups=filters.groups, search=filters.search, state=state
         )
@@ -318,7 +322,7 @@ class WebApp:
 
     def _digest_page(self, params: Mapping[str, list[str]]) -> Response:
         filters = self._filters(params, default_limit=PAGE_LIMIT)
-        digest, unread = self._digest(filters)
+        digest, unread = self._digest(filters, count_unread=True)
         page = render_digest_page(digest, site=self.site, filters=filters, unread=unread)
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
@@ -330,7 +334,7 @@ class WebApp:
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
 
     def _feeds_page(self) -> Response:
-        with self._reading() as store:
+        with self._store() as store:
             states = store.feed_states()
         page = render_feeds_page(states, site=self.site, now=self.clock())
         return Response(HTTPStatus.OK, HTML_TYPE, page.encode("utf-8"))
@@ -339,7 +343,7 @@ class WebApp:
         """The latest events as a feed; ?group= and ?q= narrow it, as on the page."""
         filters = self._filters(params, default_limit=None)
         query = EventQuery(groups=filters.groups, search=filters.search)
-        with self._reading() as store:
+        with self._store() as store:
             events = store.find_events(query, latest=filters.limit or self.feed_size)
         # The self link is rebuilt from what was understood, never echoed from the request.
         kept = [("group", group) for group in filters.groups]
@@ -395,12 +399,12 @@ class WebApp:
             if upto not in ids:
                 raise UsageError(f"upto: event {upto} is not on the page")
             ids = ids[: ids.index(upto) + 1]
-        with self._reading() as store:
-            current = {store.current_event_id(event_id) for event_id in ids} - {None}
+        with self._store() as store:
+            current = {found for i in ids if (found := store.current_event_id(i)) is not None}
             if not current:
                 return self._error(HTTPStatus.NOT_FOUND, "no such event (pruned?)")
             with store.transaction():
-                store.mark_events([i for i in current if i is not None], mark, now=self.clock())
+                store.mark_events(current, mark, now=self.clock())
         back = _local_path((form.get("back") or ["/"])[-1])
         page = render_error_page(303, "See Other", site=self.site)
         return Response(HTTPStatus.SEE_OTHER, HTML_TYPE, page.encode(), (("Location", back),))
@@ -425,10 +429,10 @@ class WebApp:
 
 
 def _event_id(value: str) -> int:
-    text = value.strip()
-    if not (text.isascii() and text.isdigit()) or len(text) > 18:
-        raise UsageError(f"event: {one_line(text)[:40]!r} is not an event id")
-    return int(text)
+    event_id = ascii_int(value.strip(), cap=MAX_EVENT_ID, max_chars=18)
+    if event_id is None:
+        raise UsageError(f"event: {one_line(value)[:40]!r} is not an event id")
+    return event_id
 
 
 def _local_path(value: str) -> str:
@@ -462,14 +466,14 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {name.lower(): value for name, value in self.headers.items()}
         body = b""
         if self.command == "POST":
-            length = headers.get("content-length", "").strip()
-            if not (length.isascii() and length.isdigit()):
+            length = ascii_int(headers.get("content-length", "").strip(), cap=MAX_FORM_BYTES + 1)
+            if length is None:
                 self._refuse(HTTPStatus.LENGTH_REQUIRED)
                 return
-            if int(length) > MAX_FORM_BYTES:
+            if length > MAX_FORM_BYTES:
                 self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                 return
-            body = self.rfile.read(int(length))
+            body = self.rfile.read(length)
         response = self.server.app.handle(self.command, self.path, headers, body)
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)

@@ -86,6 +86,7 @@ from urllib3.util import Timeout, parse_url
 from aggregator import USER_AGENT
 from aggregator.errors import FetchError, HTTPStatusError
 from aggregator.models import DEFAULT_MAX_BODY_BYTES, FeedSpec, FetchResult
+from aggregator.numbers import ascii_int
 from aggregator.urls import without_userinfo
 
 __all__ = ["DEFAULT_MAX_BODY_BYTES", "Fetcher", "Resolver"]
@@ -747,11 +748,7 @@ def content_length(value: str | None) -> int | None:
     """A `Content-Length` in ASCII digits (`str.isdigit()` accepts `²`, which `int()`
     refuses), capped at 2**63; None when absent or unreadable (the body is read under the
     cap anyway)."""
-    text = (value or "").strip(" \t")
-    if not text or len(text) > 64 or not (text.isascii() and text.isdigit()):
-        return None
-    digits = text.lstrip("0") or "0"
-    return 2**63 if len(digits) > 19 else min(int(digits), 2**63)
+    return ascii_int((value or "").strip(" \t"), cap=2**63)
 
 
 def _sendable(value: str) -> bool:

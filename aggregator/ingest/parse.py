@@ -48,6 +48,7 @@ from aggregator.ingest.prefilter import (
     repair_char_refs,
 )
 from aggregator.models import DEFAULT_MAX_ENTRIES, ParsedFeed, RawEntry
+from aggregator.numbers import ascii_int
 
 # Kept for callers of the first version; the configurable cap is `settings.max_entries`.
 MAX_ENTRIES_PER_FEED = DEFAULT_MAX_ENTRIES
@@ -201,9 +202,9 @@ def _with_skips(feed: ParsedFeed, body: bytes) -> ParsedFeed:
     """Add RSS `<skipHours>` and `<skipDays>`: feedparser keeps only the last value of each."""
     head = body[:_SKIP_SEARCH_LIMIT]
     hours = {
-        int(value)
+        hour
         for value in _element_values(head, b"skipHours", b"hour")
-        if value.isascii() and value.isdigit() and len(value) <= 2 and int(value) < 24
+        if (hour := ascii_int(value, cap=24, max_chars=2)) is not None and hour < 24
     }
     days = {
         _DAYS.index(value.lower())
@@ -256,8 +257,4 @@ def _ttl_minutes(value: object) -> int | None:
     absent, negative or unreadable."""
     if not isinstance(value, str):
         return None
-    text = value.strip()
-    if not text or len(text) > MAX_FIELD_CHARS or not (text.isascii() and text.isdigit()):
-        return None
-    digits = text.lstrip("0") or "0"
-    return MAX_TTL_MINUTES if len(digits) > 6 else min(int(digits), MAX_TTL_MINUTES)
+    return ascii_int(value.strip(), cap=MAX_TTL_MINUTES, max_chars=MAX_FIELD_CHARS)

@@ -84,11 +84,6 @@ def snippet(text: str, limit: int = SNIPPET_CHARS) -> str:
     return cut.rstrip(" ,;:.") + "…"
 
 
-def distinct_sources(members: tuple[StoredEntry, ...]) -> list[str]:
-    """Feed names, deduplicated, in order of appearance."""
-    return list(dict.fromkeys(one_line(member.feed_name) for member in members))
-
-
 def copies_by_feed(members: tuple[StoredEntry, ...]) -> list[tuple[StoredEntry, int]]:
     """Each feed's first copy and how many copies it carries, in order of appearance: a
     feed that reported a story thirteen times is one line, not thirteen."""

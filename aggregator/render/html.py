@@ -25,7 +25,6 @@ from aggregator.models import EventView, FeedState, StoredEntry
 from aggregator.render.common import (
     FeedLink,
     copies_by_feed,
-    distinct_sources,
     how_joined,
     one_line,
     snippet,
@@ -251,11 +250,8 @@ def _also(event: EventView) -> Markup:
     return html_format('<div class="also">Also reported by <ul>{items}</ul></div>', items=items)
 
 
-def _hidden(name: str, value: object, *, form: str | None = None) -> Markup:
-    owner = html_format(' form="{f}"', f=form) if form else Markup("")
-    return html_format(
-        '<input type="hidden" name="{n}" value="{v}"{owner}>', n=name, v=value, owner=owner
-    )
+def _hidden(name: str, value: object) -> Markup:
+    return html_format('<input type="hidden" name="{n}" value="{v}">', n=name, v=value)
 
 
 def _mark_buttons(site: Site, event: EventView, back: str, *, bulk: bool = True) -> Markup:
@@ -411,11 +407,12 @@ def _digest_body(digest: Digest, site: Site, filters: Filters, unread: int | Non
         parts.append(html_format('<p class="empty">Nothing in this window.</p>'))
     number = 0
     show_headings = len(digest.sections) > 1 or bool(digest.query.groups)
+    back = filters.url()  # where a mark returns: this same view
     for section in digest.sections:
         items = []
         for event in section.events:
             number += 1
-            items.append(_event_item(site, number, event, filters.url()))
+            items.append(_event_item(site, number, event, back))
         heading_html = (
             html_format(
                 '<h2>{name}<span class="count">{count}</span></h2>',
@@ -432,7 +429,7 @@ def _digest_body(digest: Digest, site: Site, filters: Filters, unread: int | Non
                 items=join(items, "\n"),
             )
         )
-    parts.append(_bulk_form(site, digest.events, filters.url()))
+    parts.append(_bulk_form(site, digest.events, back))
     return join(parts, "\n")
 
 
@@ -514,7 +511,7 @@ def render_event_page(event: EventView, *, site: Site) -> str:
         content = paragraphs(canonical.text)
     if not content.strip():
         content = html_format('<p class="empty">The feed gave no text for this item.</p>')
-    outlets, feeds = len(event.outlets), len(distinct_sources(event.members))
+    outlets, feeds = len(event.outlets), len(event.sources)
     summary = f"{len(event.members)} {'copy' if len(event.members) == 1 else 'copies'}"
     summary += f" from {outlets} {'source' if outlets == 1 else 'sources'}"
     summary += f" ({feeds} feeds)" if feeds != outlets else ""

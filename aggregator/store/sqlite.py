@@ -340,11 +340,6 @@ class Store:
         self.db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self.db
-        except BaseException:
-            if self.db.conn.in_transaction:
-                self.db.conn.execute("ROLLBACK")
-            raise
-        try:
             self.db.conn.execute("COMMIT")
         except BaseException:
             if self.db.conn.in_transaction:
@@ -827,19 +822,17 @@ class Store:
     def create_event(self, now: datetime) -> int:
         """A new, empty event, unread, under an id no event has had before."""
         when = to_db_time(now)
-        # No RETURNING: it needs SQLite 3.35, and 3.27 is supported.
+        # No RETURNING (SQLite 3.35; 3.27 is supported): the insert reads the counter.
         self.db.conn.execute(
             "update meta set value = cast(value as integer) + 1 where key = 'last_event_id'"
         )
-        (event_id,) = self.db.conn.execute(
-            "select cast(value as integer) from meta where key = 'last_event_id'"
-        ).fetchone()
-        self.db.conn.execute(
+        cursor = self.db.conn.execute(
             "insert into events (id, first_seen, last_seen, member_count, source_count,"
-            " updated) values (?, ?, ?, 0, 0, ?)",
-            [event_id, when, when, when],
+            " updated) values ((select cast(value as integer) from meta"
+            " where key = 'last_event_id'), ?, ?, 0, 0, ?)",
+            [when, when, when],
         )
-        return int(event_id)
+        return _inserted_id(cursor)
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         ids = sorted(set(event_ids))
@@ -1034,7 +1027,17 @@ class Store:
 
     def count_events(self, query: EventQuery) -> int:
         """How many events `query` matches (the unread count of a page, for one)."""
-        return len(self._event_ids(query))
+        where = self._event_filter(query)
+        if where is None:
+            return 0
+        conditions, params = where
+        try:
+            (count,) = self.db.execute(
+                f"select count(*) from events where {conditions}", params
+            ).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
+        return int(count)
 
     def event_merge_history(self, event_id: int) -> list[dict[str, Any]]:
         return list(
@@ -1131,6 +1134,21 @@ class Store:
         return self.events_by_id(self._event_ids(query, latest=latest))
 
     def _event_ids(self, query: EventQuery, *, latest: int | None = None) -> list[int]:
+        where = self._event_filter(query)
+        if where is None:
+            return []
+        conditions, params = where
+        sql = f"select id from events where {conditions} order by last_seen desc, id desc"
+        if latest is not None:
+            sql += " limit :latest"
+            params["latest"] = latest
+        try:
+            return [int(row["id"]) for row in self.db.query(sql, params)]
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
+
+    def _event_filter(self, query: EventQuery) -> tuple[str, dict[str, Any]] | None:
+        """The WHERE clause and parameters of `query`; None when it can match nothing."""
         conditions = ["events.canonical_entry_id is not null"]
         params: dict[str, Any] = {}
         if query.arrived_since is not None:
@@ -1158,7 +1176,7 @@ class Store:
             # Every word quoted: user input is words, never FTS5 syntax (NOT, OR, NEAR, *).
             match = self.db.quote_fts(query.search)
             if not match:
-                return []
+                return None
             params["search"] = match
             conditions.append(
                 "events.id in (select event_id from entries where id in"
@@ -1168,15 +1186,7 @@ class Store:
             conditions.append("events.read_at is null")
         elif query.state is ReadingState.STARRED:
             conditions.append("events.starred_at is not null")
-        sql = f"select id from events where {' and '.join(conditions)}"
-        sql += " order by last_seen desc, id desc"
-        if latest is not None:
-            sql += " limit :latest"
-            params["latest"] = latest
-        try:
-            return [int(row["id"]) for row in self.db.query(sql, params)]
-        except sqlite3.OperationalError as exc:
-            raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
+        return " and ".join(conditions), params
 
     def events_by_id(self, event_ids: Sequence[int]) -> list[EventView]:
         """The events with these ids, in the order given; unknown ids are left out.

@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).parents[2] / "aggregator"
 LAYERS = [
     "aggregator",
     "aggregator.errors",
+    "aggregator.numbers",
     "aggregator.urls",
     "aggregator.models",
     "aggregator.children",
