@@ -40,6 +40,7 @@ from aggregator.dedup.events import (
 )
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
+    MAX_VERIFIED_CANDIDATES,
     best_match,
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
@@ -725,7 +726,7 @@ class Pipeline:
             matched_entry, event_id = exact
             level, similarity, rule = JoinLevel.EXACT, 1.0, "same_url_or_text"
         else:
-            candidates = self.index.candidates(signatures)
+            candidates = self.index.candidates(signatures, limit=MAX_VERIFIED_CANDIDATES)
             sizes = self.store.event_sizes(c.event_id for c in candidates)
             match = best_match(signatures, candidates, event_sizes=sizes)
             event = None

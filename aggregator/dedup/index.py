@@ -67,6 +67,14 @@ _MIN_DEAD = 1024
 # copies of one item), a run is searched by bisection instead.
 _BUCKET = 16
 _MAX_BUCKET_SCAN = 256
+# A query with more band hits than this counts them with numpy (one headline repeated
+# through a whole feed hits every one of its items in every title band).
+_FEW_HITS = 4096
+# Hits are counted by slot in a dense array while its span is at most this many per hit.
+_DENSE_HITS = 4
+# Slots are below 2**32 (uint32 in the runs): the low bits of a ranking key.
+_SLOT_BITS = 32
+_SLOT_BITS_MASK = (1 << _SLOT_BITS) - 1
 # Rows hashed at a time in bulk: temporaries stay in the CPU caches.
 _HASH_CHUNK = 8192
 _MASK64 = (1 << 64) - 1
@@ -233,6 +241,7 @@ class _Bands:
         self.num_perm = num_perm
         (title_bands, title_rows), (body_bands, body_rows) = title, body
         self.count = title_bands + body_bands
+        self.title_count = title_bands  # bands 0 .. title_count-1 are the title's
         self._title_used = title_bands * title_rows
         self._body_used = body_bands * body_rows
         used = self._title_used + self._body_used
@@ -675,11 +684,35 @@ class SimilarityIndex:
 
     # -- querying ------------------------------------------------------------------------
 
-    def candidates(self, signatures: Signatures) -> list[Fingerprint]:
-        """Indexed entries whose title or body may be similar, in entry-id order."""
+    def candidates(self, signatures: Signatures, limit: int | None = None) -> list[Fingerprint]:
+        """Indexed entries whose title or body may be similar, in entry-id order.
+
+        With a `limit`, at most that many: the ones sharing the most LSH bands with the
+        query, half ranked by body bands and half by title bands (see `_best_slots`)."""
         if len(signatures.title) != self.num_perm or len(signatures.body) != self.num_perm:
             raise ValueError(f"signatures of another size than {self.num_perm}")
         query = self._bands.keys_of_one(signatures.title, signatures.body)
+        hits = self._found(query)
+        if len(hits) == 0:
+            return []
+        alive = self._alive
+        if len(hits) <= _FEW_HITS:
+            # Few candidates as a rule: Python sets and sorts cost less than numpy calls here.
+            slots = sorted(slot for slot in set(hits.tolist()) if alive[slot])
+            if limit is not None and len(slots) > limit:
+                slots = sorted(self._best_slots(query, limit).tolist())
+        elif limit is not None:
+            slots = sorted(self._best_slots(query, limit).tolist())
+        else:
+            unique = np.unique(hits)
+            slots = unique[alive[unique]].tolist()
+        if self._slot_of is not None:  # ids out of slot order: sort by id
+            slots.sort(key=self._ids.__getitem__)
+        return self._fingerprints(np.array(slots, dtype=np.int64))
+
+    def _found(self, query: U64Array) -> npt.NDArray[Any]:
+        """The slots (dead ones included) of every indexed band key equal to one of `query`,
+        once per equal key."""
         found: list[npt.NDArray[Any]] = []
         buffer = self._buffer
         if buffer:
@@ -697,13 +730,32 @@ class SimilarityIndex:
             if len(hit):
                 found.append(hit)
         if not found:
-            return []
-        # Few candidates as a rule: Python sets and sorts cost less than numpy calls here.
-        alive = self._alive
-        slots = sorted(slot for slot in set(np.concatenate(found).tolist()) if alive[slot])
-        if self._slot_of is not None:  # ids out of slot order: sort by id
-            slots.sort(key=self._ids.__getitem__)
-        return self._fingerprints(np.array(slots, dtype=np.int64))
+            return np.empty(0, dtype=np.int64)
+        return np.concatenate(found)
+
+    def _best_slots(self, query: U64Array, limit: int) -> npt.NDArray[np.int64]:
+        """The live candidate slots sharing the most bands with `query`, at most `limit`.
+
+        Half by body bands shared (a copy of the text), the rest by title bands shared (a
+        repeated headline), ties by the other kind, then the oldest slot: one ranking would
+        let a thousand items under one title crowd out a copy of the text under another."""
+        title_count = self._bands.title_count
+        title_hits = self._found(query[:title_count]).astype(np.int64)
+        body_hits = self._found(query[title_count:]).astype(np.int64)
+        slots, title, body = _hit_counts(title_hits, body_hits)
+        live = self._alive[slots]
+        slots, title, body = slots[live], title[live], body[live]
+        if len(slots) <= limit:
+            return slots
+        # One int64 key per ranking, unique per slot: bands (6 bits each) above the slot.
+        older_first = np.int64(_SLOT_BITS_MASK) - slots
+        body_first = (((body << 6) | title) << _SLOT_BITS) | older_first
+        title_first = (((title << 6) | body) << _SLOT_BITS) | older_first
+        by_body = _largest(body_first, limit - limit // 2)
+        title_first[by_body] = np.iinfo(np.int64).min  # already chosen
+        by_title = _largest(title_first, limit // 2)
+        chosen: npt.NDArray[np.int64] = slots[np.concatenate((by_body, by_title))]
+        return chosen
 
     def _fingerprints(self, slots: npt.NDArray[np.int64]) -> list[Fingerprint]:
         # Fancy indexing copies: the returned signatures never alias the index's matrix.
@@ -716,6 +768,33 @@ class SimilarityIndex:
             for i, (entry, (feed, event, first, published, words, shingles, headline))
             in enumerate(rows)
         ]  # fmt: skip
+
+
+def _largest(keys: I64Array, count: int) -> npt.NDArray[np.intp]:
+    """Positions of the `count` largest of distinct `keys` (fewer than len(keys)), any order."""
+    if count <= 0:
+        return np.empty(0, dtype=np.intp)
+    return np.argpartition(keys, len(keys) - count)[len(keys) - count :]
+
+
+def _hit_counts(title_hits: I64Array, body_hits: I64Array) -> tuple[I64Array, I64Array, I64Array]:
+    """The distinct slots of both hit lists (sorted), and how often each is in either."""
+    both = np.concatenate((title_hits, body_hits))
+    if len(both) == 0:
+        return both, both, both
+    low = int(both.min())
+    span = int(both.max()) - low + 1
+    if span > _DENSE_HITS * len(both):
+        # Few hits spread over many slots: sort them.
+        slots, inverse = np.unique(both, return_inverse=True)
+        title = np.bincount(inverse[: len(title_hits)], minlength=len(slots))
+        body = np.bincount(inverse[len(title_hits) :], minlength=len(slots))
+        return slots, title, body
+    # Many hits over few slots (one headline repeated in a feed): count, no sort.
+    title = np.bincount(title_hits - low, minlength=span)
+    body = np.bincount(body_hits - low, minlength=span)
+    present = np.flatnonzero(title + body)
+    return present + low, title[present], body[present]
 
 
 def _fingerprint(

@@ -330,3 +330,64 @@ def test_runs_with_many_equal_keys_are_bisected(
         index.add(fp)
     queries = [fp.signatures for fp in fingerprints[:30]] + [family.signatures() for _ in range(30)]
     assert assert_same_candidates(index, reference, queries) > 60
+
+
+def shared_bands(query: Signatures, fp: Fingerprint) -> tuple[int, int]:
+    """(title bands, body bands) of `fp` equal to the query's, counted value by value."""
+    counts = []
+    for threshold, mine, theirs in (
+        (TITLE_LSH_THRESHOLD, query.title, fp.signatures.title),
+        (BODY_LSH_THRESHOLD, query.body, fp.signatures.body),
+    ):
+        bands, rows = lsh_bands(threshold, PERM)
+        equal = mine[: bands * rows].reshape(bands, rows) == theirs[: bands * rows].reshape(
+            bands, rows
+        )
+        counts.append(int(equal.all(axis=1).sum()))
+    return counts[0], counts[1]
+
+
+def expected_best(query: Signatures, candidates: list[Fingerprint], limit: int) -> set[int]:
+    """The ids `candidates(query, limit)` must give: all when they fit, else half by body
+    bands shared and the rest by title bands, ties by the other kind, then the oldest."""
+    if len(candidates) <= limit:
+        return {fp.entry_id for fp in candidates}
+    counts = {fp.entry_id: shared_bands(query, fp) for fp in candidates}
+    by_body = sorted(counts, key=lambda e: (-counts[e][1], -counts[e][0], e))
+    chosen = set(by_body[: limit - limit // 2])
+    rest = sorted((e for e in counts if e not in chosen), key=lambda e: (-counts[e][0],
+                  -counts[e][1], e))  # fmt: skip
+    return chosen | set(rest[: limit // 2])
+
+
+@pytest.mark.parametrize(("few_hits", "dense_hits"), [(4096, 4), (0, 0), (0, 10**9)])
+def test_a_limit_keeps_the_candidates_sharing_most_bands(
+    signer: Signer, monkeypatch: pytest.MonkeyPatch, few_hits: int, dense_hits: int
+) -> None:
+    """Under a limit the candidates are exactly those without it when they fit, else the
+    best by body bands and by title bands; through the Python and numpy counts, the dense
+    and the sorted ones, runs and the buffer."""
+    monkeypatch.setattr(index_module, "_FEW_HITS", few_hits)
+    monkeypatch.setattr(index_module, "_DENSE_HITS", dense_hits)
+    family = Family(seed=3, bases=8)
+    fingerprints = family.fingerprints(range(1, 1801))
+    reference = Reference(signer)
+    index = SimilarityIndex(signer)
+    for fp in fingerprints:
+        reference.add(fp)
+    index.add_all(fingerprints[:1000])
+    for fp in fingerprints[1000:]:
+        index.add(fp)
+    queries = [family.signatures() for _ in range(40)] + [fp.signatures for fp in fingerprints[:20]]
+    limited = 0
+    for query in queries:
+        everything = reference.candidates(query)
+        assert same(index.candidates(query), everything)
+        for limit in (1, 7, 64, 10_000):
+            got = index.candidates(query, limit=limit)
+            assert [fp.entry_id for fp in got] == sorted(fp.entry_id for fp in got)
+            assert {fp.entry_id for fp in got} == expected_best(query, everything, limit)
+            kept = {fp.entry_id for fp in got}
+            assert same(got, [fp for fp in everything if fp.entry_id in kept])
+            limited += len(everything) > limit
+    assert limited > 100  # the limits did cut
