@@ -24,7 +24,8 @@ from aggregator.dedup.events import (
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import StoreError, UsageError
-from aggregator.evaluation import datasets, syndication
+from aggregator.evaluation import datasets, heldout, judged, syndication
+from aggregator.evaluation.folds import FoldReport
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
 from aggregator.lock import WriterLock
@@ -34,7 +35,9 @@ from aggregator.store import Store
 Handler = Callable[[argparse.Namespace], int]
 Subcommand = Callable[..., argparse.ArgumentParser]
 
-EVAL_DATASETS = (*datasets.DATASETS, "syndication")
+EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged")
+# Held-out folds need a unit to split by: syndication builds its copies, it has none.
+FOLD_DATASETS = (*datasets.DATASETS, "judged")
 
 
 def register(
@@ -49,12 +52,26 @@ def register(
           aggregator eval rpm2 ../shared/data/rpm2-french-news-clusters
           aggregator eval semeval ../shared/data/semeval2022-task8
           aggregator eval syndication ../shared/data   (copies built from ECB+ and RPM2)
+          aggregator eval judged ../shared/data        (the judged real-feed pairs)
+          aggregator eval ecbplus ../shared/data/ecbplus --folds 5 --report docs/eval
         """, common,
     )  # fmt: skip
     evaluate.add_argument("dataset", choices=EVAL_DATASETS)
     evaluate.add_argument("path", type=Path, help="the data set's folder")
     evaluate.add_argument("--limit", type=int, default=None, metavar="N", help="first N items")
     evaluate.add_argument("--format", choices=["text", "json"], default="text")
+    evaluate.add_argument(
+        "--folds", type=int, default=None, metavar="K",
+        help="split by story into K folds, fit on K-1, score each held-out fold",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--report", type=Path, default=None, metavar="DIR",
+        help="also write DIR/<dataset>[-folds].md and .json (e.g. docs/eval)",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--pairs", type=Path, default=judged.SHIPPED_PAIRS, metavar="CSV",
+        help="judged: the pairs file (default: the set shipped with the code)",
+    )  # fmt: skip
 
     why = subcommand(
         commands, "explain", "why an event's items are together, and why one is canonical",
@@ -112,6 +129,8 @@ def register(
 def _eval(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
         raise UsageError(f"{args.path}: no such folder")
+    if args.folds is not None:
+        return _eval_folds(args)
     limit = args.limit
     if args.dataset == "syndication":
         items = datasets.load_ecbplus(args.path / "ecbplus", limit=limit) + datasets.load_rpm2(
@@ -123,6 +142,16 @@ def _eval(args: argparse.Namespace) -> int:
             "precision": copies.scores.precision, "recall": copies.scores.recall,
         })  # fmt: skip
         return 0
+    if args.dataset == "judged":
+        decided = judged.evaluate(args.path, _judged_pairs(args))
+        _emit(args, decided.report(), {
+            **decided.counts(), "figures": decided.figures(),
+            "misses": [
+                {"line": d.pair.line, "verdict": d.pair.verdict.value, "together": d.together}
+                for d in decided.misses()
+            ],
+        })  # fmt: skip
+        return 0
     if args.dataset == "semeval":
         pairs = replay_pairs(datasets.load_semeval(args.path, limit=limit))
         _emit(args, pairs.report("semeval"), {
@@ -130,14 +159,7 @@ def _eval(args: argparse.Namespace) -> int:
             "recall": pairs.scores.recall, "accuracy": pairs.accuracy,
         })  # fmt: skip
         return 0
-    loader = {
-        "uci": datasets.load_uci, "ecbplus": datasets.load_ecbplus, "rpm2": datasets.load_rpm2,
-    }[args.dataset]  # fmt: skip
-    try:
-        items = loader(args.path, limit=limit)
-    except (OSError, KeyError, ValueError) as exc:
-        raise UsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
-    result = replay(items)
+    result = replay(_labelled_items(args))
     _emit(args, result.report(args.dataset), {
         "items": result.items, "labels": result.labels, "groups": result.groups,
         "pairwise": _scores(result.pairwise), "bcubed": _scores(result.bcubed),
@@ -146,15 +168,83 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labelled_items(args: argparse.Namespace) -> list[datasets.LabeledItem]:
+    try:
+        return heldout.LOADERS[args.dataset](args.path, limit=args.limit)
+    except (OSError, KeyError, ValueError) as exc:
+        raise UsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
+
+
+def _judged_pairs(args: argparse.Namespace) -> list[judged.JudgedPair]:
+    try:
+        pairs = judged.load_pairs(args.pairs)
+    except OSError as exc:
+        raise UsageError(f"{args.pairs}: cannot read the judged pairs ({exc})") from exc
+    except judged.JudgedSetError as exc:
+        raise UsageError(str(exc)) from exc
+    return pairs[: args.limit] if args.limit else pairs
+
+
+def _eval_folds(args: argparse.Namespace) -> int:
+    if args.dataset not in FOLD_DATASETS:
+        raise UsageError(f"{args.dataset} has no stories to split by: --folds is for "
+                         f"{', '.join(FOLD_DATASETS)}")  # fmt: skip
+    if args.folds < 2:
+        raise UsageError(f"--folds needs at least 2, got {args.folds}")
+    try:
+        report: FoldReport
+        if args.dataset == "judged":
+            _judged_pairs(args)  # a clear error for a malformed file
+            report = heldout.judged_folds(args.path, args.folds, pairs_file=args.pairs)
+        elif args.dataset == "semeval":
+            report = heldout.pair_folds(args.path, args.folds, limit=args.limit)
+        else:
+            report = heldout.item_folds(args.dataset, args.path, args.folds, limit=args.limit)
+    except (OSError, KeyError) as exc:
+        raise UsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
+    except ValueError as exc:  # too few stories for the folds asked
+        raise UsageError(f"{args.dataset}: {exc}") from exc
+    _emit(args, report.text(), report.as_json(), name=f"{args.dataset}-folds")
+    return 0
+
+
 def _scores(scores: Scores) -> dict[str, float]:
     return {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1}
 
 
-def _emit(args: argparse.Namespace, text: str, document: dict[str, Any]) -> None:
+def _emit(
+    args: argparse.Namespace, text: str, document: dict[str, Any], *, name: str | None = None
+) -> None:
+    document = {"dataset": args.dataset, **document}
     if args.format == "json":
-        print(json.dumps({"dataset": args.dataset, **document}, indent=2))
+        print(json.dumps(document, indent=2))
     else:
         print(text)
+    if args.report is not None:
+        _write_report(args, name or args.dataset, text, document)
+
+
+def _write_report(args: argparse.Namespace, name: str, text: str, document: dict[str, Any]) -> None:
+    """A generated report: the command that wrote it, its text and its figures as JSON."""
+    command = ["aggregator", "eval", args.dataset, "PATH"]
+    if args.folds is not None:
+        command += ["--folds", str(args.folds)]
+    if args.limit is not None:
+        command += ["--limit", str(args.limit)]
+    if args.dataset == "judged" and args.pairs != judged.SHIPPED_PAIRS:
+        command += ["--pairs", str(args.pairs)]
+    try:
+        args.report.mkdir(parents=True, exist_ok=True)
+        (args.report / f"{name}.md").write_text(
+            f"# {name}\n\nGenerated by `{' '.join(command)} --report {args.report}` "
+            "(PATH: the data set's folder in ../shared/data); do not edit by hand.\n\n"
+            f"```\n{text}\n```\n", encoding="utf-8",
+        )  # fmt: skip
+        (args.report / f"{name}.json").write_text(
+            json.dumps(document, indent=2) + "\n", encoding="utf-8"
+        )
+    except OSError as exc:
+        raise UsageError(f"{args.report}: cannot write the report ({exc})") from exc
 
 
 def _explain(args: argparse.Namespace) -> int:

@@ -1,8 +1,10 @@
 """Held-out folds of the labelled sets, each scored through the daemon's code path.
 
-A held-out fold is replayed alone (`replay.replay`, a fresh database, its items in their
-arrival order), so its window holds only its own stories: a fold's figures are those of
-a smaller stream than the whole set's, and both are reported, never mixed.
+The whole set is replayed as one stream (`replay.replay`, a fresh database, arrival
+order) with the parameters fitted on the other folds, and a fold is scored on its own
+items, each against its whole predicted group: replayed alone, a fold would hold a fifth
+of the look-alike stories, and scored only among themselves its items would hide every
+wrong join with another fold's story. With nothing fitted every fold shares one replay.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from aggregator.evaluation import datasets
+from aggregator.evaluation import datasets, judged
 from aggregator.evaluation.folds import FoldReport, cross_validate
 from aggregator.evaluation.learning import Learner, NoLearning, Params
+from aggregator.evaluation.metrics import bcubed, pairwise
 from aggregator.evaluation.replay import replay, replay_pairs
 
 # What each data set's unit is: broader than the label where the data set has a broader
@@ -22,24 +25,39 @@ UNITS = {
     "ecbplus": "ECB+ topic (both events of a topic)",
     "rpm2": "RPM2 theme (C1 and C2 of a theme)",
     "semeval": "SemEval pair, pairs sharing an article joined",
+    "judged": "judged pair, pairs sharing an item joined",
 }
 LOADERS = {
     "uci": datasets.load_uci, "ecbplus": datasets.load_ecbplus, "rpm2": datasets.load_rpm2,
 }  # fmt: skip
 
 
-def score_items(
-    items: Sequence[datasets.LabeledItem], params: Params
-) -> tuple[dict[str, int], dict[str, float]]:
-    """B-cubed and pairwise figures of one fold, replayed as the daemon would."""
-    result = replay(items, settings=params.settings)
-    counts = {"items": result.items, "labels": result.labels, "groups": result.groups}
-    figures = {
-        "bcubed_p": result.bcubed.precision, "bcubed_r": result.bcubed.recall,
-        "bcubed_f1": result.bcubed.f1, "pair_p": result.pairwise.precision,
-        "pair_r": result.pairwise.recall, "pair_f1": result.pairwise.f1,
-    }  # fmt: skip
-    return counts, figures
+class StreamScorer:
+    """Scores a fold of items within the replay of the whole stream, one replay per set
+    of parameters."""
+
+    def __init__(self, items: Sequence[datasets.LabeledItem]) -> None:
+        self.items = items
+        self._predicted: dict[Params, dict[str, int]] = {}
+
+    def __call__(
+        self, held_out: Sequence[datasets.LabeledItem], params: Params
+    ) -> tuple[dict[str, int], dict[str, float]]:
+        """B-cubed and pairwise figures of the held-out items' groups in the stream."""
+        predicted = self._predicted.get(params)
+        if predicted is None:
+            predicted = replay(self.items, settings=params.settings).predicted
+            self._predicted[params] = predicted
+        ids = {item.id for item in held_out}
+        gold = {item.id: item.label for item in self.items}
+        pairs, cubed = pairwise(predicted, gold, ids), bcubed(predicted, gold, ids)
+        counts = {"items": len(ids), "labels": len({item.label for item in held_out}),
+                  "groups": len({predicted[identity] for identity in ids})}  # fmt: skip
+        figures = {
+            "bcubed_p": cubed.precision, "bcubed_r": cubed.recall, "bcubed_f1": cubed.f1,
+            "pair_p": pairs.precision, "pair_r": pairs.recall, "pair_f1": pairs.f1,
+        }  # fmt: skip
+        return counts, figures
 
 
 def score_pairs(
@@ -65,7 +83,7 @@ def item_folds(
     notes = [f"first {limit} items only (--limit)"] if limit else []
     return cross_validate(
         items, keys=lambda item: (item.fold_unit,), k=k, learner=learner or NoLearning(),
-        score=score_items, dataset=dataset, unit=UNITS[dataset], notes=notes,
+        score=StreamScorer(items), dataset=dataset, unit=UNITS[dataset], notes=notes,
     )  # fmt: skip
 
 
@@ -79,4 +97,20 @@ def pair_folds(
     return cross_validate(
         pairs, keys=lambda pair: pair.articles, k=k, learner=learner or NoLearning(),
         score=score_pairs, dataset="semeval", unit=UNITS["semeval"], notes=notes,
+    )  # fmt: skip
+
+
+def judged_folds(
+    root: Path, k: int, *, pairs_file: Path = judged.SHIPPED_PAIRS,
+    learner: Learner[judged.JudgedPair] | None = None,
+) -> FoldReport:  # fmt: skip
+    """`k` held-out folds of the judged real-feed pairs, pairs sharing an item in one fold.
+
+    The feeds are placed once for each set of parameters learnt: a fold only chooses
+    which of the pairs are scored."""
+    pairs = judged.load_pairs(pairs_file)
+    return cross_validate(
+        pairs, keys=lambda pair: pair.items, k=k, learner=learner or NoLearning(),
+        score=judged.FoldScorer(root, judged.folders_of(pairs)), dataset="judged",
+        unit=UNITS["judged"],
     )  # fmt: skip

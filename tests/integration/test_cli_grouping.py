@@ -129,3 +129,32 @@ def test_eval_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
     """A folder that does not exist is exit 2."""
     result = aggregator("eval", "uci", str(tmp_path / "nope"))
     assert result.returncode == 2 and "no such folder" in result.stderr
+
+
+def test_eval_folds_reports_each_held_out_fold_and_writes_the_report(
+    shared_data: Callable[[str], Path], tmp_path: Path
+) -> None:
+    """`eval --folds 3` scores three held-out folds of whole themes, with the mean and the
+    worst fold, and `--report` writes the same figures as Markdown and JSON."""
+    path = shared_data("rpm2-french-news-clusters")
+    result = aggregator(
+        "eval", "rpm2", str(path), "--folds", "3", "--format", "json", "--report", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    folds = document["per_fold"]
+    assert [fold["fold"] for fold in folds] == [0, 1, 2]
+    assert sum(fold["items"] for fold in folds) == 400
+    mean = sum(fold["figures"]["bcubed_p"] for fold in folds) / 3
+    assert document["mean"]["bcubed_p"] == pytest.approx(mean)
+    assert document["worst"]["bcubed_f1"] == min(f["figures"]["bcubed_f1"] for f in folds)
+    assert json.loads((tmp_path / "rpm2-folds.json").read_text()) == document
+    assert "--folds 3" in (tmp_path / "rpm2-folds.md").read_text()
+
+
+def test_eval_folds_need_stories(shared_data: Callable[[str], Path]) -> None:
+    """Syndication has no stories to split by, and one fold is no held-out fold: exit 2."""
+    root = shared_data("")
+    assert aggregator("eval", "syndication", str(root), "--folds", "3").returncode == 2
+    result = aggregator("eval", "rpm2", str(root / "rpm2-french-news-clusters"), "--folds", "1")
+    assert result.returncode == 2 and "at least 2" in result.stderr

@@ -48,3 +48,20 @@ def test_f1_and_decisions() -> None:
     assert Scores(0.0, 0.0).f1 == 0.0
     decisions = [(True, True), (True, False), (False, True), (False, False)]
     assert decision_accuracy(decisions) == Scores(0.5, 0.5)
+
+
+def test_scores_over_some_items_see_their_wrong_joins_with_the_others() -> None:
+    """A held-out item wrongly grouped with an item of another fold loses precision,
+    though the other item is not scored; the item-weighted folds add up to the whole."""
+    predicted = {"a1": 1, "a2": 1, "b1": 1, "b2": 2}
+    gold = {"a1": "A", "a2": "A", "b1": "B", "b2": "B"}
+    fold_a, fold_b = {"a1", "a2"}, {"b1", "b2"}
+    assert bcubed(predicted, gold, fold_a).precision == pytest.approx(2 / 3)
+    whole = bcubed(predicted, gold)
+    parts = [bcubed(predicted, gold, fold) for fold in (fold_a, fold_b)]
+    assert whole.precision == pytest.approx(sum(p.precision for p in parts) / 2)
+    assert whole.recall == pytest.approx(sum(p.recall for p in parts) / 2)
+    # Pairs touching fold A: a1-a2 (right), a1-b1 and a2-b1 (wrong joins).
+    assert pairwise(predicted, gold, fold_a).precision == pytest.approx(1 / 3)
+    assert pairwise(predicted, gold, fold_a).recall == 1.0
+    assert pairwise(predicted, gold, set(gold)) == pairwise(predicted, gold)
