@@ -10,7 +10,8 @@ Each feed is written to a temporary directory as a local `path:` feed and update
 `aggregator update --all` in a process of its own (a fresh database each time, after one
 warm-up update that builds the word-frequency cache); the wall time includes start-up,
 which the tiny feed's update measures. Prints one JSON object; `--out` also writes .json
-and .md.
+and .md, and `--baseline` (the .json of an earlier run, e.g. before a change) adds its
+times and the ratios to the .md.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def run(items: int) -> dict[str, Any]:
     }
 
 
-def markdown(result: dict[str, Any], label: str) -> str:
+def markdown(result: dict[str, Any], label: str, baseline: dict[str, Any] | None = None) -> str:
     cpu = platform.processor() or platform.machine()
     lines = [
         f"# Pathological grouping cost ({label})",
@@ -137,6 +138,15 @@ def markdown(result: dict[str, Any], label: str) -> str:
         lines.append(f"| {name} | {data['items']} | {data['wall_s']} | {data['ms_per_item']} |")
     ratio = result["same_title_over_normal"]
     lines += ["", f"One title over distinct titles, per item: **{ratio}x**."]
+    if baseline is not None:
+        lines += ["", f"Against the baseline ({baseline.get('label', 'earlier run')}):", "",
+                  "| feed | baseline ms per item | this run | baseline / this run |",
+                  "|---|---|---|---|"]  # fmt: skip
+        for key in ("normal", "same_title"):
+            then, now = baseline[key]["ms_per_item"], result[key]["ms_per_item"]
+            lines.append(f"| {key} | {then} | {now} | {round(then / max(now, 1e-9), 2)}x |")
+        lines += ["", f"Baseline one title over distinct titles: "
+                  f"{baseline['same_title_over_normal']}x."]  # fmt: skip
     return "\n".join(lines) + "\n"
 
 
@@ -145,11 +155,16 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=5000)
     parser.add_argument("--out", type=Path, default=None, help="write OUT.json and OUT.md")
     parser.add_argument("--label", default="", help="a name for this run in the .md title")
+    parser.add_argument("--baseline", type=Path, default=None, help="an earlier run's .json")
     args = parser.parse_args()
     result = run(args.items)
+    result["label"] = args.label or "this run"
+    baseline = None if args.baseline is None else json.loads(args.baseline.read_text())
+    if baseline is not None:
+        result["baseline"] = baseline
     if args.out is not None:
         args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-        args.out.with_suffix(".md").write_text(markdown(result, args.label or "this run"))
+        args.out.with_suffix(".md").write_text(markdown(result, result["label"], baseline))
     print(json.dumps(result))
 
 
