@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feeds.yaml
 DB     ?= data/aggregator.db
 
-.PHONY: run update digest feeds serve screenshot test lint format clean help bench bench-quick
+.PHONY: run update digest feeds serve screenshot test lint format clean help bench bench-quick eval-report
 
 help:
 	@echo "make run     start the daemon on $(CONFIG) (first poll at once, digest printed after it)"
@@ -19,6 +19,7 @@ help:
 	@echo "make screenshot  docs/screenshot.png of the seed digest (needs chromium, chromium-driver)"
 	@echo "make bench        the benchmarks, side by side with reader (bench/results/full.*)"
 	@echo "make bench-quick  the same at small sizes, under 2 minutes (bench/results/quick.*)"
+	@echo "make eval-report  held-out folds of every labelled set and the judged pairs (docs/eval/)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,20 @@ serve: $(VENV)/.installed
 # The README's picture, by the code path of the browser tests (tests/support/browser.py).
 screenshot: $(VENV)/.installed
 	$(BIN)/python -m tests.support.browser docs/screenshot.png
+
+# The quality reports: every labelled set in 5 held-out folds by story, the judged real-feed
+# pairs, and the syndicated copies; the data is read in place from $(DATA).
+DATA  ?= ../shared/data
+FOLDS ?= 5
+EVAL  := $(BIN)/aggregator eval --log-level WARNING
+eval-report: $(VENV)/.installed
+	$(EVAL) uci $(DATA)/uci-news-aggregator-sample --folds $(FOLDS) --report docs/eval
+	$(EVAL) ecbplus $(DATA)/ecbplus --folds $(FOLDS) --report docs/eval
+	$(EVAL) rpm2 $(DATA)/rpm2-french-news-clusters --folds $(FOLDS) --report docs/eval
+	$(EVAL) semeval $(DATA)/semeval2022-task8 --folds $(FOLDS) --report docs/eval
+	$(EVAL) judged $(DATA) --folds $(FOLDS) --report docs/eval
+	$(EVAL) judged $(DATA) --report docs/eval
+	$(EVAL) syndication $(DATA) --report docs/eval
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check aggregator tests seeds bench
