@@ -47,6 +47,17 @@ def test_semeval_held_out_folds(shared_data: Callable[[str], Path]) -> None:
     assert report.mean()["accuracy"] >= 0.838 - MARGIN, report.text()
 
 
+def test_judged_real_feed_pairs(shared_data: Callable[[str], Path]) -> None:
+    """778 judged pairs of the real feeds, five folds by connected pairs: reached mean
+    same-event together 0.840, different events apart 0.798 and precision of "together"
+    0.641 (far from the issue's targets, 0.85 and 0.97: what the next change must move)."""
+    report = heldout.judged_folds(shared_data(""), FOLDS)
+    mean = report.mean()
+    assert mean["same_together"] >= 0.840 - MARGIN, report.text()
+    assert mean["different_apart"] >= 0.798 - MARGIN, report.text()
+    assert mean["event_p"] >= 0.641 - MARGIN, report.text()
+
+
 def test_syndicated_copies(shared_data: Callable[[str], Path]) -> None:
     """Copies of 150 ECB+ and 150 RPM2 articles: reached P 0.998 / R 0.997."""
     items = datasets.load_ecbplus(shared_data("ecbplus"), limit=150) + datasets.load_rpm2(
