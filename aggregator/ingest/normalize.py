@@ -48,6 +48,17 @@ MAX_FIELD_CHARS = 8_192  # a GUID, a link, an author
 EARLIEST_DATE = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_DATE = datetime(2200, 1, 1, tzinfo=UTC)
 _BLANK_LINES = re.compile(r"\n\s*\n+")
+# A decimal character reference of 8 digits or more. `html.unescape` (HTMLParser's
+# `convert_charrefs`) calls int() on its digits, which raises ValueError past 4,300 of them
+# (leading zeros count); past 7 significant digits it is beyond U+10FFFF, which unescape
+# makes U+FFFD anyway.
+_LONG_DECIMAL_REF = re.compile(r"&#([0-9]{8,})(;?)")
+# A `<![` that HTMLParser's marked-section code raises AssertionError on (the CPython 3.11
+# we run on): not followed by one of the keywords it knows. Such a one is text.
+_BAD_MARKED_SECTION = re.compile(
+    r"<!\[(?!(?:temp|cdata|ignore|include|rcdata|if|else|endif)(?![-_.a-zA-Z0-9]))",
+    re.IGNORECASE,
+)
 
 # Elements whose content is never text a reader should see.
 _SKIPPED_ELEMENTS = frozenset({"script", "style", "template", "noscript", "head", "title"})
@@ -163,9 +174,23 @@ def html_to_text(html: str, *, single_line: bool = False) -> str:
     if "<" not in html and "&" not in html:
         return clean_text(html, single_line=single_line)
     extractor = _TextExtractor()
-    extractor.feed(html)
+    extractor.feed(_parsable(html))
     extractor.close()
     return clean_text("".join(extractor.parts), single_line=single_line)
+
+
+def _parsable(html: str) -> str:
+    """`html` without the two things that make HTMLParser raise instead of reading on."""
+    html = _BAD_MARKED_SECTION.sub("&lt;![", html) if "<![" in html else html
+    return _LONG_DECIMAL_REF.sub(_shortened_reference, html) if "&#" in html else html
+
+
+def _shortened_reference(match: re.Match[str]) -> str:
+    """A long decimal reference as unescape would read it, without its int() limit."""
+    digits = match.group(1).lstrip("0")
+    if len(digits) > 7:
+        return "\ufffd"
+    return f"&#{digits or '0'}{match.group(2)}"
 
 
 def sanitize_html(html: str, *, base_url: str | None = None) -> str:

@@ -52,7 +52,10 @@ _ENTITY_DECL = re.compile(
     rb"(?:\"([^\"]*)\"|'([^']*)'|(SYSTEM|PUBLIC)\b[^>]*)\s*>",
 )
 _ENTITY_REF = re.compile(rb"&(" + _NAME + rb");")
-_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]{1,64})|([0-9]{1,64}));")
+# Any number of digits: feedparser's loose parser calls int() on them, which raises past
+# 4,300 decimal digits (`_repair` never converts more than `_MAX_REF_DIGITS`).
+_CHAR_REF = re.compile(rb"&#(?:[xX]([0-9A-Fa-f]+)|([0-9]+));")
+_MAX_REF_DIGITS = 8  # U+10FFFF is 7 decimal digits, 6 hexadecimal ones
 _PREDEFINED = frozenset({b"amp", b"lt", b"gt", b"quot", b"apos"})
 # The start of the next thing the entity expander must look at.
 _EXPANDER_TOKEN = re.compile(rb"&|<!\[CDATA\[|<!--")
@@ -295,9 +298,13 @@ def _is_xml_char(code: int) -> bool:
 
 def _repair(match: re.Match[bytes]) -> bytes:
     hex_digits, decimal = match.groups()
-    code = int(hex_digits, 16) if hex_digits is not None else int(decimal)
+    digits = (hex_digits if hex_digits is not None else decimal).lstrip(b"0") or b"0"
+    if len(digits) > _MAX_REF_DIGITS:
+        return b"&#xFFFD;"  # far past U+10FFFF
+    code = int(digits, 16) if hex_digits is not None else int(digits)
     if _is_xml_char(code):
-        return match.group(0)
+        # Untouched, unless leading zeros make it long enough for int() to refuse.
+        return match.group(0) if len(match.group(0)) <= 64 else b"&#x%X;" % code
     if code < 0x20 or code == 0x7F:
         return b""  # controls carry nothing a reader should see
     return b"&#xFFFD;"
@@ -305,7 +312,8 @@ def _repair(match: re.Match[bytes]) -> bytes:
 
 def repair_char_refs(body: bytes) -> bytes:
     """Replace numeric character references to characters XML forbids (surrogates, values
-    past U+10FFFF, NUL and other controls). Valid references are untouched."""
+    past U+10FFFF, NUL and other controls), of any length. Valid references are untouched
+    (one padded with leading zeros past 64 bytes is written short)."""
     if b"&#" not in body:
         return body
     return _CHAR_REF.sub(_repair, body)

@@ -46,6 +46,37 @@ def test_html_to_text_drops_tags_scripts_and_decodes_entities() -> None:
     assert html_to_text(html) == "Hello world & co\n\nNext"
 
 
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a&#" + "9" * 5000 + ";b", "a\ufffdb"),  # html.unescape's int() raised ValueError
+        ("a&#" + "0" * 5000 + "233;b", "a\u00e9b"),
+        ("<p title='&#" + "1" * 5000 + "'>a&#99999999b</p>", "a\ufffdb"),
+        ("a&#00000233b &#128512;", "a\u00e9b \U0001f600"),
+    ],
+)
+def test_html_to_text_survives_long_character_references(html: str, expected: str) -> None:
+    """A decimal reference of thousands of digits (in text or an attribute) is text like
+    any reference past U+10FFFF, never a ValueError; short ones decode as before."""
+    assert html_to_text(html) == expected
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("a <![\u4300DATA[b", "a <![\u4300DATA[b"),  # raised AssertionError (Python 3.11)
+        ("a<![\xc2DATA[<![CDATA[<!x", "a<![\xc2DATA[<![CDATA[<!x"),
+        ("<p>x <![foo[ y</p>", "x <![foo[ y"),  # an unknown keyword raised too
+        ("a<![CDATA[hidden]]>b", "ab"),  # known keywords: read as before
+        ("a<![if !mso]>b<![endif]>c", "abc"),
+    ],
+)
+def test_html_to_text_survives_malformed_marked_sections(html: str, expected: str) -> None:
+    """`<![` followed by anything but a marked-section keyword is text, never an
+    AssertionError out of HTMLParser; real CDATA and MS Office sections read as before."""
+    assert html_to_text(html) == expected
+
+
 def test_html_to_text_title_is_one_line() -> None:
     """Titles with markup come back as one plain line."""
     assert html_to_text("<b>Big</b><br>news", single_line=True) == "Big news"

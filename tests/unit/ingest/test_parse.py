@@ -95,6 +95,9 @@ def test_newest_without_dates_keeps_document_order() -> None:
         ("&#0;", ""),  # NUL: dropped
         ("&#x1b;", ""),  # ESC: dropped (terminal escape injection)
         ("&#233;", "\u00e9"),  # valid references are untouched
+        ("&#" + "9" * 5000 + ";", "\ufffd"),  # int() refuses > 4,300 digits (ValueError)
+        ("&#x" + "F" * 5000 + ";", "\ufffd"),
+        ("&#" + "0" * 5000 + "233;", "\u00e9"),  # valid, but too long for int() as written
     ],
 )
 def test_invalid_character_references_are_repaired(reference: str, expected: str) -> None:
