@@ -4,6 +4,7 @@
     ├── ConfigError          the YAML feed list is wrong (names file, line and key)
     ├── UsageError           a bad command-line value or query parameter (exit 2, HTTP 400)
     ├── OpmlError            an OPML document cannot be read
+    ├── JudgedSetError       a judged-pairs file is malformed (names its line)
     ├── StartupError         the environment cannot run the aggregator safely
     ├── AlreadyRunning       another process holds the database's writer lock
     ├── FetchError           a feed could not be fetched (carries a short reason code)
@@ -57,6 +58,10 @@ class UsageError(AggregatorError):
 
 class OpmlError(AggregatorError):
     """The OPML document cannot be read (one line, for the CLI)."""
+
+
+class JudgedSetError(AggregatorError, ValueError):
+    """A judged-pairs file of the evaluation is malformed: `path:line: reason`."""
 
 
 class StartupError(AggregatorError):

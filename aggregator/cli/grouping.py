@@ -23,7 +23,7 @@ from aggregator.dedup.events import (
 )
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
-from aggregator.errors import StoreError, UsageError
+from aggregator.errors import JudgedSetError, StoreError, UsageError
 from aggregator.evaluation import datasets, heldout, judged, syndication
 from aggregator.evaluation.folds import FoldReport
 from aggregator.evaluation.metrics import Scores
@@ -180,7 +180,7 @@ def _judged_pairs(args: argparse.Namespace) -> list[judged.JudgedPair]:
         pairs = judged.load_pairs(args.pairs)
     except OSError as exc:
         raise UsageError(f"{args.pairs}: cannot read the judged pairs ({exc})") from exc
-    except judged.JudgedSetError as exc:
+    except JudgedSetError as exc:
         raise UsageError(str(exc)) from exc
     return pairs[: args.limit] if args.limit else pairs
 

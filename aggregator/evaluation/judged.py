@@ -23,6 +23,7 @@ from pathlib import Path
 
 import feedparser
 
+from aggregator.errors import JudgedSetError
 from aggregator.evaluation.learning import Params
 from aggregator.ingest.normalize import canonical_url, clean_text
 from aggregator.models import Config, FeedSpec, Settings
@@ -59,10 +60,6 @@ class JudgedPair:
     def items(self) -> tuple[str, str]:
         """The two items as keys: pairs sharing an item stay in one fold."""
         return f"{self.feed_a}#{self.item_a}", f"{self.feed_b}#{self.item_b}"
-
-
-class JudgedSetError(ValueError):
-    """The judged-pairs file is malformed (a line number and the reason)."""
 
 
 def load_pairs(path: Path) -> list[JudgedPair]:

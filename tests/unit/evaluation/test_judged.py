@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.errors import JudgedSetError
 from aggregator.evaluation.judged import (
     COLUMNS,
-    JudgedSetError,
     Placed,
     Verdict,
     decide,
