@@ -1,6 +1,10 @@
-"""The command line: thin commands over the library, the only place errors become exit codes.
+"""The command line: thin commands over the library, one module per command family.
 
-main.py      the parser, `main`, and the commands that run, read and serve
+main.py      the parser and `main`, the only place errors become exit codes
+common.py    defaults, exit codes and the sub-command helper every family shares
+running.py   run (the daemon), update (one pass), status
+reading.py   digest, mark, serve
+feeds.py     feeds list, import, export (OPML)
 grouping.py  eval, explain, events merge/split, stats overlap, reindex
 """
 

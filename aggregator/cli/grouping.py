@@ -1,18 +1,18 @@
 """Commands about grouping: eval, explain, events merge/split, stats overlap, reindex.
 
 Thin, like the rest of the CLI: they call the store, the pipeline and the evaluation and
-print. `cli` registers them; errors become exit codes there.
+print. `cli.main` registers them; errors become exit codes there.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from aggregator.cli.common import Handler, Subcommand
 from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.dedup.events import (
@@ -31,9 +31,6 @@ from aggregator.evaluation.replay import replay, replay_pairs
 from aggregator.lock import WriterLock
 from aggregator.pipeline import REBUILD_BATCH, refresh_event
 from aggregator.store import Store
-
-Handler = Callable[[argparse.Namespace], int]
-Subcommand = Callable[..., argparse.ArgumentParser]
 
 EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged")
 # Held-out folds need a unit to split by: syndication builds its copies, it has none.

@@ -16,11 +16,11 @@ from tests.conftest import REPO
 PROBE = """
 import importlib, sys
 cli = importlib.import_module("aggregator.cli.main")
-grouping = importlib.import_module("aggregator.cli.grouping")
 def broken(args):
     raise KeyError("planted bug\\nwith a second line")
 name = "_" + sys.argv[1]
-setattr(grouping if hasattr(grouping, name) else cli, name, broken)
+(family,) = [module for module in cli.FAMILIES if hasattr(module, name)]
+setattr(family, name, broken)
 sys.exit(cli.main(sys.argv[1:]))
 """
 
