@@ -5,6 +5,7 @@
     ├── UsageError           a bad command-line value or query parameter (exit 2, HTTP 400)
     ├── OpmlError            an OPML document cannot be read
     ├── JudgedSetError       a judged-pairs file is malformed (names its line)
+    ├── ModelFileError       the event model's parameter file cannot be read
     ├── StartupError         the environment cannot run the aggregator safely
     ├── AlreadyRunning       another process holds the database's writer lock
     ├── FetchError           a feed could not be fetched (carries a short reason code)
@@ -62,6 +63,10 @@ class OpmlError(AggregatorError):
 
 class JudgedSetError(AggregatorError, ValueError):
     """A judged-pairs file of the evaluation is malformed: `path:line: reason`."""
+
+
+class ModelFileError(AggregatorError, ValueError):
+    """The event model's parameter file is missing, of another version, or malformed."""
 
 
 class StartupError(AggregatorError):

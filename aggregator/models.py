@@ -256,6 +256,7 @@ class WindowEntry(NamedTuple):
     title: str
     text: str
     url: str | None
+    feed_id: int | None = None  # the feed whose template it counts in
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from typing import Any
 from aggregator import feed_policy, schedule
 from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
+from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
     EventIndex,
@@ -38,6 +39,7 @@ from aggregator.dedup.events import (
     prefetch_background,
     window_vector,
 )
+from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MAX_VERIFIED_CANDIDATES,
@@ -202,8 +204,12 @@ class Pipeline:
         signer: Signer | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
+        template: TemplateRule | None = None,
+        model: EventModel | None = None,
     ) -> None:
         self.store = store
+        self.template = template
+        self.model = model
         self.config = config
         self.fetcher = fetcher or Fetcher(
             max_body_bytes=config.settings.max_body_bytes,
@@ -653,11 +659,18 @@ class Pipeline:
         """
         touched_events: set[int] = set()
         new = updated = duplicates = 0
+        # The update's items count in the feed's template before the first is placed.
+        self.events.pend_update(
+            feed_id, (item.vector for item in entries if isinstance(item, PreparedEntry))
+        )
         try:
             with self.store.transaction():
                 for item in entries:
                     entry = item.entry if isinstance(item, PreparedEntry) else item
                     existing = self.store.existing_entry(feed_id, entry.identity)
+                    not_placed = existing is not None or self._tombstoned(feed_id, entry, now)
+                    if not_placed and isinstance(item, PreparedEntry):
+                        self.events.unpend(feed_id, item.vector)
                     if existing is not None:
                         if existing.content_key != entry.content_key:
                             prepared = self._prepared_entry(item)
@@ -669,11 +682,12 @@ class Pipeline:
                             if existing.event_id is not None:
                                 touched_events.add(existing.event_id)
                         continue
-                    if self._tombstoned(feed_id, entry, now):  # retention (daemon issue):
-                        continue  # pruned earlier, so already seen: not new again
+                    if not_placed:  # tombstoned by retention (daemon issue): pruned
+                        continue  # earlier, so already seen: not new again
                     _, event_id, level, merged_away = self._place(
-                        feed_id, self._prepared_entry(item), now
-                    )
+                        feed_id, self._prepared_entry(item), now,
+                        pending=isinstance(item, PreparedEntry),
+                    )  # fmt: skip
                     touched_events -= merged_away
                     touched_events.add(event_id)
                     new += 1
@@ -683,6 +697,8 @@ class Pipeline:
         except BaseException:
             self.rebuild_window(now)
             raise
+        finally:
+            self.events.end_update(feed_id)
         return FeedReport(
             spec.name, "ok", new=new, updated=updated, duplicates=duplicates,
             events=len(touched_events),
@@ -702,13 +718,15 @@ class Pipeline:
         self.index.add_columns(
             self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)
         )
-        self.events = EventIndex(self.config.settings.dedup_window)
+        self.events = EventIndex(
+            self.config.settings.dedup_window, template=self.template, model=self.model
+        )
         stored = self.store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)
         while batch := [(e, *window_vector(e)) for e in islice(stored, REBUILD_BATCH)]:
             self.events.add_stored_members(batch)
 
     def _place(
-        self, feed_id: int, prepared: PreparedEntry, now: datetime
+        self, feed_id: int, prepared: PreparedEntry, now: datetime, *, pending: bool = False
     ) -> tuple[int, int, JoinLevel, set[int]]:
         """Insert a new entry into the event it belongs to, or a new event of its own.
 
@@ -733,7 +751,7 @@ class Pipeline:
             if match is None:
                 event = self.events.best_event(
                     vector, headline_only=signatures.headline_only, now=now,
-                    published=entry.published,
+                    published=entry.published, feed_id=feed_id,
                 )  # fmt: skip
                 if event is not None and sizes.get(event.event_id, 0) >= MAX_EVENT_MEMBERS:
                     event = None
@@ -763,7 +781,7 @@ class Pipeline:
         )
         self.events.add_member(
             entry_id, event_id, vector, headline_only=signatures.headline_only, when=now,
-            published=entry.published,
+            published=entry.published, feed_id=feed_id, pending=pending,
         )  # fmt: skip
         # Only a new write-up can bring the event closer to an article it missed (a copy adds
         # the same words again), so copies trigger no search.

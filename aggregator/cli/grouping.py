@@ -24,7 +24,7 @@ from aggregator.dedup.events import (
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import JudgedSetError, StoreError, UsageError
-from aggregator.evaluation import datasets, heldout, judged, syndication
+from aggregator.evaluation import datasets, heldout, judged, syndication, training
 from aggregator.evaluation.folds import FoldReport
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
@@ -60,6 +60,11 @@ def register(
     evaluate.add_argument(
         "--folds", type=int, default=None, metavar="K",
         help="split by story into K folds, fit on K-1, score each held-out fold",
+    )  # fmt: skip
+    evaluate.add_argument(
+        "--learn", action="store_true",
+        help="with --folds: fit the event model on the training folds (and the other "
+        "labelled sets, found beside PATH) instead of scoring the shipped one",
     )  # fmt: skip
     evaluate.add_argument(
         "--report", type=Path, default=None, metavar="DIR",
@@ -128,6 +133,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.path}: no such folder")
     if args.folds is not None:
         return _eval_folds(args)
+    if args.learn:
+        raise UsageError("--learn fits on training folds: give --folds K too")
     limit = args.limit
     if args.dataset == "syndication":
         items = datasets.load_ecbplus(args.path / "ecbplus", limit=limit) + datasets.load_rpm2(
@@ -188,20 +195,30 @@ def _eval_folds(args: argparse.Namespace) -> int:
                          f"{', '.join(FOLD_DATASETS)}")  # fmt: skip
     if args.folds < 2:
         raise UsageError(f"--folds needs at least 2, got {args.folds}")
+    # The data root holds every labelled set: the judged set's PATH is the root itself.
+    learner = None
+    if args.learn:
+        root = args.path if args.dataset == "judged" else args.path.parent
+        learner = training.ModelLearner(root, args.dataset)
     try:
         report: FoldReport
         if args.dataset == "judged":
             _judged_pairs(args)  # a clear error for a malformed file
-            report = heldout.judged_folds(args.path, args.folds, pairs_file=args.pairs)
+            report = heldout.judged_folds(
+                args.path, args.folds, pairs_file=args.pairs, learner=learner
+            )
         elif args.dataset == "semeval":
-            report = heldout.pair_folds(args.path, args.folds, limit=args.limit)
+            report = heldout.pair_folds(args.path, args.folds, limit=args.limit, learner=learner)
         else:
-            report = heldout.item_folds(args.dataset, args.path, args.folds, limit=args.limit)
+            report = heldout.item_folds(
+                args.dataset, args.path, args.folds, limit=args.limit, learner=learner
+            )
     except (OSError, KeyError) as exc:
         raise UsageError(f"{args.path}: not a {args.dataset} folder ({exc})") from exc
     except ValueError as exc:  # too few stories for the folds asked
         raise UsageError(f"{args.dataset}: {exc}") from exc
-    _emit(args, report.text(), report.as_json(), name=f"{args.dataset}-folds")
+    name = f"{args.dataset}-learned-folds" if args.learn else f"{args.dataset}-folds"
+    _emit(args, report.text(), report.as_json(), name=name)
     return 0
 
 
@@ -226,6 +243,8 @@ def _write_report(args: argparse.Namespace, name: str, text: str, document: dict
     command = ["aggregator", "eval", args.dataset, "PATH"]
     if args.folds is not None:
         command += ["--folds", str(args.folds)]
+    if getattr(args, "learn", False):
+        command.append("--learn")
     if args.limit is not None:
         command += ["--limit", str(args.limit)]
     if args.dataset == "judged" and args.pairs != judged.SHIPPED_PAIRS:

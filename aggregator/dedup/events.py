@@ -10,12 +10,14 @@ each other), capitalised words and numbers of the lead counted `NAME_BOOST` more
 (names tell look-alike events apart: two rehab stories differ by who entered rehab), and
 the words of the link's path (slugs often hold the full headline that the title truncated).
 
-An event keeps the sum of its members' vectors (its centroid). A new entry joins the event
-whose centroid is most similar (cosine, weighted by the inverse document frequency over the
-window, so words every story uses count for little), if that similarity reaches the
-threshold for its kind and the event was active inside the window. Between headlines, a
-term's IDF is at least its IDF in ordinary language (dedup/background.py): a story that
-fills the window makes its own name look common to the window alone.
+An event keeps the sum of its members' vectors (its centroid). A new entry is weighed against
+the events active inside the window whose centroids share its rarest terms: the cosine
+(weighted by the inverse document frequency over the window, so words every story uses count
+for little) with the time, feed and kind of the two goes into the event model
+(dedup/event_model.py), and the entry joins the most probable event if the model says so.
+Between headlines, a term's IDF is at least its IDF in ordinary language
+(dedup/background.py): a story that fills the window makes its own name look common to the
+window alone.
 
 Headline-only events also merge with each other when their centroids converge: short
 headlines of one broad story ("Titanfall", "Xbox One") start separate groups before enough
@@ -24,7 +26,7 @@ one item, so a single bridging headline cannot chain two stories. Long texts nev
 this way: their centroids fill with shared vocabulary and the merges collapse unrelated
 stories (measured: RPM2 fell to 2 groups).
 
-Thresholds were chosen on the dev data, precision first (docs/design.md, "Quality").
+The merge thresholds below were chosen on the dev data, precision first (docs/design.md).
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ import numpy.typing as npt
 from xxhash import xxh64_intdigest
 
 from aggregator.dedup.background import document_shares, read_term_frequencies, start_reading
+from aggregator.dedup.event_model import Candidate, EventModel, hours_between, shipped_model
+from aggregator.dedup.feed_terms import FeedTerms, TemplateRule
 from aggregator.dedup.text import tokens
 from aggregator.models import WindowEntry
 
@@ -59,11 +63,8 @@ NAME_BOOST = 2.0
 URL_WORD_WEIGHT = 1.0
 MIN_TERM_LENGTH = 3  # shorter words are mostly function words; numbers are always kept
 
-# Text threshold: the highest that keeps ECB+ precision at 0.90 without losing RPM2 recall.
-TEXT_EVENT_THRESHOLD = 0.285
-# Headline thresholds: higher ones gained little UCI precision for much recall, lower merges
-# lost precision.
-HEADLINE_EVENT_THRESHOLD = 0.30
+# Whether an entry joins an event is the event model's (dedup/event_model.py). Headline
+# events merge at this cosine: lower merges lost UCI precision.
 HEADLINE_MERGE_THRESHOLD = 0.30
 # A late join moves a story the reader may have seen alone, so it needs more than a join,
 # and stays clear of the ECB+ precision fall seen at 0.35-0.36.
@@ -179,6 +180,10 @@ def term_hash(term: str) -> int:
 
 def term_hashes(terms: Iterable[str], count: int) -> HashArray:
     return np.fromiter(map(term_hash, terms), np.uint64, count)
+
+
+def _hashes_of(vector: TermVector) -> list[int]:
+    return [term_hash(term) for term in vector]
 
 
 def encode_vector(vector: Mapping[str, float]) -> tuple[bytes, bytes]:
@@ -410,6 +415,7 @@ class EventProfile:
     square: float = 0.0  # sum of the squared weights, for `cosine_if_reaches`
     members: int = 0
     headline_members: int = 0
+    feeds: set[int] = field(default_factory=set)  # the feeds of its members
     last_active: datetime | None = None  # last arrival: the window keeps active events
     earliest: datetime | None = None  # published span of the members (arrival when unknown)
     latest: datetime | None = None
@@ -551,7 +557,8 @@ def cosine_if_reaches(query: Query, profile: EventProfile, needed: float) -> flo
 @dataclass(frozen=True, slots=True)
 class EventMatch:
     event_id: int
-    similarity: float
+    similarity: float  # the cosine
+    probability: float | None = None  # the model's, for a join (`best_event`)
 
 
 @dataclass(slots=True)
@@ -562,6 +569,7 @@ class _Member:
 
     term_ids: IdArray
     when: datetime
+    feed_id: int | None = None  # None: not counted in any feed's template
 
 
 @dataclass(slots=True)
@@ -583,10 +591,15 @@ class _Miss:
 class EventIndex:
     """Centroids of the events active in the window, found through their terms."""
 
-    def __init__(self, window: timedelta, *, compact_after: int = COMPACT_AFTER) -> None:
+    def __init__(
+        self, window: timedelta, *, compact_after: int = COMPACT_AFTER,
+        template: TemplateRule | None = None, model: EventModel | None = None,
+    ) -> None:  # fmt: skip
         self.window = window
         self.compact_after = compact_after
         self.stats = TermStatistics()
+        self.feed_terms = FeedTerms(template)
+        self.model = model or shipped_model()
         self.profiles: dict[int, EventProfile] = {}
         # term id -> the events whose centroid has the term. Events leave lazily: ids of
         # events dropped or merged away stay until `_compact` (removing them one by one
@@ -617,14 +630,32 @@ class EventIndex:
     def add_member(
         self, entry_id: int, event_id: int, vector: TermVector, *, headline_only: bool,
         when: datetime, published: datetime | None = None, observed: bool = True,
+        feed_id: int | None = None, pending: bool = False,
     ) -> None:  # fmt: skip
         """Add an entry's vector to its event's centroid (observed: already counted).
 
-        `when` is the arrival time, `published` the publisher's (default: arrival)."""
+        `when` is the arrival time, `published` the publisher's (default: arrival);
+        `feed_id` the feed whose template it counts in (`pending`: counted by
+        `pend_update`)."""
         stats = self.stats
         ids = stats.ids(vector, len(vector)) if observed else stats.add(vector)
         weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
-        self._join(entry_id, event_id, ids, weights, headline_only, when, published)
+        self._join(
+            entry_id, event_id, ids, weights, headline_only, when, published, feed_id=feed_id,
+            pending=pending,
+        )  # fmt: skip
+
+    def pend_update(self, feed_id: int, vectors: Iterable[TermVector]) -> None:
+        """Count the new items of an update of `feed_id` in its template before placing
+        any of them; each is then placed (`add_member` with `pending`), `unpend`ed, or
+        forgotten by `end_update`."""
+        self.feed_terms.pend(feed_id, (_hashes_of(vector) for vector in vectors))
+
+    def unpend(self, feed_id: int, vector: TermVector) -> None:
+        self.feed_terms.unpend(feed_id, _hashes_of(vector))
+
+    def end_update(self, feed_id: int) -> None:
+        self.feed_terms.end_update(feed_id)
 
     def add_stored_members(
         self, batch: Sequence[tuple[WindowEntry, HashArray, FloatArray]]
@@ -653,7 +684,7 @@ class EventIndex:
             new = self._join(
                 stored.entry_id, stored.event_id, all_ids[start:end], all_weights[start:end],
                 stored.headline_only, stored.first_seen, stored.published, post=False,
-                ascending=True,
+                ascending=True, feed_id=stored.feed_id,
             )  # fmt: skip
             new_ids.append(new)
             new_events.append(stored.event_id)
@@ -686,7 +717,7 @@ class EventIndex:
     def _join(
         self, entry_id: int, event_id: int, ids: IdArray, weights: FloatArray,
         headline_only: bool, when: datetime, published: datetime | None, *, post: bool = True,
-        ascending: bool = False,
+        ascending: bool = False, feed_id: int | None = None, pending: bool = False,
     ) -> IdArray:  # fmt: skip
         """Add a counted vector to its event; returns the ids new to the centroid (listed
         in the postings here unless `post` is false). `ascending`: the ids are sorted."""
@@ -712,8 +743,15 @@ class EventIndex:
         profile.headline_members += headline_only
         if profile.last_active is None or when > profile.last_active:
             profile.last_active = when
-        self._members[entry_id] = _Member(ids, when)
+        self._members[entry_id] = _Member(ids, when, feed_id)
+        if feed_id is not None:
+            profile.feeds.add(feed_id)
+            self.feed_terms.add(feed_id, self._hashes(ids), pending=pending)
         return new
+
+    def _hashes(self, ids: IdArray) -> list[int]:
+        hashes = self.stats.hashes
+        return [hashes[term_id] for term_id in ids.tolist()]
 
     def _post(self, event_id: int, new_ids: IdArray) -> None:
         if event_id > _NARROW_POSTING_MAX:
@@ -761,12 +799,12 @@ class EventIndex:
     def _best(
         self, score: Callable[[EventProfile, float], float | None], ranked: list[int],
         now: datetime, threshold: float, eligible: Callable[[EventProfile], bool], *,
-        below: Container[int] = (), scored_events: set[int] | None = None,
+        below: Container[int] = (),
     ) -> EventMatch | None:  # fmt: skip
-        """The most similar of the `MAX_CANDIDATE_EVENTS` most promising (`ranked`)
-        eligible events active in the window, if its `score` (a cosine, or None when it
+        """The best of the `MAX_CANDIDATE_EVENTS` most promising (`ranked`) eligible events
+        active in the window, if its `score` (a cosine or a probability, or None when it
         cannot reach the value asked) reaches `threshold`. Events in `below` are known not
-        to reach it: counted, not scored. `scored_events` collects the events scored."""
+        to reach it: counted, not scored."""
         cutoff = now - self.window
         best: EventMatch | None = None
         scored = 0
@@ -779,8 +817,6 @@ class EventIndex:
                 if scored >= MAX_CANDIDATE_EVENTS:
                     break
                 continue
-            if scored_events is not None:
-                scored_events.add(event_id)
             needed = threshold if best is None else best.similarity
             similarity = score(profile, needed)
             # `needed` is the threshold, then the best so far (which reached it).
@@ -798,41 +834,114 @@ class EventIndex:
     def best_event(
         self, vector: TermVector, *, headline_only: bool, now: datetime,
         published: datetime | None = None, refused: Iterable[int] = (),
+        feed_id: int | None = None,
     ) -> EventMatch | None:  # fmt: skip
-        """The most similar active event, published within the window of this item, if it
-        reaches the threshold for this kind of item."""
+        """The most probable event of this entry (`EventModel`) among the active events
+        published within the window of it, if its probability reaches the join threshold.
+        `feed_id`: the entry's feed (its template and its own items weigh differently)."""
         when = published or now
         skip = set(refused)
+        model = self.model
 
         def eligible(profile: EventProfile) -> bool:
             return profile.event_id not in skip and profile.within(when, self.window)
 
-        threshold = HEADLINE_EVENT_THRESHOLD if headline_only else TEXT_EVENT_THRESHOLD
         query = Query.of(vector, self.stats, background=headline_only)
-        score = query.score
-        if headline_only:
-            # Against a headline event, the background's weights; against an event of
-            # articles, the window's. The background keeps the weight of the names a
-            # story repeats, and articles of two look-alike events share those names:
-            # a lead-only item about Matt Smith's casting joined the articles on his
-            # successor's (ECB+ B-cubed precision 0.903 -> 0.882).
-            plain: Query | None = None  # built when an event of articles is scored
+        template_share = self._template_share(query, feed_id)
+        plain: Query | None = None  # built when an event of articles is scored
+        cosines: dict[int, float] = {}
+        # Events whose cosine under `query` is known below the headline merge threshold:
+        # what a search of the event this entry may found need not score again (`_Miss`).
+        below_merge: set[int] = set()
 
-            def score(profile: EventProfile, needed: float) -> float | None:
-                nonlocal plain
-                if profile.headline_event:
-                    return query.score(profile, needed)
+        def score(profile: EventProfile, needed: float) -> float | None:
+            nonlocal plain
+            candidate = self._candidate(
+                profile, when, feed_id, template_share, headline_only, len(query.ids)
+            )
+            least = model.needed_similarity(candidate, needed)
+            chosen = query
+            if headline_only and not profile.headline_event:
+                # Against a headline event, the background's weights; against an event of
+                # articles, the window's. The background keeps the weight of the names a
+                # story repeats, and articles of two look-alike events share those names
+                # (a lead-only item about Matt Smith's casting joined the articles on his
+                # successor's).
                 if plain is None:
                     plain = Query(query.ids, query.weights, self.stats, background=False)
-                return plain.score(profile, needed)
+                chosen = plain
+            similarity = chosen.score(profile, least)
+            if chosen is query and (
+                similarity < HEADLINE_MERGE_THRESHOLD
+                if similarity is not None
+                else least <= HEADLINE_MERGE_THRESHOLD
+            ):
+                below_merge.add(profile.event_id)
+            if similarity is None:
+                return None
+            cosines[profile.event_id] = similarity
+            return model.probability(candidate, similarity)
 
         ranked = self._ranked(query)
-        scored: set[int] = set()
-        match = self._best(score, ranked, now, threshold, eligible, scored_events=scored)
-        # No match: every event scored stayed below the threshold.
-        self._miss = _Miss(query, ranked, threshold, scored) if match is None else None
+        found = self._best(score, ranked, now, model.threshold, eligible)
+        self._miss = None
+        if found is None:
+            self._miss = _Miss(query, ranked, HEADLINE_MERGE_THRESHOLD, below_merge)
         self._search = (vector, ranked)
-        return match
+        if found is None:
+            return None
+        return EventMatch(found.event_id, cosines[found.event_id], found.similarity)
+
+    def candidates(
+        self, vector: TermVector, *, headline_only: bool, now: datetime,
+        published: datetime | None = None, feed_id: int | None = None,
+    ) -> list[tuple[int, Candidate, float]]:  # fmt: skip
+        """What `best_event` weighs for each event it would score: the event, the facts
+        of the candidate and its cosine (for training the model on labelled streams)."""
+        when = published or now
+        query = Query.of(vector, self.stats, background=headline_only)
+        plain = Query(query.ids, query.weights, self.stats, background=False)
+        template_share = self._template_share(query, feed_id)
+        cutoff = now - self.window
+        found: list[tuple[int, Candidate, float]] = []
+        for event_id in self._ranked(query):
+            profile = self.profiles.get(event_id)
+            if profile is None or (profile.last_active or now) < cutoff:
+                continue
+            if not profile.within(when, self.window):
+                continue
+            chosen = plain if headline_only and not profile.headline_event else query
+            similarity = chosen.score(profile, 0.0) or 0.0
+            candidate = self._candidate(
+                profile, when, feed_id, template_share, headline_only, len(query.ids)
+            )
+            found.append((event_id, candidate, similarity))
+            if len(found) >= MAX_CANDIDATE_EVENTS:
+                break
+        return found
+
+    def _template_share(self, query: Query, feed_id: int | None) -> float:
+        """The part of the query's squared weighted norm in its feed's template."""
+        if feed_id is None or query.norm <= 0.0:
+            return 0.0
+        template = self.feed_terms.template(feed_id, self._hashes(query.ids))
+        if not template.any():
+            return 0.0
+        squared = query.weights * query.weights * query.idf_squared
+        return float(squared[template].sum()) / (query.norm * query.norm)
+
+    @staticmethod
+    def _candidate(
+        profile: EventProfile, when: datetime, feed_id: int | None, template_share: float,
+        headline_only: bool, terms: int,
+    ) -> Candidate:  # fmt: skip
+        outside, since = hours_between(when, profile.earliest, profile.latest)
+        return Candidate(
+            hours_outside_span=outside, hours_since_first=since,
+            own_feed=feed_id is not None and feed_id in profile.feeds,
+            own_template_share=template_share, headline_item=headline_only,
+            headline_event=profile.headline_event, members=profile.members, terms=terms,
+        )  # fmt: skip
 
     def merge_candidate(
         self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
@@ -925,6 +1034,7 @@ class EventIndex:
         profile = self.profiles.setdefault(keep, EventProfile(keep))
         self._post(keep, profile.add(absorbed.term_ids, absorbed.weights))
         profile.members += absorbed.members
+        profile.feeds |= absorbed.feeds
         for bound in (absorbed.earliest, absorbed.latest):
             if bound is not None:
                 profile.stretch(bound)
@@ -939,7 +1049,10 @@ class EventIndex:
         self._miss = None
         old = [e for e, member in self._members.items() if member.when < cutoff]
         for entry_id in old:
-            self.stats.remove_ids(self._members.pop(entry_id).term_ids)
+            member = self._members.pop(entry_id)
+            if member.feed_id is not None:
+                self.feed_terms.remove(member.feed_id, self._hashes(member.term_ids))
+            self.stats.remove_ids(member.term_ids)
         stale = [e for e, p in self.profiles.items() if p.last_active and p.last_active < cutoff]
         for event_id in stale:
             self._postings_live -= len(self.profiles.pop(event_id).term_ids)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import feedparser
 
+from aggregator.dedup.event_model import EventModel
+from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.errors import JudgedSetError
 from aggregator.evaluation.learning import Params
 from aggregator.ingest.normalize import canonical_url, clean_text
@@ -105,11 +107,11 @@ class Placed:
     event_id: int
 
 
-def _folder(feed: str) -> str:
+def folder_of(feed: str) -> str:
     return feed.rsplit("/", 1)[0] if "/" in feed else ""
 
 
-def _newest(files: Iterable[Path]) -> datetime:
+def newest_item(files: Iterable[Path]) -> datetime:
     """The newest item date of the files: the moment they were captured."""
     newest: datetime | None = None
     for path in files:
@@ -125,27 +127,34 @@ def _newest(files: Iterable[Path]) -> datetime:
 
 
 def place_items(
-    root: Path, folders: Iterable[str], *, settings: Settings | None = None
-) -> dict[tuple[str, str], Placed]:
+    root: Path, folders: Iterable[str], *, settings: Settings | None = None,
+    template: TemplateRule | None = None, model: EventModel | None = None,
+) -> dict[tuple[str, str], Placed]:  # fmt: skip
     """Update every feed of each folder (relative to `root`) into a fresh database, and
     map (feed file, identifier) to where the item went, by GUID and by canonical link."""
     placed: dict[tuple[str, str], Placed] = {}
     for folder in sorted(set(folders)):
-        directory = root / folder
-        files = sorted(
-            path for path in directory.iterdir()
-            if path.is_file() and path.suffix.lower() in FEED_SUFFIXES
-        )  # fmt: skip
-        if not files:
-            raise JudgedSetError(f"{directory}: no feed files")
-        placed.update(_place_folder(root, files, settings or Settings()))
+        files = feed_files(root / folder)
+        placed.update(_place_folder(root, files, settings or Settings(), template, model))
     return placed
 
 
+def feed_files(directory: Path) -> list[Path]:
+    """The feed files of a data folder, sorted (the order they are placed in)."""
+    files = sorted(
+        path for path in directory.iterdir()
+        if path.is_file() and path.suffix.lower() in FEED_SUFFIXES
+    )  # fmt: skip
+    if not files:
+        raise JudgedSetError(f"{directory}: no feed files")
+    return files
+
+
 def _place_folder(
-    root: Path, files: Sequence[Path], settings: Settings
-) -> dict[tuple[str, str], Placed]:
-    now = _newest(files)
+    root: Path, files: Sequence[Path], settings: Settings, template: TemplateRule | None,
+    model: EventModel | None,
+) -> dict[tuple[str, str], Placed]:  # fmt: skip
+    now = newest_item(files)
     specs = [
         FeedSpec(name=path.relative_to(root).as_posix(), group="judged", path=path.resolve())
         for path in files
@@ -155,7 +164,9 @@ def _place_folder(
         store = Store.open(Path(scratch) / "judged.db")
         config = Config(path=Path(scratch) / "judged.yaml", feeds=tuple(specs),
                         settings=settings)  # fmt: skip
-        pipeline = Pipeline(store=store, config=config, clock=lambda: now)
+        pipeline = Pipeline(
+            store=store, config=config, clock=lambda: now, template=template, model=model
+        )
         try:
             for spec in specs:  # one at a time, in file order: the same result every run
                 pipeline.update_feeds([spec])
@@ -303,15 +314,17 @@ def decide(pairs: Sequence[JudgedPair], placed: dict[tuple[str, str], Placed]) -
 
 
 def evaluate(
-    root: Path, pairs: Sequence[JudgedPair], *, settings: Settings | None = None
-) -> JudgedResult:
+    root: Path, pairs: Sequence[JudgedPair], *, settings: Settings | None = None,
+    template: TemplateRule | None = None, model: EventModel | None = None,
+) -> JudgedResult:  # fmt: skip
     """Place the items of every folder the pairs name, and decide each pair."""
-    return decide(pairs, place_items(root, folders_of(pairs), settings=settings))
+    placed = place_items(root, folders_of(pairs), settings=settings, template=template, model=model)
+    return decide(pairs, placed)
 
 
 def folders_of(pairs: Iterable[JudgedPair]) -> set[str]:
     """The data folders the pairs' feeds are in."""
-    return {_folder(feed) for pair in pairs for feed in (pair.feed_a, pair.feed_b)}
+    return {folder_of(feed) for pair in pairs for feed in (pair.feed_a, pair.feed_b)}
 
 
 class FoldScorer:
@@ -328,7 +341,13 @@ class FoldScorer:
     ) -> tuple[dict[str, int], dict[str, float]]:
         placed = self._placed.get(params)
         if placed is None:
-            placed = place_items(self.root, self.folders, settings=params.settings)
+            placed = place_items(
+                self.root,
+                self.folders,
+                settings=params.settings,
+                template=params.template,
+                model=params.model,
+            )
             self._placed[params] = placed
         result = decide(pairs, placed)
         return result.counts(), result.figures()

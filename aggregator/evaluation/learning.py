@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
+from aggregator.dedup.event_model import EventModel
+from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.models import Settings
 
 Example = TypeVar("Example", contravariant=True)
@@ -21,6 +23,8 @@ class Params:
     """What a held-out fold is scored with; hashable, so equal parameters are run once."""
 
     settings: Settings = field(default_factory=Settings)
+    template: TemplateRule = field(default_factory=TemplateRule)
+    model: EventModel | None = None  # None: the shipped model
     name: str = "shipped settings"
 
 

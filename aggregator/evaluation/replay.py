@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
+from aggregator.dedup.event_model import EventModel
+from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.evaluation.datasets import LabeledItem, LabeledPair, iter_sources
 from aggregator.evaluation.metrics import Scores, bcubed, decision_accuracy, pairwise
 from aggregator.ingest.normalize import normalize_entry
@@ -94,6 +96,8 @@ def replay(
     items: Sequence[LabeledItem],
     *,
     settings: Settings | None = None,
+    template: TemplateRule | None = None,
+    model: EventModel | None = None,
     database: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> ReplayResult:
@@ -107,7 +111,7 @@ def replay(
             path=Path(scratch) / "eval.yaml", feeds=tuple(specs.values()),
             settings=settings or Settings(),
         )  # fmt: skip
-        pipeline = Pipeline(store=store, config=config, clock=clock)
+        pipeline = Pipeline(store=store, config=config, clock=clock, template=template, model=model)
         started = time.perf_counter()
         trimmed: datetime | None = None
         for position, item in enumerate(items):
@@ -157,12 +161,17 @@ class PairResult:
         )
 
 
-def replay_pairs(pairs: Sequence[LabeledPair], *, settings: Settings | None = None) -> PairResult:
+def replay_pairs(
+    pairs: Sequence[LabeledPair], *, settings: Settings | None = None,
+    template: TemplateRule | None = None, model: EventModel | None = None,
+) -> PairResult:  # fmt: skip
     """Each pair replayed alone (a fresh database): did the second join the first's event?"""
     decisions: list[tuple[bool, bool]] = []
     by_language: dict[str, tuple[int, int]] = {}
     for pair in pairs:
-        result = replay([pair.first, pair.second], settings=settings)
+        result = replay(
+            [pair.first, pair.second], settings=settings, template=template, model=model
+        )
         predicted_same = result.predicted[pair.first.id] == result.predicted[pair.second.id]
         decisions.append((predicted_same, pair.same_event))
         ok, total = by_language.get(pair.language, (0, 0))

@@ -38,6 +38,14 @@ RULE_LABELS: Mapping[str, str] = {
     "same_text": "same text",
     "same_headline": "same headline",
     "teaser_of_text": "a teaser of the same text",
+    "event_centroid": "close to the event's reports",
+}
+# What a member is to its event, by the level it joined at (founders and manual moves say
+# it in their own words).
+LEVEL_WORDS: Mapping[JoinLevel, str] = {
+    JoinLevel.EXACT: "exact copy",
+    JoinLevel.NEAR_DUPLICATE: "near-duplicate",
+    JoinLevel.SAME_EVENT: "another report of the same event",
 }
 
 
@@ -134,7 +142,7 @@ def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:
     if member.join_level is JoinLevel.MANUAL:
         return "placed here by hand"
     rule = RULE_LABELS.get(member.match_rule or "", one_line(member.match_rule or ""))
-    kind = "exact copy" if member.join_level is JoinLevel.EXACT else "near-duplicate"
+    kind = LEVEL_WORDS.get(member.join_level, "near-duplicate")
     target = ""
     if member.matched_entry_id is not None:
         number = numbers.get(member.matched_entry_id)

@@ -879,7 +879,7 @@ class Store:
             select id, event_id, headline_only, first_seen, published, {terms}, {weights},
                    case when {terms} is null then title end,
                    case when {terms} is null then text end,
-                   case when {terms} is null then coalesce(canonical_url, url) end
+                   case when {terms} is null then coalesce(canonical_url, url) end, feed_id
             from entries where first_seen >= ? and event_id is not null order by id
             """,
             [to_db_time(cutoff)],
@@ -889,10 +889,10 @@ class Store:
                 first_seen = from_db_time(row[3])
                 assert first_seen is not None
                 # Positional: WindowEntry(entry_id, event_id, headline_only, first_seen,
-                # published, terms, weights, title, text, url), one per entry of the window.
+                # published, terms, weights, title, text, url, feed_id), one per entry.
                 yield WindowEntry(
                     row[0], row[1], bool(row[2]), first_seen, from_db_time(row[4]), row[5],
-                    row[6], row[7] or "", row[8] or "", row[9],
+                    row[6], row[7] or "", row[8] or "", row[9], row[10],
                 )  # fmt: skip
 
     def entry_event(self, entry_id: int) -> int | None:

@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aggregator.dedup.event_model import Candidate, shipped_model
 from aggregator.dedup.events import (
-    HEADLINE_EVENT_THRESHOLD,
-    TEXT_EVENT_THRESHOLD,
     TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
     Query,
@@ -39,6 +38,16 @@ REHAB_LOHAN = (
     "Actress Lindsay Lohan has entered a treatment center in Malibu, her lawyer said on "
     "Friday. Lohan was ordered to spend 90 days in rehab.",
 )
+
+
+def least_cosine(*, headline: bool) -> float:
+    """The least cosine at which the shipped model joins a lone entry to a fresh event."""
+    model = shipped_model()
+    probe = Candidate(
+        hours_outside_span=0.0, hours_since_first=0.0, own_feed=False, own_template_share=0.0,
+        headline_item=headline, headline_event=headline, members=1,
+    )  # fmt: skip
+    return model.needed_similarity(probe, model.threshold)
 
 
 def test_event_terms_are_unit_length_and_stemmed() -> None:
@@ -109,7 +118,7 @@ def test_headline_joins_the_event_it_is_about() -> None:
     index.observe(joining)
     match = index.best_event(joining, headline_only=True, now=NOW)
     assert match is not None and match.event_id == 1
-    assert match.similarity >= HEADLINE_EVENT_THRESHOLD
+    assert match.similarity >= least_cosine(headline=True)
     other = event_terms("Selena Gomez changes phone numbers", "")
     index.observe(other)
     assert index.best_event(other, headline_only=True, now=NOW) is None
@@ -201,7 +210,7 @@ def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close
     match = index.late_member_candidate(1, both, NOW)
     assert match is not None and match.event_id == 2
     assert match.similarity >= TEXT_LATE_JOIN_THRESHOLD
-    assert TEXT_EVENT_THRESHOLD < TEXT_LATE_JOIN_THRESHOLD
+    assert least_cosine(headline=False) < TEXT_LATE_JOIN_THRESHOLD
     assert index.late_member_candidate(1, both, NOW, refused=[2]) is None  # apart by hand
     airport = event_terms(*ERUPTION_AIRPORT)
     assert index.late_member_candidate(2, airport, NOW) is None  # one member pulls nothing
@@ -326,7 +335,7 @@ def test_a_story_flooding_the_window_keeps_the_weight_of_its_name() -> None:
     centroid = _centroid([event_terms(title, "") for title in BIEBER_DEPOSITION])
     plain = cosine(query, centroid, index.stats)
     floored = cosine(query, centroid, index.stats, background=True)
-    assert plain < HEADLINE_EVENT_THRESHOLD <= floored
+    assert plain < least_cosine(headline=True) <= floored
     match = index.best_event(query, headline_only=True, now=NOW)
     assert match is not None and match.event_id == 1
     assert match.similarity == pytest.approx(floored, rel=1e-12)

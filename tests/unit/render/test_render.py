@@ -315,3 +315,11 @@ def test_copies_are_grouped_by_feed_and_the_badge_counts_outlets() -> None:
     assert sources_label(make_event(4, other, no_link)) == "2 sources"
     html = render_digest_page(digest_of(event), site=Site())  # type: ignore[arg-type]
     assert "BFMTV — Paris ×13" in html and html.count("BFMTV — Paris") == 1
+
+
+def test_a_same_event_join_is_named_as_one_not_as_a_copy() -> None:
+    """A write-up of the same event is not a near-duplicate: the words name its level."""
+    member = make_entry(2, level=JoinLevel.SAME_EVENT, similarity=0.41, rule="event_centroid")
+    words = how_joined(member, {})
+    assert words.startswith("another report of the same event")
+    assert "near-duplicate" not in words and "similarity 0.41" in words
