@@ -39,7 +39,6 @@ from aggregator.dedup.events import (
     prefetch_background,
     window_vector,
 )
-from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
     MAX_VERIFIED_CANDIDATES,
@@ -204,11 +203,9 @@ class Pipeline:
         signer: Signer | None = None,
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
-        template: TemplateRule | None = None,
         model: EventModel | None = None,
     ) -> None:
         self.store = store
-        self.template = template
         self.model = model
         self.config = config
         self.fetcher = fetcher or Fetcher(
@@ -718,9 +715,7 @@ class Pipeline:
         self.index.add_columns(
             self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)
         )
-        self.events = EventIndex(
-            self.config.settings.dedup_window, template=self.template, model=self.model
-        )
+        self.events = EventIndex(self.config.settings.dedup_window, model=self.model)
         stored = self.store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)
         while batch := [(e, *window_vector(e)) for e in islice(stored, REBUILD_BATCH)]:
             self.events.add_stored_members(batch)

@@ -130,6 +130,10 @@ class EventModel:
         if not 0.0 < self.threshold < 1.0:
             raise ModelFileError(f"join threshold {self.threshold} is not a probability")
 
+    def weighs(self, feature: str) -> bool:
+        """Whether the feature moves the probability at all (else nobody computes it)."""
+        return self.weights[FEATURES.index(feature)] != 0.0
+
     def probability(self, candidate: Candidate, similarity: float) -> float:
         z = self.bias + sum(
             w * x for w, x in zip(self.weights, candidate.features(similarity), strict=True)

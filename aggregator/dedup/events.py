@@ -594,12 +594,17 @@ class EventIndex:
     def __init__(
         self, window: timedelta, *, compact_after: int = COMPACT_AFTER,
         template: TemplateRule | None = None, model: EventModel | None = None,
+        count_templates: bool | None = None,
     ) -> None:  # fmt: skip
+        """`count_templates`: keep each feed's template (default: when the model weighs
+        it; a model that does not costs no counting on the hot path or at a restart)."""
         self.window = window
         self.compact_after = compact_after
         self.stats = TermStatistics()
-        self.feed_terms = FeedTerms(template)
         self.model = model or shipped_model()
+        if count_templates is None:
+            count_templates = self.model.weighs("own_template_share")
+        self.feed_terms = FeedTerms(template) if count_templates else None
         self.profiles: dict[int, EventProfile] = {}
         # term id -> the events whose centroid has the term. Events leave lazily: ids of
         # events dropped or merged away stay until `_compact` (removing them one by one
@@ -649,13 +654,16 @@ class EventIndex:
         """Count the new items of an update of `feed_id` in its template before placing
         any of them; each is then placed (`add_member` with `pending`), `unpend`ed, or
         forgotten by `end_update`."""
-        self.feed_terms.pend(feed_id, (_hashes_of(vector) for vector in vectors))
+        if self.feed_terms is not None:
+            self.feed_terms.pend(feed_id, (_hashes_of(vector) for vector in vectors))
 
     def unpend(self, feed_id: int, vector: TermVector) -> None:
-        self.feed_terms.unpend(feed_id, _hashes_of(vector))
+        if self.feed_terms is not None:
+            self.feed_terms.unpend(feed_id, _hashes_of(vector))
 
     def end_update(self, feed_id: int) -> None:
-        self.feed_terms.end_update(feed_id)
+        if self.feed_terms is not None:
+            self.feed_terms.end_update(feed_id)
 
     def add_stored_members(
         self, batch: Sequence[tuple[WindowEntry, HashArray, FloatArray]]
@@ -746,7 +754,8 @@ class EventIndex:
         self._members[entry_id] = _Member(ids, when, feed_id)
         if feed_id is not None:
             profile.feeds.add(feed_id)
-            self.feed_terms.add(feed_id, self._hashes(ids), pending=pending)
+            if self.feed_terms is not None:
+                self.feed_terms.add(feed_id, self._hashes(ids), pending=pending)
         return new
 
     def _hashes(self, ids: IdArray) -> list[int]:
@@ -847,7 +856,7 @@ class EventIndex:
             return profile.event_id not in skip and profile.within(when, self.window)
 
         query = Query.of(vector, self.stats, background=headline_only)
-        template_share = self._template_share(query, feed_id)
+        template_share = self.template_share(query, feed_id)
         plain: Query | None = None  # built when an event of articles is scored
         cosines: dict[int, float] = {}
         # Events whose cosine under `query` is known below the headline merge threshold:
@@ -856,7 +865,7 @@ class EventIndex:
 
         def score(profile: EventProfile, needed: float) -> float | None:
             nonlocal plain
-            candidate = self._candidate(
+            candidate = self.candidate(
                 profile, when, feed_id, template_share, headline_only, len(query.ids)
             )
             least = model.needed_similarity(candidate, needed)
@@ -901,7 +910,7 @@ class EventIndex:
         when = published or now
         query = Query.of(vector, self.stats, background=headline_only)
         plain = Query(query.ids, query.weights, self.stats, background=False)
-        template_share = self._template_share(query, feed_id)
+        template_share = self.template_share(query, feed_id)
         cutoff = now - self.window
         found: list[tuple[int, Candidate, float]] = []
         for event_id in self._ranked(query):
@@ -912,7 +921,7 @@ class EventIndex:
                 continue
             chosen = plain if headline_only and not profile.headline_event else query
             similarity = chosen.score(profile, 0.0) or 0.0
-            candidate = self._candidate(
+            candidate = self.candidate(
                 profile, when, feed_id, template_share, headline_only, len(query.ids)
             )
             found.append((event_id, candidate, similarity))
@@ -920,9 +929,9 @@ class EventIndex:
                 break
         return found
 
-    def _template_share(self, query: Query, feed_id: int | None) -> float:
+    def template_share(self, query: Query, feed_id: int | None) -> float:
         """The part of the query's squared weighted norm in its feed's template."""
-        if feed_id is None or query.norm <= 0.0:
+        if self.feed_terms is None or feed_id is None or query.norm <= 0.0:
             return 0.0
         template = self.feed_terms.template(feed_id, self._hashes(query.ids))
         if not template.any():
@@ -931,7 +940,7 @@ class EventIndex:
         return float(squared[template].sum()) / (query.norm * query.norm)
 
     @staticmethod
-    def _candidate(
+    def candidate(
         profile: EventProfile, when: datetime, feed_id: int | None, template_share: float,
         headline_only: bool, terms: int,
     ) -> Candidate:  # fmt: skip
@@ -1050,7 +1059,7 @@ class EventIndex:
         old = [e for e, member in self._members.items() if member.when < cutoff]
         for entry_id in old:
             member = self._members.pop(entry_id)
-            if member.feed_id is not None:
+            if member.feed_id is not None and self.feed_terms is not None:
                 self.feed_terms.remove(member.feed_id, self._hashes(member.term_ids))
             self.stats.remove_ids(member.term_ids)
         stale = [e for e, p in self.profiles.items() if p.last_active and p.last_active < cutoff]

@@ -72,11 +72,7 @@ class FeedTerms:
             self.unpend(feed_id, hashes)
 
     def remove(self, feed_id: int, hashes: Sequence[int]) -> None:
-        counts = self._window.get(feed_id)
-        if counts is not None:
-            counts.add(hashes, -1)
-            if counts.items <= 0:
-                del self._window[feed_id]
+        self._uncount(self._window, feed_id, hashes)
 
     def pend(self, feed_id: int, documents: Iterable[Sequence[int]]) -> None:
         """Count the items of an update of `feed_id` before any of them is placed."""
@@ -86,11 +82,7 @@ class FeedTerms:
 
     def unpend(self, feed_id: int, hashes: Sequence[int]) -> None:
         """A pending item placed (now a member) or not to be placed."""
-        counts = self._pending.get(feed_id)
-        if counts is not None:
-            counts.add(hashes, -1)
-            if counts.items <= 0:
-                del self._pending[feed_id]
+        self._uncount(self._pending, feed_id, hashes)
 
     def end_update(self, feed_id: int) -> None:
         self._pending.pop(feed_id, None)
@@ -110,6 +102,14 @@ class FeedTerms:
             terms = source.terms
             carried += np.fromiter((terms.get(term, 0) for term in hashes), np.int64, len(hashes))
         return carried >= needed
+
+    @staticmethod
+    def _uncount(table: dict[int, _FeedCounts], feed_id: int, hashes: Sequence[int]) -> None:
+        counts = table.get(feed_id)
+        if counts is not None:
+            counts.add(hashes, -1)
+            if counts.items <= 0:
+                del table[feed_id]
 
     @staticmethod
     def _counts(table: dict[int, _FeedCounts], feed_id: int) -> _FeedCounts:

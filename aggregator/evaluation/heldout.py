@@ -46,9 +46,7 @@ class StreamScorer:
         """B-cubed and pairwise figures of the held-out items' groups in the stream."""
         predicted = self._predicted.get(params)
         if predicted is None:
-            predicted = replay(
-                self.items, settings=params.settings, template=params.template, model=params.model
-            ).predicted
+            predicted = replay(self.items, settings=params.settings, model=params.model).predicted
             self._predicted[params] = predicted
         ids = {item.id for item in held_out}
         gold = {item.id: item.label for item in self.items}
@@ -66,9 +64,7 @@ def score_pairs(
     pairs: Sequence[datasets.LabeledPair], params: Params
 ) -> tuple[dict[str, int], dict[str, float]]:
     """Accuracy and same-event precision/recall of one fold of pairs."""
-    result = replay_pairs(
-        pairs, settings=params.settings, template=params.template, model=params.model
-    )
+    result = replay_pairs(pairs, settings=params.settings, model=params.model)
     same = sum(1 for pair in pairs if pair.same_event)
     counts = {"pairs": result.pairs, "same": same, "different": result.pairs - same}
     figures = {

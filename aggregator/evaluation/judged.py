@@ -24,7 +24,6 @@ from pathlib import Path
 import feedparser
 
 from aggregator.dedup.event_model import EventModel
-from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.errors import JudgedSetError
 from aggregator.evaluation.learning import Params
 from aggregator.ingest.normalize import canonical_url, clean_text
@@ -128,14 +127,14 @@ def newest_item(files: Iterable[Path]) -> datetime:
 
 def place_items(
     root: Path, folders: Iterable[str], *, settings: Settings | None = None,
-    template: TemplateRule | None = None, model: EventModel | None = None,
+    model: EventModel | None = None,
 ) -> dict[tuple[str, str], Placed]:  # fmt: skip
     """Update every feed of each folder (relative to `root`) into a fresh database, and
     map (feed file, identifier) to where the item went, by GUID and by canonical link."""
     placed: dict[tuple[str, str], Placed] = {}
     for folder in sorted(set(folders)):
         files = feed_files(root / folder)
-        placed.update(_place_folder(root, files, settings or Settings(), template, model))
+        placed.update(_place_folder(root, files, settings or Settings(), model))
     return placed
 
 
@@ -151,7 +150,7 @@ def feed_files(directory: Path) -> list[Path]:
 
 
 def _place_folder(
-    root: Path, files: Sequence[Path], settings: Settings, template: TemplateRule | None,
+    root: Path, files: Sequence[Path], settings: Settings,
     model: EventModel | None,
 ) -> dict[tuple[str, str], Placed]:  # fmt: skip
     now = newest_item(files)
@@ -164,9 +163,7 @@ def _place_folder(
         store = Store.open(Path(scratch) / "judged.db")
         config = Config(path=Path(scratch) / "judged.yaml", feeds=tuple(specs),
                         settings=settings)  # fmt: skip
-        pipeline = Pipeline(
-            store=store, config=config, clock=lambda: now, template=template, model=model
-        )
+        pipeline = Pipeline(store=store, config=config, clock=lambda: now, model=model)
         try:
             for spec in specs:  # one at a time, in file order: the same result every run
                 pipeline.update_feeds([spec])
@@ -315,10 +312,10 @@ def decide(pairs: Sequence[JudgedPair], placed: dict[tuple[str, str], Placed]) -
 
 def evaluate(
     root: Path, pairs: Sequence[JudgedPair], *, settings: Settings | None = None,
-    template: TemplateRule | None = None, model: EventModel | None = None,
+    model: EventModel | None = None,
 ) -> JudgedResult:  # fmt: skip
     """Place the items of every folder the pairs name, and decide each pair."""
-    placed = place_items(root, folders_of(pairs), settings=settings, template=template, model=model)
+    placed = place_items(root, folders_of(pairs), settings=settings, model=model)
     return decide(pairs, placed)
 
 
@@ -345,7 +342,6 @@ class FoldScorer:
                 self.root,
                 self.folders,
                 settings=params.settings,
-                template=params.template,
                 model=params.model,
             )
             self._placed[params] = placed

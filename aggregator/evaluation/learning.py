@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from aggregator.dedup.event_model import EventModel
-from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.models import Settings
 
 Example = TypeVar("Example", contravariant=True)
@@ -23,7 +22,6 @@ class Params:
     """What a held-out fold is scored with; hashable, so equal parameters are run once."""
 
     settings: Settings = field(default_factory=Settings)
-    template: TemplateRule = field(default_factory=TemplateRule)
     model: EventModel | None = None  # None: the shipped model
     name: str = "shipped settings"
 

@@ -20,7 +20,6 @@ from html import escape
 from pathlib import Path
 
 from aggregator.dedup.event_model import EventModel
-from aggregator.dedup.feed_terms import TemplateRule
 from aggregator.evaluation.datasets import LabeledItem, LabeledPair, iter_sources
 from aggregator.evaluation.metrics import Scores, bcubed, decision_accuracy, pairwise
 from aggregator.ingest.normalize import normalize_entry
@@ -96,7 +95,6 @@ def replay(
     items: Sequence[LabeledItem],
     *,
     settings: Settings | None = None,
-    template: TemplateRule | None = None,
     model: EventModel | None = None,
     database: Path | None = None,
     on_progress: Callable[[int], None] | None = None,
@@ -111,7 +109,7 @@ def replay(
             path=Path(scratch) / "eval.yaml", feeds=tuple(specs.values()),
             settings=settings or Settings(),
         )  # fmt: skip
-        pipeline = Pipeline(store=store, config=config, clock=clock, template=template, model=model)
+        pipeline = Pipeline(store=store, config=config, clock=clock, model=model)
         started = time.perf_counter()
         trimmed: datetime | None = None
         for position, item in enumerate(items):
@@ -163,15 +161,13 @@ class PairResult:
 
 def replay_pairs(
     pairs: Sequence[LabeledPair], *, settings: Settings | None = None,
-    template: TemplateRule | None = None, model: EventModel | None = None,
+    model: EventModel | None = None,
 ) -> PairResult:  # fmt: skip
     """Each pair replayed alone (a fresh database): did the second join the first's event?"""
     decisions: list[tuple[bool, bool]] = []
     by_language: dict[str, tuple[int, int]] = {}
     for pair in pairs:
-        result = replay(
-            [pair.first, pair.second], settings=settings, template=template, model=model
-        )
+        result = replay([pair.first, pair.second], settings=settings, model=model)
         predicted_same = result.predicted[pair.first.id] == result.predicted[pair.second.id]
         decisions.append((predicted_same, pair.same_event))
         ok, total = by_language.get(pair.language, (0, 0))

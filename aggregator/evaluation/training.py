@@ -33,7 +33,7 @@ from aggregator.dedup.event_model import (
     choose_threshold,
     fit_logistic,
 )
-from aggregator.dedup.events import EventIndex, EventProfile, Query, event_terms
+from aggregator.dedup.events import EventIndex, Query, TermVector, event_terms
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.evaluation import datasets, judged
 from aggregator.evaluation.learning import Params
@@ -80,7 +80,7 @@ def stream_examples(items: Sequence[datasets.LabeledItem]) -> Examples:
     if not items:
         return examples
     window = Settings().dedup_window
-    index = EventIndex(window)
+    index = EventIndex(window, count_templates=True)
     signer = Signer(DEFAULT_PARAMS)
     feeds: dict[str, int] = {}
     events: dict[str, int] = {}
@@ -136,15 +136,15 @@ def judged_examples(root: Path, pairs: Sequence[judged.JudgedPair]) -> Examples:
             try:
                 for spec in specs:
                     pipeline.update_feeds([spec])
-                facts = _item_facts(store)
+                keys, window = _placed_items(store)
                 for pair in folder_pairs:
                     first, second = (
-                        judged.find(facts.keys, pair.feed_a, pair.item_a),
-                        judged.find(facts.keys, pair.feed_b, pair.item_b),
+                        judged.find(keys, pair.feed_a, pair.item_a),
+                        judged.find(keys, pair.feed_b, pair.item_b),
                     )
                     if first is None or second is None:
                         continue
-                    row = _pair_features(pipeline.events, facts, first.entry_id, second.entry_id)
+                    row = _pair_features(window, first.entry_id, second.entry_id)
                     same = pair.verdict is judged.Verdict.SAME_EVENT
                     examples.add_decision([(row, same)], same)
             finally:
@@ -158,62 +158,60 @@ def _fixed(now: datetime) -> datetime:
 
 
 @dataclass(slots=True)
-class _Facts:
-    keys: dict[tuple[str, str], judged.Placed]
-    rows: dict[int, tuple[int, str, str, str | None, datetime | None, datetime, bool]]
+class _Window:
+    """Every placed item as an event of its own (id: the entry's), with its vector."""
+
+    index: EventIndex
+    vectors: dict[int, TermVector] = field(default_factory=dict)
 
 
-def _item_facts(store: Store) -> _Facts:
+def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _Window]:
+    """Each placed item found by (feed name, GUID or link), and the window of them all,
+    counting the feeds' templates."""
     keys: dict[tuple[str, str], judged.Placed] = {}
-    rows: dict[int, tuple[int, str, str, str | None, datetime | None, datetime, bool]] = {}
+    index = EventIndex(Settings().dedup_window, count_templates=True)
+    vectors: dict[int, TermVector] = {}
     for row in store.db.query(
         "select e.id, e.event_id, e.guid, e.canonical_url, e.url, f.name, e.feed_id, e.title,"
         " e.text, e.published, e.first_seen, e.headline_only from entries e"
-        " join feeds f on f.id = e.feed_id"
+        " join feeds f on f.id = e.feed_id order by e.id"
     ):
-        where = judged.Placed(int(row["id"]), int(row["event_id"]))
+        entry_id = int(row["id"])
+        where = judged.Placed(entry_id, int(row["event_id"]))
         for key in (row["guid"], row["canonical_url"]):
             if key:
                 keys.setdefault((str(row["name"]), str(key)), where)
         first_seen = from_db_time(row["first_seen"])
         assert first_seen is not None
-        rows[int(row["id"])] = (
-            int(row["feed_id"]), str(row["title"]), str(row["text"]),
-            row["canonical_url"] or row["url"], from_db_time(row["published"]), first_seen,
-            bool(row["headline_only"]),
+        vector = event_terms(
+            str(row["title"]), str(row["text"]), row["canonical_url"] or row["url"]
+        )
+        index.add_member(
+            entry_id, entry_id, vector, headline_only=bool(row["headline_only"]),
+            when=first_seen, published=from_db_time(row["published"]), observed=False,
+            feed_id=int(row["feed_id"]),
         )  # fmt: skip
-    return _Facts(keys, rows)
+        vectors[entry_id] = vector
+    return keys, _Window(index, vectors)
 
 
-def _pair_features(index: EventIndex, facts: _Facts, a: int, b: int) -> list[float]:
-    """The later of items `a` and `b` weighed against the earlier as a one-item event."""
-    first, second = facts.rows[a], facts.rows[b]
-    if (first[4] or first[5]) > (second[4] or second[5]):
+def _pair_features(window: _Window, a: int, b: int) -> list[float]:
+    """The later of items `a` and `b` weighed against the earlier's one-item event."""
+    index = window.index
+    first, second = index.profiles[a], index.profiles[b]
+    if first.earliest and second.earliest and first.earliest > second.earliest:
         first, second = second, first
-    stats = index.stats
-    earlier = event_terms(first[1], first[2], first[3])
-    profile = EventProfile(0)
-    ids, weights = _sorted(stats.ids(earlier, len(earlier)), earlier)
-    profile.add(ids, weights)
-    profile.members = 1
-    profile.headline_members = int(first[6])
-    profile.feeds.add(first[0])
-    profile.stretch(first[4] or first[5])
-    later = event_terms(second[1], second[2], second[3])
-    headline = second[6]
-    query = Query.of(later, stats, background=headline and first[6])
-    similarity = query.score(profile, 0.0) or 0.0
-    template_share = index._template_share(query, second[0])
-    candidate = index._candidate(
-        profile, second[4] or second[5], second[0], template_share, headline, len(query.ids)
-    )
+    assert second.earliest is not None
+    feed_id = next(iter(second.feeds))
+    headline = second.headline_event
+    query = Query.of(window.vectors[second.event_id], index.stats,
+                     background=headline and first.headline_event)  # fmt: skip
+    similarity = query.score(first, 0.0) or 0.0
+    candidate = index.candidate(
+        first, second.earliest, feed_id, index.template_share(query, feed_id), headline,
+        len(query.ids),
+    )  # fmt: skip
     return candidate.features(similarity)
-
-
-def _sorted(ids: np.ndarray, vector: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
-    order = np.argsort(ids)
-    return ids[order], weights[order]
 
 
 def fit(sources: Sequence[tuple[str, Examples]]) -> EventModel:

@@ -54,3 +54,27 @@ def test_an_update_that_ends_forgets_what_it_did_not_place() -> None:
     terms.pend(FEED, [[5, story] for story in range(5)])
     terms.end_update(FEED)
     assert terms.items(FEED) == 0 and not terms.template(FEED, [5]).any()
+
+
+def test_the_index_weighs_a_feed_s_template_only_against_its_own_items() -> None:
+    """Through the event index: an item of a feed whose titles all end in its show's name
+    has part of its weight in the template, against its feed's events only; an index whose
+    model gives the template no weight counts nothing."""
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.dedup.events import EventIndex, event_terms
+
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    index = EventIndex(timedelta(hours=72), count_templates=True)
+    subjects = ["storm hits Brest", "hail over Lyon", "snow in Grenoble", "flood in Nimes"]
+    for number, subject in enumerate(subjects, start=1):
+        vector = event_terms(f"{subject} Temoins Showname", "")
+        index.add_member(number, number, vector, headline_only=True, when=now, observed=False,
+                         feed_id=FEED)  # fmt: skip
+    query = event_terms("storm over Lille Temoins Showname", "")
+    index.observe(query)
+    found = index.candidates(query, headline_only=True, now=now, feed_id=FEED)
+    assert found and all(c.own_feed and c.own_template_share > 0.0 for _, c, _ in found)
+    other = index.candidates(query, headline_only=True, now=now, feed_id=OTHER)
+    assert other and not any(c.own_feed or c.own_template_share for _, c, _ in other)
+    assert EventIndex(timedelta(hours=72)).feed_terms is None  # the shipped model: no weight
