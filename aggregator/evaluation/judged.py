@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import csv
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -149,36 +150,46 @@ def feed_files(directory: Path) -> list[Path]:
     return files
 
 
-def _place_folder(
-    root: Path, files: Sequence[Path], settings: Settings,
-    model: EventModel | None,
-) -> dict[tuple[str, str], Placed]:  # fmt: skip
+@contextmanager
+def placed_folder(
+    root: Path, files: Sequence[Path], settings: Settings, model: EventModel | None
+) -> Iterator[Store]:
+    """A fresh database with every feed of `files` updated into it, one at a time in file
+    order (the same result every run), the clock at the files' newest item."""
     now = newest_item(files)
     specs = [
         FeedSpec(name=path.relative_to(root).as_posix(), group="judged", path=path.resolve())
         for path in files
     ]
-    placed: dict[tuple[str, str], Placed] = {}
     with tempfile.TemporaryDirectory(prefix="aggregator-judged-") as scratch:
         store = Store.open(Path(scratch) / "judged.db")
         config = Config(path=Path(scratch) / "judged.yaml", feeds=tuple(specs),
                         settings=settings)  # fmt: skip
         pipeline = Pipeline(store=store, config=config, clock=lambda: now, model=model)
         try:
-            for spec in specs:  # one at a time, in file order: the same result every run
+            for spec in specs:
                 pipeline.update_feeds([spec])
-            rows = store.db.query(
-                "select e.id, e.event_id, e.guid, e.canonical_url, f.name from entries e"
-                " join feeds f on f.id = e.feed_id"
-            )
-            for row in rows:
-                where = Placed(int(row["id"]), int(row["event_id"]))
-                for key in (row["guid"], row["canonical_url"]):
-                    if key:
-                        placed.setdefault((str(row["name"]), str(key)), where)
+            pipeline.close()
+            yield store
         finally:
             pipeline.close()
             store.close()
+
+
+def _place_folder(
+    root: Path, files: Sequence[Path], settings: Settings, model: EventModel | None
+) -> dict[tuple[str, str], Placed]:
+    placed: dict[tuple[str, str], Placed] = {}
+    with placed_folder(root, files, settings, model) as store:
+        rows = store.db.query(
+            "select e.id, e.event_id, e.guid, e.canonical_url, f.name from entries e"
+            " join feeds f on f.id = e.feed_id"
+        )
+        for row in rows:
+            where = Placed(int(row["id"]), int(row["event_id"]))
+            for key in (row["guid"], row["canonical_url"]):
+                if key:
+                    placed.setdefault((str(row["name"]), str(key)), where)
     return placed
 
 

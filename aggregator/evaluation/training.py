@@ -18,11 +18,9 @@ a few hundred judged pairs. The join threshold maximises F0.5 of the training de
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -40,8 +38,7 @@ from aggregator.evaluation.learning import Params
 from aggregator.evaluation.replay import REPLAY_TICK, _raw
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.prepare import prepare_entry
-from aggregator.models import Config, FeedSpec, Settings
-from aggregator.pipeline import Pipeline
+from aggregator.models import Settings
 from aggregator.store import Store
 from aggregator.store.sqlite import from_db_time
 
@@ -124,37 +121,19 @@ def judged_examples(root: Path, pairs: Sequence[judged.JudgedPair]) -> Examples:
         by_folder.setdefault(judged.folder_of(pair.feed_a), []).append(pair)
     for folder, folder_pairs in sorted(by_folder.items()):
         files = judged.feed_files(root / folder)
-        now = judged.newest_item(files)
-        specs = [
-            FeedSpec(name=path.relative_to(root).as_posix(), group="judged", path=path.resolve())
-            for path in files
-        ]
-        with tempfile.TemporaryDirectory(prefix="aggregator-train-") as scratch:
-            store = Store.open(Path(scratch) / "train.db")
-            config = Config(path=Path(scratch) / "train.yaml", feeds=tuple(specs))
-            pipeline = Pipeline(store=store, config=config, clock=partial(_fixed, now))
-            try:
-                for spec in specs:
-                    pipeline.update_feeds([spec])
-                keys, window = _placed_items(store)
-                for pair in folder_pairs:
-                    first, second = (
-                        judged.find(keys, pair.feed_a, pair.item_a),
-                        judged.find(keys, pair.feed_b, pair.item_b),
-                    )
-                    if first is None or second is None:
-                        continue
-                    row = _pair_features(window, first.entry_id, second.entry_id)
-                    same = pair.verdict is judged.Verdict.SAME_EVENT
-                    examples.add_decision([(row, same)], same)
-            finally:
-                pipeline.close()
-                store.close()
+        with judged.placed_folder(root, files, Settings(), None) as store:
+            keys, window = _placed_items(store)
+        for pair in folder_pairs:
+            first, second = (
+                judged.find(keys, pair.feed_a, pair.item_a),
+                judged.find(keys, pair.feed_b, pair.item_b),
+            )
+            if first is None or second is None:
+                continue
+            row = _pair_features(window, first.entry_id, second.entry_id)
+            same = pair.verdict is judged.Verdict.SAME_EVENT
+            examples.add_decision([(row, same)], same)
     return examples
-
-
-def _fixed(now: datetime) -> datetime:
-    return now
 
 
 @dataclass(slots=True)
