@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 CONFIG ?= config/feeds.yaml
 DB     ?= data/aggregator.db
 
-.PHONY: run update digest feeds serve screenshot test lint format clean help bench bench-quick eval-report
+.PHONY: run update digest feeds serve screenshot test lint format clean help bench bench-quick eval-report train
 
 help:
 	@echo "make run     start the daemon on $(CONFIG) (first poll at once, digest printed after it)"
@@ -20,6 +20,7 @@ help:
 	@echo "make bench        the benchmarks, side by side with reader (bench/results/full.*)"
 	@echo "make bench-quick  the same at small sizes, under 2 minutes (bench/results/quick.*)"
 	@echo "make eval-report  held-out folds of every labelled set and the judged pairs (docs/eval/)"
+	@echo "make train   fit the shipped event model from \$$(DATA) (aggregator/dedup/event_model.json)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ screenshot: $(VENV)/.installed
 DATA  ?= ../shared/data
 FOLDS ?= 5
 EVAL  := $(BIN)/aggregator eval --log-level WARNING
+# The shipped event model, fitted from the labelled data (byte for byte what is committed).
+train: $(VENV)/.installed
+	$(BIN)/aggregator train $(DATA) --log-level WARNING
+
 eval-report: $(VENV)/.installed
 	$(EVAL) uci $(DATA)/uci-news-aggregator-sample --folds $(FOLDS) --report docs/eval
 	$(EVAL) ecbplus $(DATA)/ecbplus --folds $(FOLDS) --report docs/eval

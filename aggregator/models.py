@@ -260,8 +260,32 @@ class WindowEntry(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
+class StoryEvent:
+    """Another event of an event's story, as the digest names it: its canonical copy's
+    title, link and date (published, else first seen)."""
+
+    id: int
+    title: str
+    url: str | None
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoryLink:
+    """Why two events are in one story: the entry founding `event_id` was related to
+    `linked_event_id` (the story model's probability and the cosine)."""
+
+    event_id: int
+    linked_event_id: int
+    similarity: float | None
+    probability: float | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class EventView:
-    """One event: its canonical entry and every other copy ("also reported by")."""
+    """One event: its canonical entry and every other copy ("also reported by"), and the
+    other events of its story (the ongoing storyline it belongs to), oldest first."""
 
     id: int
     canonical: StoredEntry
@@ -271,6 +295,8 @@ class EventView:
     canonical_reason: str
     read: bool = False  # reading any copy reads the event; a later copy leaves it read
     starred: bool = False
+    story_id: int = 0  # the story's id (its first event's); 0: not read from a store
+    story: tuple[StoryEvent, ...] = ()  # the story's other events, oldest first
 
     @property
     def members(self) -> tuple[StoredEntry, ...]:

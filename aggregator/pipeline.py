@@ -35,6 +35,7 @@ from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
     EventIndex,
+    EventMatch,
     TermVector,
     prefetch_background,
     window_vector,
@@ -733,6 +734,7 @@ class Pipeline:
         self.events.observe(vector)
         exact = self.store.exact_duplicate(entry)
         matched_entry: int | None = None
+        related: EventMatch | None = None  # an event of the story a new event joins
         similarity: float | None = None
         rule: str | None = None
         if exact is not None:
@@ -744,12 +746,14 @@ class Pipeline:
             match = best_match(signatures, candidates, event_sizes=sizes)
             event = None
             if match is None:
-                event = self.events.best_event(
+                search = self.events.search(
                     vector, headline_only=signatures.headline_only, now=now,
                     published=entry.published, feed_id=feed_id,
                 )  # fmt: skip
+                event, related = search.join, search.story
                 if event is not None and sizes.get(event.event_id, 0) >= MAX_EVENT_MEMBERS:
-                    event = None
+                    # A full event takes no more members; the entry is of its story.
+                    event, related = None, event
             if match is not None:
                 matched_entry, event_id = match.entry_id, match.event_id
                 level, similarity, rule = match.level, match.similarity, match.rule
@@ -759,6 +763,11 @@ class Pipeline:
             else:
                 event_id = self.store.create_event(now)
                 level = JoinLevel.FOUNDER
+                if related is not None:
+                    self.store.link_stories(
+                        event_id, related.event_id, similarity=round(related.similarity, 4),
+                        probability=related.probability, now=now,
+                    )  # fmt: skip
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
             similarity=similarity, matched_entry_id=matched_entry, match_rule=rule,
@@ -782,7 +791,29 @@ class Pipeline:
         # the same words again), so copies trigger no search.
         new_write_up = vector if level is JoinLevel.SAME_EVENT else None
         event_id, merged_away = self._merge_converged(event_id, new_write_up, now)
+        if level in (JoinLevel.SAME_EVENT, JoinLevel.NEAR_DUPLICATE):
+            # A new member can relate its event to another one (an article joining the
+            # headline of its event says more than the headline did); an exact copy cannot.
+            self._link_story(event_id, prepared, feed_id, now)
         return entry_id, event_id, level, merged_away
+
+    def _link_story(
+        self, event_id: int, prepared: PreparedEntry, feed_id: int, now: datetime
+    ) -> None:
+        """Link the entry's event to the story of the event the entry is most probably
+        related to, if any is (`EventIndex.search`), outside the event's own story."""
+        if self.events.model.story is None:
+            return
+        related = self.events.search(
+            prepared.vector, headline_only=prepared.signatures.headline_only, now=now,
+            published=prepared.entry.published, feed_id=feed_id,
+            same_story=self.store.story_event_ids(event_id), joining=False,
+        ).story  # fmt: skip
+        if related is not None:
+            self.store.link_stories(
+                event_id, related.event_id, similarity=round(related.similarity, 4),
+                probability=related.probability, now=now,
+            )  # fmt: skip
 
     def _merge_converged(
         self, event_id: int, write_up: TermVector | None, now: datetime

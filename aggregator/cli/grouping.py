@@ -15,6 +15,7 @@ from typing import Any
 from aggregator.cli.common import Handler, Subcommand
 from aggregator.clock import utc_now
 from aggregator.config import load_config
+from aggregator.dedup.event_model import SHIPPED_MODEL
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
     TermStatistics,
@@ -75,6 +76,23 @@ def register(
         help="judged: the pairs file (default: the set shipped with the code)",
     )  # fmt: skip
 
+    train = subcommand(
+        commands, "train", "fit the shipped event model on the labelled data and write it",
+        """
+          aggregator train ../shared/data            # writes aggregator/dedup/event_model.json
+          aggregator train ../shared/data --check    # exit 1 if the shipped file differs
+        """, common,
+    )  # fmt: skip
+    train.add_argument("path", type=Path, help="the data folder (holding every labelled set)")
+    train.add_argument(
+        "--check", action="store_true",
+        help="write nothing; exit 1 when the shipped file is not what the data gives",
+    )  # fmt: skip
+    train.add_argument(
+        "--output", type=Path, default=SHIPPED_MODEL, metavar="FILE",
+        help="where to write the model (default: the shipped file)",
+    )  # fmt: skip
+
     why = subcommand(
         commands, "explain", "why an event's items are together, and why one is canonical",
         """
@@ -123,9 +141,25 @@ def register(
         """, common,
     )  # fmt: skip
     return {
-        "eval": _eval, "explain": _explain, "events": _events, "stats": _stats,
+        "eval": _eval, "train": _train, "explain": _explain, "events": _events, "stats": _stats,
         "reindex": _reindex,
     }  # fmt: skip
+
+
+def _train(args: argparse.Namespace) -> int:
+    if not args.path.is_dir():
+        raise UsageError(f"{args.path}: no such folder")
+    text = training.model_text(training.shipped(args.path))
+    if args.check:
+        current = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} differs from the model the data in {args.path} gives")
+            return 1
+        print(f"{args.output} is the model the data gives")
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
 
 
 def _eval(args: argparse.Namespace) -> int:

@@ -9,6 +9,11 @@ template (dedup/feed_terms.py), and what kind of items they are. The weights and
 threshold are fitted offline on training folds (`aggregator.evaluation.training`, `make
 train`) and shipped as a small versioned file the daemon reads.
 
+The same file holds a second decision over the same features, the story link: an entry
+that founds an event links it to the story of the event it is most probably related to
+(the same ongoing storyline, not the same happening), fitted on the judged real-feed pairs
+that say "same story" or "same event" against "different".
+
 The probability is linear in the cosine for a given candidate (`needed_similarity`), so the
 index still skips candidates whose cosine bound cannot reach the probability needed.
 """
@@ -29,7 +34,7 @@ import numpy.typing as npt
 
 from aggregator.errors import ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the story link beside the join
 SHIPPED_MODEL = Path(__file__).with_name("event_model.json")
 
 # The features, in the order of the weights; `similarity` first (see `needed_similarity`).
@@ -117,18 +122,22 @@ def _logit(p: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class EventModel:
-    """Weights of `FEATURES`, bias, and the probability at which an entry joins."""
+    """Weights of `FEATURES`, bias, and the probability at which an entry joins; `story`:
+    the model of the story link (None: events are never linked into stories)."""
 
     weights: tuple[float, ...]
     bias: float
     threshold: float
     trained_on: str = ""
+    story: EventModel | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ModelFileError(f"{len(self.weights)} weights for {len(FEATURES)} features")
         if not 0.0 < self.threshold < 1.0:
             raise ModelFileError(f"join threshold {self.threshold} is not a probability")
+        if self.story is not None and self.story.story is not None:
+            raise ModelFileError("a story model has no story model of its own")
 
     def weighs(self, feature: str) -> bool:
         """Whether the feature moves the probability at all (else nobody computes it)."""
@@ -163,9 +172,14 @@ class EventModel:
         return sorted(parts, key=lambda part: -abs(part[1]))
 
     def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"format": FORMAT_VERSION, "features": list(FEATURES)}
+        data.update(self._decision_json())
+        if self.story is not None:
+            data["story"] = self.story._decision_json()
+        return data
+
+    def _decision_json(self) -> dict[str, Any]:
         return {
-            "format": FORMAT_VERSION,
-            "features": list(FEATURES),
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
             "threshold": round(self.threshold, 6),
@@ -178,12 +192,20 @@ class EventModel:
             raise ModelFileError(f"not an event model of format {FORMAT_VERSION}")
         if data.get("features") != list(FEATURES):
             raise ModelFileError("the model's features are not this version's")
+        story = data.get("story")
+        if story is not None and not isinstance(story, dict):
+            raise ModelFileError("event model: the story model is not an object")
+        return cls._decision(data, None if story is None else cls._decision(story, None))
+
+    @classmethod
+    def _decision(cls, data: dict[str, Any], story: EventModel | None) -> EventModel:
         try:
             return cls(
                 weights=tuple(float(w) for w in data["weights"]),
                 bias=float(data["bias"]),
                 threshold=float(data["threshold"]),
                 trained_on=str(data.get("trained_on", "")),
+                story=story,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise ModelFileError(f"event model: {error}") from error

@@ -561,6 +561,14 @@ class EventMatch:
     probability: float | None = None  # the model's, for a join (`best_event`)
 
 
+@dataclass(frozen=True, slots=True)
+class EventSearch:
+    """What one search found: the event to join, else the event whose story to link to."""
+
+    join: EventMatch | None
+    story: EventMatch | None = None
+
+
 @dataclass(slots=True)
 class _Member:
     """What the window keeps of an entry: its terms (to uncount them when it leaves) and
@@ -845,30 +853,72 @@ class EventIndex:
         published: datetime | None = None, refused: Iterable[int] = (),
         feed_id: int | None = None,
     ) -> EventMatch | None:  # fmt: skip
+        """The event this entry joins (`search`), if any."""
+        return self.search(
+            vector, headline_only=headline_only, now=now, published=published,
+            refused=refused, feed_id=feed_id,
+        ).join  # fmt: skip
+
+    def search(
+        self, vector: TermVector, *, headline_only: bool, now: datetime,
+        published: datetime | None = None, refused: Iterable[int] = (),
+        feed_id: int | None = None, same_story: Container[int] = (), joining: bool = True,
+    ) -> EventSearch:  # fmt: skip
         """The most probable event of this entry (`EventModel`) among the active events
-        published within the window of it, if its probability reaches the join threshold.
-        `feed_id`: the entry's feed (its template and its own items weigh differently)."""
+        published within the window of it, if its probability reaches the join threshold;
+        else, when the model links stories, the event it is most probably related to
+        among all active events but those of `same_story`, if that probability reaches
+        the story threshold. `feed_id`: the entry's feed (its template and its own items
+        weigh differently). Not `joining`: the entry has joined an event already, only its
+        story link is looked for (the search leaves no trace for the merges after it)."""
         when = published or now
         skip = set(refused)
-        model = self.model
-
-        def eligible(profile: EventProfile) -> bool:
-            return profile.event_id not in skip and profile.within(when, self.window)
+        model, story_model = self.model, self.model.story
 
         query = Query.of(vector, self.stats, background=headline_only)
         template_share = self.template_share(query, feed_id)
         plain: Query | None = None  # built when an event of articles is scored
-        cosines: dict[int, float] = {}
         # Events whose cosine under `query` is known below the headline merge threshold:
         # what a search of the event this entry may found need not score again (`_Miss`).
         below_merge: set[int] = set()
-
-        def score(profile: EventProfile, needed: float) -> float | None:
-            nonlocal plain
+        best: EventMatch | None = None
+        related: EventMatch | None = None
+        cutoff = now - self.window
+        joinable = linkable = 0  # scored, of each kind (at most MAX_CANDIDATE_EVENTS each)
+        ranked = self._ranked(query)
+        for event_id in ranked:
+            profile = self.profiles.get(event_id)
+            if profile is None or (profile.last_active or now) < cutoff:
+                continue
+            join = (
+                joining
+                and joinable < MAX_CANDIDATE_EVENTS
+                and event_id not in skip
+                and profile.within(when, self.window)
+            )
+            link = (
+                story_model is not None
+                and linkable < MAX_CANDIDATE_EVENTS
+                and event_id not in same_story
+            )
+            if not (join or link):
+                if (not joining or joinable >= MAX_CANDIDATE_EVENTS) and (
+                    story_model is None or linkable >= MAX_CANDIDATE_EVENTS
+                ):
+                    break
+                continue
             candidate = self.candidate(
                 profile, when, feed_id, template_share, headline_only, len(query.ids)
             )
-            least = model.needed_similarity(candidate, needed)
+            least = 1.0 + 1e-9  # above any cosine: nothing asked
+            if join:
+                needed = model.threshold if best is None else best.probability or 0.0
+                join_least = model.needed_similarity(candidate, needed)
+                least = join_least
+            if link:
+                assert story_model is not None
+                linked = story_model.threshold if related is None else related.probability
+                least = min(least, story_model.needed_similarity(candidate, linked or 0.0))
             chosen = query
             if headline_only and not profile.headline_event:
                 # Against a headline event, the background's weights; against an event of
@@ -880,26 +930,38 @@ class EventIndex:
                     plain = Query(query.ids, query.weights, self.stats, background=False)
                 chosen = plain
             similarity = chosen.score(profile, least)
-            if chosen is query and (
-                similarity < HEADLINE_MERGE_THRESHOLD
-                if similarity is not None
-                else least <= HEADLINE_MERGE_THRESHOLD
-            ):
-                below_merge.add(profile.event_id)
+            if join:
+                joinable += 1
+                if chosen is query and (
+                    similarity < HEADLINE_MERGE_THRESHOLD
+                    if similarity is not None
+                    else join_least <= HEADLINE_MERGE_THRESHOLD
+                ):
+                    below_merge.add(event_id)
+            if link:
+                linkable += 1
             if similarity is None:
-                return None
-            cosines[profile.event_id] = similarity
-            return model.probability(candidate, similarity)
-
-        ranked = self._ranked(query)
-        found = self._best(score, ranked, now, model.threshold, eligible)
+                continue
+            if join:
+                probability = model.probability(candidate, similarity)
+                needed = model.threshold if best is None else best.probability or 0.0
+                if probability >= needed and (best is None or probability > needed):
+                    best = EventMatch(event_id, similarity, probability)
+            if link:
+                assert story_model is not None
+                probability = story_model.probability(candidate, similarity)
+                linked = story_model.threshold if related is None else related.probability
+                if probability >= (linked or 0.0) and (
+                    related is None or probability > (linked or 0.0)
+                ):
+                    related = EventMatch(event_id, similarity, probability)
+        if not joining:
+            return EventSearch(join=None, story=related)
         self._miss = None
-        if found is None:
+        if best is None:
             self._miss = _Miss(query, ranked, HEADLINE_MERGE_THRESHOLD, below_merge)
         self._search = (vector, ranked)
-        if found is None:
-            return None
-        return EventMatch(found.event_id, cosines[found.event_id], found.similarity)
+        return EventSearch(join=best, story=None if best is not None else related)
 
     def candidates(
         self, vector: TermVector, *, headline_only: bool, now: datetime,

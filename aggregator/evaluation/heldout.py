@@ -17,6 +17,7 @@ from aggregator.evaluation.folds import FoldReport, cross_validate
 from aggregator.evaluation.learning import Learner, NoLearning, Params
 from aggregator.evaluation.metrics import bcubed, pairwise
 from aggregator.evaluation.replay import replay, replay_pairs
+from aggregator.evaluation.training import StoryLearner
 
 # What each data set's unit is: broader than the label where the data set has a broader
 # grouping, so that a look-alike of a held-out story is never in the training folds.
@@ -107,10 +108,11 @@ def judged_folds(
     """`k` held-out folds of the judged real-feed pairs, pairs sharing an item in one fold.
 
     The feeds are placed once for each set of parameters learnt: a fold only chooses
-    which of the pairs are scored."""
+    which of the pairs are scored. By default the story link is fitted on the training
+    folds (`StoryLearner`): the shipped one has seen every judged pair."""
     pairs = judged.load_pairs(pairs_file)
     return cross_validate(
-        pairs, keys=lambda pair: pair.items, k=k, learner=learner or NoLearning(),
+        pairs, keys=lambda pair: pair.items, k=k, learner=learner or StoryLearner(root),
         score=judged.FoldScorer(root, judged.folders_of(pairs)), dataset="judged",
         unit=UNITS["judged"],
     )  # fmt: skip

@@ -5,10 +5,8 @@ A judged pair names two items of the real feeds of `../shared/data` by identifie
 but a different event, or unrelated. The feeds of every folder a pair names are updated
 from their files by `Pipeline.update_feeds`, one feed at a time in file-name order with
 the clock at the folder's newest item (as a daemon started at the moment of capture),
-and each pair is then read back: together in one event, or apart.
-
-There is no story level yet: a story is its event, so "same story" pairs count as
-together only when they share an event, and the story-level figures say so.
+and each pair is then read back: together in one event, or apart, and in one story
+(the level above events: `EventModel.story`) or not.
 """
 
 from __future__ import annotations
@@ -101,10 +99,11 @@ def load_pairs(path: Path) -> list[JudgedPair]:
 
 @dataclass(frozen=True, slots=True)
 class Placed:
-    """Where the daemon put one item: its entry and its event."""
+    """Where the daemon put one item: its entry, its event and its event's story."""
 
     entry_id: int
     event_id: int
+    story_id: int
 
 
 def folder_of(feed: str) -> str:
@@ -182,11 +181,12 @@ def _place_folder(
     placed: dict[tuple[str, str], Placed] = {}
     with placed_folder(root, files, settings, model) as store:
         rows = store.db.query(
-            "select e.id, e.event_id, e.guid, e.canonical_url, f.name from entries e"
-            " join feeds f on f.id = e.feed_id"
+            "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, f.name"
+            " from entries e join feeds f on f.id = e.feed_id"
+            " join events ev on ev.id = e.event_id"
         )
         for row in rows:
-            where = Placed(int(row["id"]), int(row["event_id"]))
+            where = Placed(int(row["id"]), int(row["event_id"]), int(row["story_id"]))
             for key in (row["guid"], row["canonical_url"]):
                 if key:
                     placed.setdefault((str(row["name"]), str(key)), where)
@@ -208,6 +208,7 @@ class Decision:
     pair: JudgedPair
     together: bool | None  # None: an item was not found (its feed failed, or it is gone)
     events: tuple[int, int] | None = None
+    one_story: bool | None = None  # in one story (always when in one event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +238,10 @@ class JudgedResult:
         chosen = self._resolved(*verdicts)
         return Rate(sum(1 for d in chosen if d.together is together), len(chosen))
 
+    def story_rate(self, verdicts: Sequence[Verdict], *, together: bool) -> Rate:
+        chosen = self._resolved(*verdicts)
+        return Rate(sum(1 for d in chosen if d.one_story is together), len(chosen))
+
     @property
     def unresolved(self) -> list[Decision]:
         return [d for d in self.decisions if d.together is None]
@@ -245,15 +250,17 @@ class JudgedResult:
         """Each figure is better high (so that a fold's worst is its lowest)."""
         joined = [d for d in self.decisions if d.together]
         same = sum(1 for d in joined if d.pair.verdict is Verdict.SAME_EVENT)
-        related = sum(1 for d in joined if d.pair.verdict is not Verdict.DIFFERENT)
+        storied = [d for d in self.decisions if d.one_story]
+        related = sum(1 for d in storied if d.pair.verdict is not Verdict.DIFFERENT)
         return {
             "event_p": same / len(joined) if joined else 1.0,
             "same_together": self.rate([Verdict.SAME_EVENT], together=True).value,
             "different_apart": self.rate(
                 [Verdict.DIFFERENT, Verdict.SAME_STORY], together=False
             ).value,
-            "story_p": related / len(joined) if joined else 1.0,
-            "story_together": self.rate([Verdict.SAME_STORY], together=True).value,
+            "story_p": related / len(storied) if storied else 1.0,
+            "story_together": self.story_rate([Verdict.SAME_STORY], together=True).value,
+            "unrelated_apart": self.story_rate([Verdict.DIFFERENT], together=False).value,
         }
 
     def counts(self) -> dict[str, int]:
@@ -285,9 +292,9 @@ class JudgedResult:
             f"{self.rate(apart, together=False)}",
             f"    of which unrelated apart {self.rate([Verdict.DIFFERENT], together=False)}, "
             f"same story apart {self.rate([Verdict.SAME_STORY], together=False)}",
-            f"  story level (no stories yet: a story is its event): precision "
-            f"{figures['story_p']:.3f}; same story together "
-            f"{self.rate([Verdict.SAME_STORY], together=True)}",
+            f"  story level: precision of 'one story' {figures['story_p']:.3f}; same story "
+            f"in one story {self.story_rate([Verdict.SAME_STORY], together=True)}; "
+            f"unrelated in two stories {self.story_rate([Verdict.DIFFERENT], together=False)}",
             "  by category: pairs, right at event level",
         ]
         categories = sorted({d.pair.category for d in self.decisions})
@@ -317,7 +324,8 @@ def decide(pairs: Sequence[JudgedPair], placed: dict[tuple[str, str], Placed]) -
             decisions.append(Decision(pair, None))
         else:
             events = (first.event_id, second.event_id)
-            decisions.append(Decision(pair, first.event_id == second.event_id, events))
+            one_story = first.story_id == second.story_id
+            decisions.append(Decision(pair, first.event_id == second.event_id, events, one_story))
     return JudgedResult(decisions)
 
 

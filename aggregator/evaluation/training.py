@@ -13,6 +13,14 @@ Examples come from two kinds of labelled data:
 Each source weighs the same in the fit, so that thousands of UCI candidates do not drown
 a few hundred judged pairs. The join threshold maximises F0.5 of the training decisions
 (join the most probable candidate): precision first.
+
+The story link (`EventModel.story`) is fitted on the judged pairs alone, the only labelled
+data that tells "the same ongoing story" from "unrelated": "same story" and "same event"
+are positive, "different" negative; its threshold maximises F0.5 of the pairs.
+
+The join model shipped today is not fitted (`UNFITTED_JOIN`: the cosine thresholds of
+version 0.2), because no fitted one has yet beaten it on held-out folds; the story model
+is. `aggregator train` writes the shipped file from the data, byte for byte.
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from aggregator.dedup.event_model import (
     EventModel,
     choose_threshold,
     fit_logistic,
+    shipped_model,
 )
 from aggregator.dedup.events import EventIndex, Query, TermVector, event_terms
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
@@ -113,27 +122,48 @@ def stream_examples(items: Sequence[datasets.LabeledItem]) -> Examples:
     return examples
 
 
-def judged_examples(root: Path, pairs: Sequence[judged.JudgedPair]) -> Examples:
-    """Examples of judged pairs: the later item against the earlier as a one-item event."""
-    examples = Examples()
-    by_folder: dict[str, list[judged.JudgedPair]] = {}
-    for pair in pairs:
-        by_folder.setdefault(judged.folder_of(pair.feed_a), []).append(pair)
-    for folder, folder_pairs in sorted(by_folder.items()):
-        files = judged.feed_files(root / folder)
-        with judged.placed_folder(root, files, Settings(), None) as store:
-            keys, window = _placed_items(store)
-        for pair in folder_pairs:
-            first, second = (
-                judged.find(keys, pair.feed_a, pair.item_a),
-                judged.find(keys, pair.feed_b, pair.item_b),
-            )
-            if first is None or second is None:
+class PairFeatures:
+    """The features of judged pairs (the later item against the earlier as a one-item
+    event), each folder placed once by the daemon's code however many pairs are asked."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._folders: dict[str, tuple[dict[tuple[str, str], judged.Placed], _Window]] = {}
+
+    def row(self, pair: judged.JudgedPair) -> list[float] | None:
+        """None when an item of the pair is not found (its feed failed, or it is gone)."""
+        folder = judged.folder_of(pair.feed_a)
+        if folder not in self._folders:
+            files = judged.feed_files(self.root / folder)
+            with judged.placed_folder(self.root, files, Settings(), None) as store:
+                self._folders[folder] = _placed_items(store)
+        keys, window = self._folders[folder]
+        first = judged.find(keys, pair.feed_a, pair.item_a)
+        second = judged.find(keys, pair.feed_b, pair.item_b)
+        if first is None or second is None:
+            return None
+        return _pair_features(window, first.entry_id, second.entry_id)
+
+    def examples(self, pairs: Sequence[judged.JudgedPair], *, story: bool = False) -> Examples:
+        """Positive when the pair is the same event (`story`: the same event or story)."""
+        examples = Examples()
+        for pair in sorted(pairs, key=lambda p: (judged.folder_of(p.feed_a), p.line)):
+            row = self.row(pair)
+            if row is None:
                 continue
-            row = _pair_features(window, first.entry_id, second.entry_id)
-            same = pair.verdict is judged.Verdict.SAME_EVENT
-            examples.add_decision([(row, same)], same)
-    return examples
+            if story:
+                positive = pair.verdict is not judged.Verdict.DIFFERENT
+            else:
+                positive = pair.verdict is judged.Verdict.SAME_EVENT
+            examples.add_decision([(row, positive)], positive)
+        return examples
+
+
+def judged_examples(
+    root: Path, pairs: Sequence[judged.JudgedPair], *, story: bool = False
+) -> Examples:
+    """`PairFeatures.examples` of these pairs."""
+    return PairFeatures(root).examples(pairs, story=story)
 
 
 @dataclass(slots=True)
@@ -151,12 +181,13 @@ def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _
     index = EventIndex(Settings().dedup_window, count_templates=True)
     vectors: dict[int, TermVector] = {}
     for row in store.db.query(
-        "select e.id, e.event_id, e.guid, e.canonical_url, e.url, f.name, e.feed_id, e.title,"
-        " e.text, e.published, e.first_seen, e.headline_only from entries e"
-        " join feeds f on f.id = e.feed_id order by e.id"
+        "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, e.url, f.name,"
+        " e.feed_id, e.title, e.text, e.published, e.first_seen, e.headline_only"
+        " from entries e join feeds f on f.id = e.feed_id"
+        " join events ev on ev.id = e.event_id order by e.id"
     ):
         entry_id = int(row["id"])
-        where = judged.Placed(entry_id, int(row["event_id"]))
+        where = judged.Placed(entry_id, int(row["event_id"]), int(row["story_id"]))
         for key in (row["guid"], row["canonical_url"]):
             if key:
                 keys.setdefault((str(row["name"]), str(key)), where)
@@ -193,8 +224,27 @@ def _pair_features(window: _Window, a: int, b: int) -> list[float]:
     return candidate.features(similarity)
 
 
+def fit_story(examples: Examples, name: str) -> EventModel:
+    """The story link fitted on judged pairs (`judged_examples` with `story`)."""
+    x = np.asarray(examples.rows, dtype=np.float64)
+    y = np.asarray(examples.labels, dtype=np.float64)
+    w, bias = fit_logistic(x, y, l2=L2)
+    probabilities = 1.0 / (1.0 + np.exp(-np.clip(x @ w + bias, -30, 30)))
+    # Each pair is its own decision: link when its probability reaches the threshold.
+    threshold = choose_threshold(
+        probabilities.tolist(), (y > 0).tolist(), (y > 0).tolist(), beta=F_BETA
+    )
+    return EventModel(
+        weights=tuple(float(v) for v in w), bias=bias, threshold=threshold, trained_on=name
+    )
+
+
+def with_story(join: EventModel, story: EventModel) -> EventModel:
+    return EventModel(join.weights, join.bias, join.threshold, join.trained_on, story=story)
+
+
 def fit(sources: Sequence[tuple[str, Examples]]) -> EventModel:
-    """The model fitted on `sources` (name, examples), each weighing the same."""
+    """The join model fitted on `sources` (name, examples), each weighing the same."""
     everything = Examples()
     weights: list[float] = []
     for _, examples in sources:
@@ -231,16 +281,34 @@ STREAMS = {
 }
 
 
+# The join model shipped until a fitted one beats it on held-out folds: the cosine
+# thresholds of version 0.2 (0.285 for an article, 0.30 for a headline) as a model.
+UNFITTED_JOIN = EventModel(
+    weights=(50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, -0.75, 0.0, 0.0, 0.0),
+    bias=-14.25,
+    threshold=0.5,
+    trained_on=(
+        "not fitted: the cosine thresholds of version 0.2 (0.285 for an article, 0.30 for "
+        "a headline) written as a model, until a fitted model beats them on held-out folds "
+        "(docs/eval/*-learned-folds.md)"
+    ),
+)
+
+
 class ModelLearner:
     """Fits the event model for one held-out fold of `dataset`: on that data set's training
-    folds, plus every other source whole (no story of one data set is in another)."""
+    folds, plus every other source whole (no story of one data set is in another). The
+    story link is fitted on the judged pairs: their training folds when `dataset` is the
+    judged set, else all of them."""
 
     name = "event model (logistic regression, fitted on the training folds)"
 
     def __init__(self, root: Path, dataset: str) -> None:
         self.root = root
         self.dataset = dataset
+        self.features = PairFeatures(root)
         self._others: list[tuple[str, Examples]] | None = None
+        self._story: EventModel | None = None
 
     def others(self) -> list[tuple[str, Examples]]:
         if self._others is None:
@@ -251,31 +319,70 @@ class ModelLearner:
             ]
             if self.dataset != "judged":
                 pairs = judged.load_pairs(judged.SHIPPED_PAIRS)
-                self._others.append(("judged", judged_examples(self.root, pairs)))
+                self._others.append(("judged", self.features.examples(pairs)))
         return self._others
+
+    def story(self) -> EventModel:
+        if self._story is None:
+            pairs = judged.load_pairs(judged.SHIPPED_PAIRS)
+            examples = self.features.examples(pairs, story=True)
+            self._story = fit_story(examples, "judged pairs")
+        return self._story
 
     def fit(self, train: Sequence[object]) -> Params:
         own: list[tuple[str, Examples]] = []
+        story = self.story() if self.dataset != "judged" else None
         if self.dataset in STREAMS:
             items = [item for item in train if isinstance(item, datasets.LabeledItem)]
             own.append((f"{self.dataset} training folds", stream_examples(items)))
         elif self.dataset == "judged":
             pairs = [pair for pair in train if isinstance(pair, judged.JudgedPair)]
-            own.append(("judged training folds", judged_examples(self.root, pairs)))
-        model = fit([*own, *self.others()])
+            own.append(("judged training folds", self.features.examples(pairs)))
+            story = fit_story(self.features.examples(pairs, story=True), "judged training folds")
+        assert story is not None
+        model = with_story(fit([*own, *self.others()]), story)
         return Params(model=model, name=f"event model fitted on {model.trained_on}")
 
 
-def shipped(root: Path) -> EventModel:
-    """The model the daemon ships: fitted on every labelled stream and every judged pair."""
-    sources = [
-        (name, stream_examples(load(root / folder))) for name, (folder, load) in STREAMS.items()
-    ]
-    sources.append(("judged", judged_examples(root, judged.load_pairs(judged.SHIPPED_PAIRS))))
-    return fit(sources)
+class StoryLearner:
+    """The shipped join model with the story link fitted on the training folds of the
+    judged pairs: what the judged folds score by default, because the shipped story link
+    is fitted on every judged pair and would be scored on pairs it learnt from."""
+
+    name = "story link fitted on the training folds (join model as shipped)"
+
+    def __init__(self, root: Path) -> None:
+        self.features = PairFeatures(root)
+
+    def fit(self, train: Sequence[object]) -> Params:
+        pairs = [pair for pair in train if isinstance(pair, judged.JudgedPair)]
+        story = fit_story(self.features.examples(pairs, story=True), "judged training folds")
+        join = shipped_model()
+        model = with_story(join, story)
+        return Params(model=model, name=f"story link fitted on {story.trained_on}")
 
 
-def write_shipped(root: Path, path: Path = SHIPPED_MODEL) -> EventModel:
-    model = shipped(root)
-    path.write_text(json.dumps(model.as_json(), indent=2) + "\n", encoding="utf-8")
+def shipped(root: Path, *, fit_join: bool = False) -> EventModel:
+    """The model the daemon ships: the join model `UNFITTED_JOIN` (`fit_join`: fitted on
+    every labelled stream and every judged pair) and the story link fitted on every judged
+    pair."""
+    pairs = judged.load_pairs(judged.SHIPPED_PAIRS)
+    features = PairFeatures(root)
+    join = UNFITTED_JOIN
+    if fit_join:
+        sources = [
+            (name, stream_examples(load(root / folder))) for name, (folder, load) in STREAMS.items()
+        ]
+        sources.append(("judged", features.examples(pairs)))
+        join = fit(sources)
+    return with_story(join, fit_story(features.examples(pairs, story=True), "judged pairs"))
+
+
+def model_text(model: EventModel) -> str:
+    return json.dumps(model.as_json(), indent=2) + "\n"
+
+
+def write_shipped(root: Path, path: Path = SHIPPED_MODEL, *, fit_join: bool = False) -> EventModel:
+    model = shipped(root, fit_join=fit_join)
+    path.write_text(model_text(model), encoding="utf-8")
     return model

@@ -111,6 +111,6 @@ def _entry(out: _Writer, event: EventView, feed: FeedInfo) -> None:
         related = safe_url(member.url)
         if related:
             out.element("link", rel="related", href=related, title=one_line(member.feed_name))
-    content = render_entry_html(event, event_url=event_url)
+    content = render_entry_html(event, event_url=event_url, site=feed)
     out.element("content", str(content), type="html")
     out.end("entry")

@@ -15,7 +15,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from aggregator.ingest.normalize import clean_text
-from aggregator.models import EventView, JoinLevel, StoredEntry
+from aggregator.models import EventView, JoinLevel, StoredEntry, StoryEvent
 
 # Schemes a rendered link may have. Item links are web pages: no mailto, no javascript:,
 # data:, vbscript:, file: (feedparser keeps those verbatim in link fields).
@@ -129,6 +129,30 @@ def also_reported_by(event: EventView) -> str | None:
         for member, count in copies_by_feed(event.others)
     )
     return f"also reported by {len(event.others)}: {names}"
+
+
+# How many of a story's other events a one-line summary names (the newest); the web page
+# and the JSON name them all.
+STORY_EVENTS_NAMED = 3
+
+
+def story_events(event: EventView) -> list[StoryEvent]:
+    """The other events of the event's story, newest first."""
+    return sorted(event.story, key=lambda other: (other.when, other.id), reverse=True)
+
+
+def same_story(event: EventView) -> str | None:
+    """'same story: 2 other events: «A» (2023-03-02), «B» (…)', None when alone."""
+    others = story_events(event)
+    if not others:
+        return None
+    named = ", ".join(
+        f"«{one_line(other.title) or '(no title)'}» (#{other.id}, {other.when:%Y-%m-%d})"
+        for other in others[:STORY_EVENTS_NAMED]
+    )
+    more = len(others) - STORY_EVENTS_NAMED
+    count = f"{len(others)} other event" + ("s" if len(others) > 1 else "")
+    return f"same story: {count}: {named}" + (f" and {more} more" if more > 0 else "")
 
 
 def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:

@@ -14,7 +14,7 @@ No page needs JavaScript, and none may run any: every value from a feed goes thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlencode
@@ -23,12 +23,14 @@ from aggregator import __version__
 from aggregator.digest import Digest
 from aggregator.models import EventView, FeedState, StoredEntry
 from aggregator.render.common import (
+    FeedInfo,
     FeedLink,
     copies_by_feed,
     how_joined,
     one_line,
     snippet,
     sources_label,
+    story_events,
     when,
     with_count,
 )
@@ -250,6 +252,30 @@ def _also(event: EventView) -> Markup:
     return html_format('<div class="also">Also reported by <ul>{items}</ul></div>', items=items)
 
 
+def _event_path(event_id: int) -> str:
+    return f"/event/{event_id}"
+
+
+def _story_list(event: EventView, event_url: Callable[[int], str]) -> Markup:
+    """'Same story: N other events', each linked to its event page, newest first."""
+    others = story_events(event)
+    if not others:
+        return Markup("")
+    items = join(
+        html_format(
+            '<li><a href="{url}">{title}</a> · {time}</li>',
+            url=event_url(other.id),  # ours: the page's route or the server's base URL
+            title=one_line(other.title) or "(no title)",
+            time=_time(other.when),
+        )
+        for other in others
+    )
+    count = f"{len(others)} other event" + ("s" if len(others) > 1 else "")
+    return html_format(
+        '<div class="story">Same story: {count} <ul>{items}</ul></div>', count=count, items=items
+    )
+
+
 def _hidden(name: str, value: object) -> Markup:
     return html_format('<input type="hidden" name="{n}" value="{v}">', n=name, v=value)
 
@@ -322,7 +348,7 @@ def _event_item(site: Site, number: int, event: EventView, back: str = "/") -> M
         '<li class="{classes}" id="event-{id}"><span class="rank">{n}</span><article>'
         "<h3>{star}{title}</h3>"
         '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>'
-        "{time}{chip}{details}</p>{snippet}{also}{why}{marks}</article></li>",
+        "{time}{chip}{details}</p>{snippet}{also}{story}{why}{marks}</article></li>",
         classes=f"event {state}".strip(),
         star=Markup('<span class="star" title="starred">★</span> ') if event.starred else "",
         marks=_mark_buttons(site, event, back),
@@ -335,6 +361,10 @@ def _event_item(site: Site, number: int, event: EventView, back: str = "/") -> M
         chip=_count_chip(event),
         snippet=html_format('<p class="snippet">{t}</p>', t=text) if text else Markup(""),
         also=_also(event),
+        # One standalone file has no event pages: its links go to the event on the page.
+        story=_story_list(
+            event, (lambda other: f"#event-{other}") if site.standalone else _event_path
+        ),
         why=why,
     )
 
@@ -521,7 +551,7 @@ def render_event_page(event: EventView, *, site: Site) -> str:
         "<h1>{title}</h1>"
         '<p class="meta"><span class="source">{source}</span><span class="sep">·</span>{time}'
         '<span class="sep">·</span>{group}<span class="sep">·</span>{summary}</p>'
-        "{marks}"
+        "{marks}{story}"
         '<h2 class="section" id="why">{heading}</h2>{explanation}'
         '<h2 class="section">The text shown</h2>'
         '<div class="content">{content}</div>',
@@ -531,6 +561,7 @@ def render_event_page(event: EventView, *, site: Site) -> str:
         group=one_line(canonical.feed_group),
         summary=summary,
         marks=_mark_buttons(site, event, f"/event/{event.id}", bulk=False),
+        story=_story_list(event, _event_path),
         heading=heading,
         explanation=_explanation(event),
         content=content,
@@ -600,9 +631,10 @@ def render_error_page(status: int, message: str, *, site: Site) -> str:
 # -- feed entries ---------------------------------------------------------------------------
 
 
-def render_entry_html(event: EventView, *, event_url: str) -> Markup:
+def render_entry_html(event: EventView, *, event_url: str, site: FeedInfo) -> Markup:
     """The body of an event's entry in the Atom and JSON feeds: the start of the text,
-    every other copy linked, and the link to why they are grouped."""
+    every other copy linked, the other events of its story, and the link to why they are
+    grouped."""
     parts = []
     text = snippet(event.canonical.text)
     if text:
@@ -617,6 +649,7 @@ def render_entry_html(event: EventView, *, event_url: str) -> Markup:
             for member in event.others
         )
         parts.append(html_format("<p>Also reported by:</p><ul>{items}</ul>", items=items))
+    parts.append(_story_list(event, site.event_url))
     parts.append(
         html_format(
             '<p><a href="{url}">Why these are grouped</a></p>'

@@ -13,7 +13,7 @@ from typing import Any
 
 from aggregator.digest import Digest, event_group, newest_story_time, top_priority
 from aggregator.models import EventQuery, EventView, StoredEntry
-from aggregator.render.common import how_joined, safe_url
+from aggregator.render.common import how_joined, safe_url, story_events
 
 
 def _time(entry: StoredEntry) -> str:
@@ -57,7 +57,20 @@ def event_to_dict(event: EventView, *, group: str | None = None) -> dict[str, An
         "starred": event.starred,
         "canonical": _member(event.canonical),
         "also_reported_by": [_member(m) for m in event.others],
+        "story": _story(event),
     }
+
+
+def _story(event: EventView) -> dict[str, Any]:
+    """The event's story: its id and its other events, newest first."""
+    return {
+        "story_id": event.story_id or event.id,
+        "other_events": [
+            {"event_id": other.id, "title": other.title, "url": safe_url(other.url),
+             "published": other.when.isoformat()}
+            for other in story_events(event)
+        ],
+    }  # fmt: skip
 
 
 def query_to_dict(query: EventQuery) -> dict[str, Any]:

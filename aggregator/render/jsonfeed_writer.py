@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aggregator.models import EventView
-from aggregator.render.common import FeedInfo, how_joined, one_line, safe_url
+from aggregator.render.common import FeedInfo, how_joined, one_line, safe_url, story_events
 from aggregator.render.html import render_entry_html
 
 JSON_FEED_VERSION = "https://jsonfeed.org/version/1.1"
@@ -31,7 +31,7 @@ def _item(event: EventView, feed: FeedInfo) -> dict[str, Any]:
         "id": event_url,
         "url": safe_url(canonical.url) or event_url,
         "title": one_line(canonical.title) or "(no title)",
-        "content_html": str(render_entry_html(event, event_url=event_url)),
+        "content_html": str(render_entry_html(event, event_url=event_url, site=feed)),
         "date_published": _time(canonical.effective_time),
         "date_modified": _time(event.last_seen),
         "authors": [{"name": one_line(canonical.author or canonical.feed_name) or "unknown"}],
@@ -51,6 +51,18 @@ def _item(event: EventView, feed: FeedInfo) -> dict[str, Any]:
                 }
                 for member in event.others
             ],
+            "story": {
+                "story_id": event.story_id or event.id,
+                "other_events": [
+                    {
+                        "event_url": feed.event_url(other.id),
+                        "title": one_line(other.title),
+                        "url": safe_url(other.url),
+                        "date_published": _time(other.when),
+                    }
+                    for other in story_events(event)
+                ],
+            },
         },
     }
     return item

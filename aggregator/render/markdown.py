@@ -6,7 +6,7 @@ import re
 
 from aggregator.digest import Digest
 from aggregator.models import EventView
-from aggregator.render.common import also_reported_by, one_line, safe_url, when
+from aggregator.render.common import also_reported_by, one_line, safe_url, story_events, when
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&])")
 
@@ -35,6 +35,13 @@ def _event(event: EventView, heading: str) -> list[str]:
         lines.append(escape(others[0].upper() + others[1:]))
         for member in event.others:
             lines.append(f"- {_linked(escape(member.feed_name), member.url)}")
+    story = story_events(event)
+    if story:
+        count = f"{len(story)} other event" + ("s" if len(story) > 1 else "")
+        lines += ["", f"Same story: {count}"]
+        for other in story:
+            title = escape(other.title) or "(no title)"
+            lines.append(f"- {_linked(title, other.url)} ({other.when:%Y-%m-%d})")
     lines.append("")
     return lines
 

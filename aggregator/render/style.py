@@ -107,6 +107,10 @@ h1 {
 .also ul { display: inline; list-style: none; margin: 0; padding: 0; }
 .also li { display: inline; }
 .also li + li::before { content: "·"; color: var(--faint); margin: 0 .4rem; }
+.story { font-size: .86rem; color: var(--muted); margin: 0 0 .35rem; }
+.story ul { display: inline; list-style: none; margin: 0; padding: 0; }
+.story li { display: inline; }
+.story li + li::before { content: "·"; color: var(--faint); margin: 0 .4rem; }
 .why { font-size: .84rem; margin: 0; }
 .marks { display: flex; flex-wrap: wrap; gap: .4rem; margin: .45rem 0 0; }
 .marks button {

@@ -12,7 +12,7 @@ import textwrap
 
 from aggregator.digest import Digest
 from aggregator.models import EventView
-from aggregator.render.common import also_reported_by, one_line, safe_url, when
+from aggregator.render.common import also_reported_by, one_line, safe_url, same_story, when
 
 # Narrower than this and wrapping does more harm than good (a phone-sized pane).
 MIN_WIDTH = 40
@@ -62,12 +62,12 @@ def _event_lines(label: str, event: EventView, *, color: bool, width: int | None
     if link:
         # Never wrapped: a broken URL cannot be clicked or copied.
         lines.append(indent + _paint(link, _LINK, color))
-    others = also_reported_by(event)
-    if others:
-        lines += [
-            indent + _paint(line[len(indent) :], _ALSO, color)
-            for line in _wrap(others, width, first=indent, rest=indent + "  ")
-        ]
+    for extra in (also_reported_by(event), same_story(event)):
+        if extra:
+            lines += [
+                indent + _paint(line[len(indent) :], _ALSO, color)
+                for line in _wrap(extra, width, first=indent, rest=indent + "  ")
+            ]
     return lines
 
 

@@ -43,6 +43,8 @@ from aggregator.models import (
     MemberFacts,
     ReadingState,
     StoredEntry,
+    StoryEvent,
+    StoryLink,
     WindowEntry,
 )
 
@@ -494,6 +496,22 @@ class Store:
             pk=("event_id", "other_event_id"),
         )
 
+    def _schema_stories(self) -> None:
+        """Stories: each event's story (the id of the story's first event; an event alone
+        is its own story), and why two events were linked into one."""
+        events = self.db.table("events")
+        events.add_column("story_id", int)
+        self.db.execute("update events set story_id = id")
+        events.create_index(["story_id"])
+        links = self.db.table("story_links")
+        links.create(
+            {"id": int, "event_id": int, "linked_event_id": int, "similarity": float,
+             "probability": float, "at": str},
+            pk="id", not_null=["event_id", "linked_event_id", "at"],
+        )  # fmt: skip
+        links.create_index(["event_id"])
+        links.create_index(["linked_event_id"])
+
     # -- meta ----------------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -827,8 +845,9 @@ class Store:
             "update meta set value = cast(value as integer) + 1 where key = 'last_event_id'"
         )
         cursor = self.db.conn.execute(
-            "insert into events (id, first_seen, last_seen, member_count, source_count,"
-            " updated) values ((select cast(value as integer) from meta"
+            "insert into events (id, story_id, first_seen, last_seen, member_count,"
+            " source_count, updated) values ((select cast(value as integer) from meta"
+            " where key = 'last_event_id'), (select cast(value as integer) from meta"
             " where key = 'last_event_id'), ?, ?, 0, 0, ?)",
             [when, when, when],
         )
@@ -932,6 +951,11 @@ class Store:
             " where id = :keep",
             {"keep": keep, "gone": gone},
         )
+        self._join_stories(keep, gone)
+        self.db.execute("update story_links set event_id = ? where event_id = ?", [keep, gone])
+        self.db.execute(
+            "update story_links set linked_event_id = ? where linked_event_id = ?", [keep, gone]
+        )
         self.db.table("event_merges").insert(
             {"kept_event_id": keep, "absorbed_event_id": gone, "similarity": similarity,
              "reason": reason, "entries": len(moved), "at": to_db_time(now)}
@@ -953,10 +977,11 @@ class Store:
 
     def move_entry_to_new_event(self, entry_id: int, *, now: datetime) -> int:
         """Split: the entry leaves its event for a new event of its own (a manual act),
-        which starts with the old event's read and starred state."""
+        which starts with the old event's read and starred state, in its story."""
         event_id = self.create_event(now)
         self.db.execute(
-            "update events set (read_at, starred_at) = (select e.read_at, e.starred_at"
+            "update events set (read_at, starred_at, story_id) = (select e.read_at,"
+            " e.starred_at, e.story_id"
             " from events e join entries on entries.event_id = e.id where entries.id = ?)"
             " where id = ?",
             [entry_id, event_id],
@@ -967,6 +992,56 @@ class Store:
             [event_id, str(JoinLevel.MANUAL), entry_id],
         )
         return event_id
+
+    def link_stories(
+        self, event_id: int, linked_event_id: int, *, similarity: float,
+        probability: float | None, now: datetime,
+    ) -> int:  # fmt: skip
+        """Put the stories of two events together (an event found related to another, not
+        the same happening), record why, and return the story id they now share."""
+        story = self._join_stories(event_id, linked_event_id)
+        self.db.table("story_links").insert(
+            {"event_id": event_id, "linked_event_id": linked_event_id,
+             "similarity": similarity, "probability": probability, "at": to_db_time(now)}
+        )  # fmt: skip
+        return story
+
+    def _join_stories(self, event_id: int, other_event_id: int) -> int:
+        """One story for both events' stories: the older story's id (the smaller)."""
+        rows = self.db.execute(
+            "select id, story_id from events where id in (?, ?)", [event_id, other_event_id]
+        ).fetchall()
+        stories = {int(story if story is not None else eid) for eid, story in rows}
+        if not stories:
+            raise StoreError(f"no event {event_id} or {other_event_id}")
+        kept = min(stories)
+        if len(stories) > 1:
+            marks = ",".join("?" * len(stories))
+            self.db.execute(
+                f"update events set story_id = ? where story_id in ({marks})",
+                [kept, *sorted(stories)],
+            )
+        return kept
+
+    def story_event_ids(self, event_id: int) -> set[int]:
+        """The events of this event's story, itself included."""
+        rows = self.db.execute(
+            "select id from events where story_id = (select story_id from events where id = ?)",
+            [event_id],
+        ).fetchall()
+        return {int(row[0]) for row in rows} | {event_id}
+
+    def story_links_of(self, event_id: int) -> list[StoryLink]:
+        """Why this event is in its story: the links it takes part in, oldest first."""
+        rows = self.db.execute(
+            "select event_id, linked_event_id, similarity, probability, at from story_links"
+            " where event_id = ? or linked_event_id = ? order by id",
+            [event_id, event_id],
+        ).fetchall()
+        return [
+            StoryLink(int(a), int(b), similarity, probability, _required_time(at))
+            for a, b, similarity, probability, at in rows
+        ]
 
     def separate_events(self, event_id: int, other_event_id: int, *, now: datetime) -> None:
         low, high = sorted((event_id, other_event_id))
@@ -1207,12 +1282,36 @@ class Store:
             ):
                 assert entry.event_id is not None
                 members.setdefault(entry.event_id, []).append(entry)
+            stories = self._story_events({int(r["story_id"] or r["id"]) for r in rows.values()})
             for event_id in batch:
                 row = rows.get(event_id)
-                view = _event_view(row, members.get(event_id, [])) if row else None
+                if row is None:
+                    continue
+                story = stories.get(int(row["story_id"] or row["id"]), ())
+                view = _event_view(row, members.get(event_id, []), story)
                 if view is not None:
                     views.append(view)
         return views
+
+    def _story_events(self, story_ids: Iterable[int]) -> dict[int, list[StoryEvent]]:
+        """The events of each story, oldest first, as the digest names them."""
+        ids = sorted(set(story_ids))
+        found: dict[int, list[StoryEvent]] = {}
+        for start in range(0, len(ids), _READ_BATCH):
+            batch = ids[start : start + _READ_BATCH]
+            marks = ",".join("?" * len(batch))
+            rows = self.db.execute(
+                "select ev.story_id, ev.id, coalesce(en.published, en.first_seen) as time,"
+                " en.title, en.url from events ev"
+                " join entries en on en.id = ev.canonical_entry_id"
+                f" where ev.story_id in ({marks}) order by time, ev.id",
+                batch,
+            ).fetchall()
+            for story_id, event_id, when, title, url in rows:
+                found.setdefault(int(story_id), []).append(
+                    StoryEvent(int(event_id), str(title), url, _required_time(when))
+                )
+        return found
 
     def group_names(self) -> list[str]:
         """The groups of the known feeds, by name."""
@@ -1277,6 +1376,11 @@ class Store:
                 self.db.execute(f"delete from entries where {where}", params)
                 if ids:
                     self.db.execute(f"delete from events where id in ({marks})", ids)
+                    self.db.execute(
+                        f"delete from story_links where event_id in ({marks})"
+                        f" or linked_event_id in ({marks})",
+                        [*ids, *ids],
+                    )
             events += len(ids)
             entries += len(pruned)
             entry_ids.extend(pruned)
@@ -1448,7 +1552,15 @@ class Store:
         return result
 
 
-def _event_view(row: dict[str, Any], members: list[StoredEntry]) -> EventView | None:
+def _required_time(text: str) -> datetime:
+    when = from_db_time(text)
+    assert when is not None
+    return when
+
+
+def _event_view(
+    row: dict[str, Any], members: list[StoredEntry], story: Sequence[StoryEvent] = ()
+) -> EventView | None:
     """An EventView from an events row and its members; None while it has no canonical."""
     canonical = next((m for m in members if m.id == row["canonical_entry_id"]), None)
     first_seen = from_db_time(row["first_seen"])
@@ -1464,6 +1576,8 @@ def _event_view(row: dict[str, Any], members: list[StoredEntry]) -> EventView | 
         canonical_reason=row["canonical_reason"] or "",
         read=row["read_at"] is not None,
         starred=row["starred_at"] is not None,
+        story_id=int(row["story_id"] if row.get("story_id") is not None else row["id"]),
+        story=tuple(event for event in story if event.id != int(row["id"])),
     )
 
 
@@ -1477,5 +1591,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_term_vectors,
     Store._schema_distinctive,
     Store._schema_reading,
+    Store._schema_stories,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

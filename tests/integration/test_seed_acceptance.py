@@ -1,4 +1,5 @@
-"""Acceptance on the seed feeds: the repeated headline is one event, nothing else merges.
+"""Acceptance on the seed feeds: the repeated headline is one event, nothing else merges,
+and the two events of the storyline (000 and the 003 article) are one story.
 
 Runs the real pipeline over config/feeds.yaml into a real SQLite file.
 """
@@ -62,6 +63,19 @@ def test_every_other_item_is_its_own_event(pipeline: Pipeline) -> None:
     titles = [e.canonical.title for e in singles]
     for fragment in (*UNRELATED, "Les États-unis Accusent La Russie"):
         assert sum(fragment in title for title in titles) == 1, fragment
+
+
+def test_the_two_events_of_the_storyline_are_one_story(pipeline: Pipeline) -> None:
+    """000 (March) and the 003 article (July) are two events of one story; nothing else is
+    in a story with anything."""
+    pipeline.run(all_feeds=True)
+    events = pipeline.store.events_since(pipeline.clock() - pipeline.config.settings.dedup_window)
+    article = next(e for e in events if e.canonical.identity == "guid:seed-003-article")
+    march = next(e for e in events if "Les États-unis Accusent La Russie" in e.canonical.title)
+    assert article.id != march.id and article.story_id == march.story_id
+    assert [other.id for other in article.story] == [march.id]
+    alone = [e for e in events if e.id not in (article.id, march.id)]
+    assert len(alone) == 4 and all(not e.story for e in alone)
 
 
 def test_second_update_adds_and_changes_nothing(pipeline: Pipeline, clock: FixedClock) -> None:

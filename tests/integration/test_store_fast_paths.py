@@ -197,6 +197,8 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
              "source_count": 0, "updated": to_db_time(when)}
         )  # fmt: skip
         assert table.last_pk == event
+        # A new event is a story of its own.
+        plain.db.execute("update events set story_id = id where id = ?", [event])
         level, similarity, matched, rule = (
             (JoinLevel.FOUNDER, None, None, None) if n % 2 else
             (JoinLevel.NEAR_DUPLICATE, 0.8125, 1, "same_text")

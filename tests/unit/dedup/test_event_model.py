@@ -146,3 +146,38 @@ def test_the_threshold_gives_up_recall_for_precision() -> None:
     threshold = choose_threshold(best, right, present, beta=0.5)
     assert 0.7 < threshold < 0.8  # joining the two surest is the best F0.5
     assert choose_threshold(best, right, present, beta=4.0) < 0.6  # recall first: four
+
+
+def story_model(**changes: object) -> EventModel:
+    join = model(similarity=10.0)
+    story = model(similarity=20.0, own_feed=-1.0)
+    return EventModel(join.weights, join.bias, join.threshold, "test", story=story)
+
+
+def test_a_file_with_a_story_model_round_trips(tmp_path: Path) -> None:
+    both = story_model()
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(both.as_json()), encoding="utf-8")
+    loaded = EventModel.load(path)
+    assert loaded == both and loaded.story is not None
+
+
+def test_a_story_model_has_no_story_of_its_own() -> None:
+    inner = story_model()
+    with pytest.raises(ModelFileError, match="no story model of its own"):
+        EventModel(inner.weights, inner.bias, inner.threshold, story=inner)
+
+
+def test_a_story_model_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
+    data = story_model().as_json()
+    data["story"] = [1, 2]
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelFileError, match="story model is not an object"):
+        EventModel.load(path)
+
+
+def test_the_shipped_file_links_stories() -> None:
+    story = shipped_model().story
+    assert story is not None and story.trained_on
+    assert 0.0 < story.threshold < 1.0

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aggregator.dedup.event_model import Candidate, shipped_model
+from aggregator.dedup.event_model import FEATURES, Candidate, EventModel, shipped_model
 from aggregator.dedup.events import (
     TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
@@ -600,3 +600,60 @@ def test_a_founders_merge_search_reuses_its_missed_search_exactly(
                 index.merge(searched.event_id, event_id)
     assert founders > 20 and merges > 0
     assert reused_cosines < searched_cosines / 2
+
+
+def linking_model(join_cosine: float, story_cosine: float) -> EventModel:
+    """A model that joins at `join_cosine` and links stories at `story_cosine`."""
+
+    def at(cosine: float) -> EventModel:
+        weights = tuple(20.0 if name == "similarity" else 0.0 for name in FEATURES)
+        return EventModel(weights=weights, bias=-20.0 * cosine, threshold=0.5)
+
+    join = at(join_cosine)
+    return EventModel(join.weights, join.bias, join.threshold, story=at(story_cosine))
+
+
+def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
+    """Below the join threshold and above the story threshold, the search names the
+    event whose story a new event links to; above the join threshold, only the join."""
+    index = EventIndex(WINDOW, model=linking_model(0.99, 0.05))
+    background(index)
+    add(index, 1, 1, *ERUPTION)
+    vector = event_terms(*ERUPTION_AIRPORT)
+    index.observe(vector)
+    found = index.search(vector, headline_only=False, now=NOW)
+    assert found.join is None
+    assert found.story is not None and found.story.event_id == 1
+    assert found.story.probability is not None and found.story.probability >= 0.5
+    # An event already of the entry's story is not proposed again.
+    again = index.search(vector, headline_only=False, now=NOW, same_story={1})
+    assert again.story is None
+    joining = EventIndex(WINDOW, model=linking_model(0.05, 0.01))
+    background(joining)
+    add(joining, 1, 1, *ERUPTION)
+    joining.observe(vector)
+    joined = joining.search(vector, headline_only=False, now=NOW)
+    assert joined.join is not None and joined.join.event_id == 1 and joined.story is None
+
+
+def test_a_story_reaches_past_the_publication_window() -> None:
+    """A write-up months after an event cannot join it, but can be of its story."""
+    index = EventIndex(WINDOW, model=linking_model(0.05, 0.05))
+    background(index)
+    add(index, 1, 1, *ERUPTION)
+    vector = event_terms(*ERUPTION_AIRPORT)
+    index.observe(vector)
+    later = NOW + timedelta(days=120)
+    found = index.search(vector, headline_only=False, now=NOW, published=later)
+    assert found.join is None
+    assert found.story is not None and found.story.event_id == 1
+
+
+def test_without_a_story_model_nothing_is_linked() -> None:
+    plain = linking_model(0.99, 0.05)
+    index = EventIndex(WINDOW, model=EventModel(plain.weights, plain.bias, plain.threshold))
+    background(index)
+    add(index, 1, 1, *ERUPTION)
+    vector = event_terms(*ERUPTION_AIRPORT)
+    index.observe(vector)
+    assert index.search(vector, headline_only=False, now=NOW).story is None

@@ -60,8 +60,9 @@ def test_a_wrong_header_is_refused(tmp_path: Path) -> None:
 
 
 def test_figures_count_together_and_apart_by_verdict(tmp_path: Path) -> None:
-    """Two same-event pairs (one together), one unrelated pair joined, one same-story pair
-    apart, one pair whose item was never placed (counted, not scored)."""
+    """Two same-event pairs (one together, one apart in one story), one unrelated pair
+    joined, one same-story pair apart, one pair whose item was never placed (counted, not
+    scored)."""
     path = _write(
         tmp_path,
         "f/a.xml,1,f/b.xml,2,same_event,wire,x",
@@ -71,8 +72,10 @@ def test_figures_count_together_and_apart_by_verdict(tmp_path: Path) -> None:
         "f/a.xml,9,f/b.xml,missing,different,topic,x",
     )
     events = {"1": 10, "2": 10, "3": 11, "4": 12, "5": 13, "6": 13, "7": 14, "8": 15, "9": 16}
+    # Events 11 and 12 are one story (a same-event pair in one story but apart).
+    stories = {11: 11, 12: 11}
     placed = {
-        (feed, item): Placed(int(item), event)
+        (feed, item): Placed(int(item), event, stories.get(event, event))
         for item, event in events.items() for feed in ("f/a.xml", "f/b.xml")
     }  # fmt: skip
     result = decide(load_pairs(path), placed)
@@ -81,6 +84,9 @@ def test_figures_count_together_and_apart_by_verdict(tmp_path: Path) -> None:
     assert figures["same_together"] == 0.5
     assert figures["different_apart"] == 0.5  # the same-story pair apart, the template joined
     assert figures["story_together"] == 0.0
+    # In one story: 1-2 and 5-6 (one event each) and 3-4; 5-6 is unrelated.
+    assert figures["story_p"] == 2 / 3
+    assert figures["unrelated_apart"] == 0.0  # the only one resolved is joined
     assert result.counts()["unresolved"] == 1
     assert [d.pair.line for d in result.misses()] == [3, 4]
     assert "not found (line 6)" in result.report()

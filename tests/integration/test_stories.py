@@ -1,0 +1,130 @@
+"""Stories on a real SQLite file: the seed's two events of one storyline, links, merges,
+splits, pruning, the upgrade of a database that had no stories, and every output."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.digest import build_digest
+from aggregator.models import EventQuery, EventView
+from aggregator.render.atom import render_atom
+from aggregator.render.common import FeedInfo
+from aggregator.render.html import Site, render_event_page
+from aggregator.render.json import event_to_dict
+from aggregator.render.jsonfeed_writer import render_json_feed
+from aggregator.render.text import render_text
+from aggregator.store import Store
+from tests.integration.test_store import store_before
+from tests.support.browser import SEED_NOW, seed_database
+
+LATER = SEED_NOW + timedelta(hours=1)
+ARTICLE_003 = "La Maison Blanche affirme qu'un haut responsable russe"
+ARTICLE_000 = "Les États-unis Accusent La Russie"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    opened = Store.open(seed_database(tmp_path / "seed.db"))
+    yield opened
+    opened.close()
+
+
+def by_title(store: Store, start: str) -> EventView:
+    found = [e for e in store.events_since(SEED_NOW - timedelta(days=3650))
+             if e.canonical.title.startswith(start)]  # fmt: skip
+    assert len(found) == 1, start
+    return found[0]
+
+
+def test_the_seed_storyline_is_one_story_of_two_events(store: Store) -> None:
+    """000 (March: food for arms) and 003 (July: Shoigu in Pyongyang) are two events of
+    one story; every unrelated headline is a story of its own."""
+    march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
+    assert march.id != july.id and march.story_id == july.story_id
+    assert [other.id for other in march.story] == [july.id]
+    assert [other.id for other in july.story] == [march.id]
+    others = [e for e in store.events_since(SEED_NOW - timedelta(days=3650))
+              if e.id not in (march.id, july.id)]  # fmt: skip
+    assert len(others) == 4
+    assert all(not event.story for event in others)
+    assert len({event.story_id for event in others}) == 4
+    (link,) = store.story_links_of(march.id)
+    assert {link.event_id, link.linked_event_id} == {march.id, july.id}
+    assert link.probability is not None and link.probability > 0.5
+
+
+def test_linking_two_stories_gives_every_event_the_older_story(store: Store) -> None:
+    march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
+    lone = by_title(store, "Tesla va transformer")
+    with store.transaction():
+        story = store.link_stories(lone.id, march.id, similarity=0.2, probability=0.6, now=LATER)
+    assert story == min(march.story_id, lone.story_id)
+    assert store.story_event_ids(july.id) == {march.id, july.id, lone.id}
+
+
+def test_a_merge_unites_the_two_stories_and_a_split_stays_in_the_story(store: Store) -> None:
+    march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
+    lone = by_title(store, "Tesla va transformer")
+    with store.transaction():
+        store.merge_events(lone.id, march.id, similarity=None, reason="by hand", now=LATER)
+    assert store.story_event_ids(lone.id) == {lone.id, july.id}
+    merged = store.event(lone.id)
+    assert merged is not None and [other.id for other in merged.story] == [july.id]
+    # The link that named the event merged away names the event that absorbed it.
+    assert {link.event_id for link in store.story_links_of(lone.id)} | {
+        link.linked_event_id for link in store.story_links_of(lone.id)
+    } == {lone.id, july.id}
+    entry = next(m.id for m in store.event_members(lone.id) if m.title.startswith(ARTICLE_000))
+    with store.transaction():
+        new = store.move_entry_to_new_event(entry, now=LATER)
+    assert store.story_event_ids(new) == {lone.id, july.id, new}
+
+
+def test_pruning_removes_the_links_with_the_events(store: Store) -> None:
+    later = SEED_NOW + timedelta(days=400)
+    store.prune(before=later, keep_tombstones_until=later, now=later)
+    assert store.db.execute("select count(*) from story_links").fetchone() == (0,)
+
+
+def test_upgrade_makes_every_event_its_own_story(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    store = store_before(path, Store._schema_stories)
+    for number in (1, 2):
+        store.db.execute(
+            "insert into events (id, first_seen, last_seen) values (?, '2025-01-01', '2025-01-01')",
+            [number],
+        )
+    store.close()
+    upgraded = Store.open(path)
+    rows = upgraded.db.execute("select id, story_id from events order by id").fetchall()
+    assert rows == [(1, 1), (2, 2)]
+    assert "story_links" in upgraded.db.table_names()
+    upgraded.close()
+
+
+def test_every_output_names_the_other_events_of_the_story(store: Store) -> None:
+    """The terminal, the JSON digest, the event page and both feed formats."""
+    march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
+    as_json = event_to_dict(march)["story"]
+    assert as_json["story_id"] == march.story_id
+    assert [other["event_id"] for other in as_json["other_events"]] == [july.id]
+    assert as_json["other_events"][0]["title"] == july.canonical.title
+
+    query = EventQuery()
+    digest = build_digest(store.find_events(query), now=LATER, query=query)
+    text = render_text(digest)
+    assert f"same story: 1 other event: «{july.canonical.title}» (#{july.id}" in text
+
+    page = render_event_page(march, site=Site())
+    assert f'href="/event/{july.id}"' in page and "Same story: 1 other event" in page
+
+    feed = FeedInfo(base_url="http://127.0.0.1:8080", self_path="/feed.json")
+    items = json.loads(render_json_feed([march], feed=feed))["items"]
+    story = items[0]["_aggregator"]["story"]
+    assert story["other_events"][0]["event_url"] == f"http://127.0.0.1:8080/event/{july.id}"
+    atom = render_atom([march], feed=feed, generated_at=LATER).decode()
+    assert f"http://127.0.0.1:8080/event/{july.id}" in atom and "Same story" in atom
