@@ -800,14 +800,17 @@ class Pipeline:
     def _link_story(
         self, event_id: int, prepared: PreparedEntry, feed_id: int, now: datetime
     ) -> None:
-        """Link the entry's event to the story of the event the entry is most probably
-        related to, if any is (`EventIndex.search`), outside the event's own story."""
+        """Link the entry's event, while it is a story of its own, to the story of the
+        event the entry is most probably related to, if any is (`EventIndex.search`)."""
         if self.events.model.story is None:
             return
+        story = self.store.story_event_ids(event_id)
+        if len(story) > 1:
+            return  # an event of a story stays in it: links never unite two stories
         related = self.events.search(
             prepared.vector, headline_only=prepared.signatures.headline_only, now=now,
-            published=prepared.entry.published, feed_id=feed_id,
-            same_story=self.store.story_event_ids(event_id), joining=False,
+            published=prepared.entry.published, feed_id=feed_id, same_story=story,
+            joining=False,
         ).story  # fmt: skip
         if related is not None:
             self.store.link_stories(

@@ -966,9 +966,11 @@ class EventIndex:
     def candidates(
         self, vector: TermVector, *, headline_only: bool, now: datetime,
         published: datetime | None = None, feed_id: int | None = None,
+        within_span: bool = True,
     ) -> list[tuple[int, Candidate, float]]:  # fmt: skip
         """What `best_event` weighs for each event it would score: the event, the facts
-        of the candidate and its cosine (for training the model on labelled streams)."""
+        of the candidate and its cosine (for training the model on labelled streams). Not
+        `within_span`: every active event, as the story link weighs them."""
         when = published or now
         query = Query.of(vector, self.stats, background=headline_only)
         plain = Query(query.ids, query.weights, self.stats, background=False)
@@ -979,7 +981,7 @@ class EventIndex:
             profile = self.profiles.get(event_id)
             if profile is None or (profile.last_active or now) < cutoff:
                 continue
-            if not profile.within(when, self.window):
+            if within_span and not profile.within(when, self.window):
                 continue
             chosen = plain if headline_only and not profile.headline_event else query
             similarity = chosen.score(profile, 0.0) or 0.0

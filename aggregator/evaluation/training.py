@@ -32,6 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from aggregator.dedup.event_model import (
     SHIPPED_MODEL,
@@ -53,6 +54,7 @@ from aggregator.store.sqlite import from_db_time
 
 L2 = 1.0  # ridge on standardised features: the fit barely moves between 0.1 and 10
 F_BETA = 0.5  # precision weighs twice recall in the join threshold
+STORY_F_BETA = 0.5  # and in the story threshold
 
 
 @dataclass(slots=True)
@@ -130,40 +132,90 @@ class PairFeatures:
         self.root = root
         self._folders: dict[str, tuple[dict[tuple[str, str], judged.Placed], _Window]] = {}
 
-    def row(self, pair: judged.JudgedPair) -> list[float] | None:
-        """None when an item of the pair is not found (its feed failed, or it is gone)."""
-        folder = judged.folder_of(pair.feed_a)
+    def _folder(self, folder: str) -> tuple[dict[tuple[str, str], judged.Placed], _Window]:
         if folder not in self._folders:
             files = judged.feed_files(self.root / folder)
             with judged.placed_folder(self.root, files, Settings(), None) as store:
                 self._folders[folder] = _placed_items(store)
-        keys, window = self._folders[folder]
-        first = judged.find(keys, pair.feed_a, pair.item_a)
-        second = judged.find(keys, pair.feed_b, pair.item_b)
-        if first is None or second is None:
-            return None
-        return _pair_features(window, first.entry_id, second.entry_id)
+        return self._folders[folder]
 
-    def examples(self, pairs: Sequence[judged.JudgedPair], *, story: bool = False) -> Examples:
-        """Positive when the pair is the same event (`story`: the same event or story)."""
+    def row(self, pair: judged.JudgedPair) -> list[float] | None:
+        """None when an item of the pair is not found (its feed failed, or it is gone)."""
+        found = self._located(pair)
+        if found is None:
+            return None
+        return _pair_features(self._folder(judged.folder_of(pair.feed_a))[1], *found)
+
+    def examples(self, pairs: Sequence[judged.JudgedPair]) -> Examples:
+        """Join decisions: positive when the pair is the same event."""
         examples = Examples()
         for pair in sorted(pairs, key=lambda p: (judged.folder_of(p.feed_a), p.line)):
             row = self.row(pair)
             if row is None:
                 continue
-            if story:
-                positive = pair.verdict is not judged.Verdict.DIFFERENT
-            else:
-                positive = pair.verdict is judged.Verdict.SAME_EVENT
+            positive = pair.verdict is judged.Verdict.SAME_EVENT
             examples.add_decision([(row, positive)], positive)
         return examples
 
+    def story_examples(self, pairs: Sequence[judged.JudgedPair]) -> Examples:
+        """Story-link decisions: the later item of each pair against every earlier item
+        the search would weigh for it (one-item events of its folder), positive where a
+        pair says the same story or event. Candidates no pair names count as unrelated
+        (nearly all are), so that the link is fitted on the candidates the daemon meets,
+        not only on the look-alike pairs a person chose to judge; those the daemon put in
+        the item's own event are left out (the story search never weighs them)."""
+        named: dict[tuple[str, int], dict[int, bool]] = {}
+        for pair in pairs:
+            folder = judged.folder_of(pair.feed_a)
+            found = self._located(pair)
+            if found is None:
+                continue
+            earlier, later = found
+            positive = pair.verdict is not judged.Verdict.DIFFERENT
+            named.setdefault((folder, later), {})[earlier] = positive
+        examples = Examples()
+        for (folder, later), partners in sorted(named.items()):
+            window = self._folder(folder)[1]
+            index = window.index
+            profile = index.profiles[later]
+            assert profile.earliest is not None
+            rows: list[tuple[list[float], bool]] = []
+            seen: set[int] = set()
+            for event_id, candidate, similarity in index.candidates(
+                window.vectors[later], headline_only=profile.headline_event,
+                now=profile.earliest, published=profile.earliest,
+                feed_id=next(iter(profile.feeds)), within_span=False,
+            ):  # fmt: skip
+                other = index.profiles[event_id]
+                if event_id == later or (other.earliest or profile.earliest) > profile.earliest:
+                    continue  # itself, or an item that was not there yet
+                own_event = window.placed_in.get(event_id) == window.placed_in.get(later)
+                if own_event and event_id not in partners:
+                    continue  # in the item's own event: never a story decision
+                seen.add(event_id)
+                rows.append((candidate.features(similarity), partners.get(event_id, False)))
+            for earlier, positive in sorted(partners.items()):
+                if earlier not in seen:
+                    rows.append((_pair_features(window, earlier, later), positive))
+            examples.add_decision(rows, any(partners.values()))
+        return examples
 
-def judged_examples(
-    root: Path, pairs: Sequence[judged.JudgedPair], *, story: bool = False
-) -> Examples:
+    def _located(self, pair: judged.JudgedPair) -> tuple[int, int] | None:
+        """The entries of the pair's items, earlier first; None when one is not found."""
+        keys, window = self._folder(judged.folder_of(pair.feed_a))
+        first = judged.find(keys, pair.feed_a, pair.item_a)
+        second = judged.find(keys, pair.feed_b, pair.item_b)
+        if first is None or second is None:
+            return None
+        a, b = window.index.profiles[first.entry_id], window.index.profiles[second.entry_id]
+        if a.earliest and b.earliest and a.earliest > b.earliest:
+            return second.entry_id, first.entry_id
+        return first.entry_id, second.entry_id
+
+
+def judged_examples(root: Path, pairs: Sequence[judged.JudgedPair]) -> Examples:
     """`PairFeatures.examples` of these pairs."""
-    return PairFeatures(root).examples(pairs, story=story)
+    return PairFeatures(root).examples(pairs)
 
 
 @dataclass(slots=True)
@@ -172,6 +224,7 @@ class _Window:
 
     index: EventIndex
     vectors: dict[int, TermVector] = field(default_factory=dict)
+    placed_in: dict[int, int] = field(default_factory=dict)  # entry -> the daemon's event
 
 
 def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _Window]:
@@ -202,7 +255,8 @@ def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _
             feed_id=int(row["feed_id"]),
         )  # fmt: skip
         vectors[entry_id] = vector
-    return keys, _Window(index, vectors)
+    placed_in = {where.entry_id: where.event_id for where in keys.values()}
+    return keys, _Window(index, vectors, placed_in)
 
 
 def _pair_features(window: _Window, a: int, b: int) -> list[float]:
@@ -225,17 +279,33 @@ def _pair_features(window: _Window, a: int, b: int) -> list[float]:
 
 
 def fit_story(examples: Examples, name: str) -> EventModel:
-    """The story link fitted on judged pairs (`judged_examples` with `story`)."""
+    """The story link fitted on the story decisions of judged items
+    (`PairFeatures.story_examples`), its threshold by F-beta of "link to the most
+    probable candidate"."""
     x = np.asarray(examples.rows, dtype=np.float64)
     y = np.asarray(examples.labels, dtype=np.float64)
     w, bias = fit_logistic(x, y, l2=L2)
-    probabilities = 1.0 / (1.0 + np.exp(-np.clip(x @ w + bias, -30, 30)))
-    # Each pair is its own decision: link when its probability reaches the threshold.
-    threshold = choose_threshold(
-        probabilities.tolist(), (y > 0).tolist(), (y > 0).tolist(), beta=F_BETA
-    )
+    threshold = _decision_threshold(x @ w + bias, examples, beta=STORY_F_BETA)
     return EventModel(
         weights=tuple(float(v) for v in w), bias=bias, threshold=threshold, trained_on=name
+    )
+
+
+def _decision_threshold(
+    logits: npt.NDArray[np.float64], examples: Examples, *, beta: float
+) -> float:
+    """The threshold maximising F-beta of the decisions "take the most probable candidate
+    if it reaches the threshold" (`choose_threshold`)."""
+    probabilities = 1.0 / (1.0 + np.exp(-np.clip(logits, -30, 30)))
+    best = np.full(len(examples.present), -1.0)
+    right = np.zeros(len(examples.present), dtype=bool)
+    for row, decision in enumerate(examples.decision_of_row):
+        if probabilities[row] > best[decision]:
+            best[decision] = probabilities[row]
+            right[decision] = bool(examples.labels[row])
+    # A decision with no candidate is a miss whatever the threshold (probability 0).
+    return choose_threshold(
+        np.maximum(best, 0.0).tolist(), right.tolist(), examples.present, beta=beta
     )
 
 
@@ -255,17 +325,7 @@ def fit(sources: Sequence[tuple[str, Examples]]) -> EventModel:
     y = np.asarray(everything.labels, dtype=np.float64)
     sample = np.asarray(weights) * len(weights) / max(1, len(sources))
     w, bias = fit_logistic(x, y, l2=L2, sample_weight=sample)
-    probabilities = 1.0 / (1.0 + np.exp(-np.clip(x @ w + bias, -30, 30)))
-    best = np.full(len(everything.present), -1.0)
-    right = np.zeros(len(everything.present), dtype=bool)
-    for row, decision in enumerate(everything.decision_of_row):
-        if probabilities[row] > best[decision]:
-            best[decision] = probabilities[row]
-            right[decision] = bool(y[row])
-    # A decision with no candidate is a miss whatever the threshold (probability 0).
-    threshold = choose_threshold(
-        np.maximum(best, 0.0).tolist(), right.tolist(), everything.present, beta=F_BETA
-    )
+    threshold = _decision_threshold(x @ w + bias, everything, beta=F_BETA)
     names = ", ".join(name for name, examples in sources if examples.rows)
     return EventModel(
         weights=tuple(float(v) for v in w), bias=bias, threshold=threshold, trained_on=names
@@ -325,7 +385,7 @@ class ModelLearner:
     def story(self) -> EventModel:
         if self._story is None:
             pairs = judged.load_pairs(judged.SHIPPED_PAIRS)
-            examples = self.features.examples(pairs, story=True)
+            examples = self.features.story_examples(pairs)
             self._story = fit_story(examples, "judged pairs")
         return self._story
 
@@ -338,7 +398,7 @@ class ModelLearner:
         elif self.dataset == "judged":
             pairs = [pair for pair in train if isinstance(pair, judged.JudgedPair)]
             own.append(("judged training folds", self.features.examples(pairs)))
-            story = fit_story(self.features.examples(pairs, story=True), "judged training folds")
+            story = fit_story(self.features.story_examples(pairs), "judged training folds")
         assert story is not None
         model = with_story(fit([*own, *self.others()]), story)
         return Params(model=model, name=f"event model fitted on {model.trained_on}")
@@ -356,7 +416,7 @@ class StoryLearner:
 
     def fit(self, train: Sequence[object]) -> Params:
         pairs = [pair for pair in train if isinstance(pair, judged.JudgedPair)]
-        story = fit_story(self.features.examples(pairs, story=True), "judged training folds")
+        story = fit_story(self.features.story_examples(pairs), "judged training folds")
         join = shipped_model()
         model = with_story(join, story)
         return Params(model=model, name=f"story link fitted on {story.trained_on}")
@@ -375,7 +435,7 @@ def shipped(root: Path, *, fit_join: bool = False) -> EventModel:
         ]
         sources.append(("judged", features.examples(pairs)))
         join = fit(sources)
-    return with_story(join, fit_story(features.examples(pairs, story=True), "judged pairs"))
+    return with_story(join, fit_story(features.story_examples(pairs), "judged pairs"))
 
 
 def model_text(model: EventModel) -> str:

@@ -48,14 +48,20 @@ def test_semeval_held_out_folds(shared_data: Callable[[str], Path]) -> None:
 
 
 def test_judged_real_feed_pairs(shared_data: Callable[[str], Path]) -> None:
-    """778 judged pairs of the real feeds, five folds by connected pairs: reached mean
-    same-event together 0.840, different events apart 0.798 and precision of "together"
-    0.641 (far from the issue's targets, 0.85 and 0.97: what the next change must move)."""
+    """778 judged pairs of the real feeds, five folds by connected pairs, the story link
+    fitted on the training folds: reached mean same-event together 0.840, different events
+    apart 0.798 and precision of "together" 0.641 (far from the issue's targets, 0.85 and
+    0.97: what the next change must move); at story level, precision of "one story" 0.813,
+    same-story pairs in one story 0.499 (target 0.80), unrelated pairs in two stories
+    0.822."""
     report = heldout.judged_folds(shared_data(""), FOLDS)
     mean = report.mean()
     assert mean["same_together"] >= 0.840 - MARGIN, report.text()
     assert mean["different_apart"] >= 0.798 - MARGIN, report.text()
     assert mean["event_p"] >= 0.641 - MARGIN, report.text()
+    assert mean["story_p"] >= 0.813 - MARGIN, report.text()
+    assert mean["story_together"] >= 0.499 - MARGIN, report.text()
+    assert mean["unrelated_apart"] >= 0.822 - MARGIN, report.text()
 
 
 def test_syndicated_copies(shared_data: Callable[[str], Path]) -> None:

@@ -1,5 +1,7 @@
-"""Stories on a real SQLite file: the seed's two events of one storyline, links, merges,
-splits, pruning, the upgrade of a database that had no stories, and every output."""
+"""Stories on a real SQLite file: the seed's two events of one storyline linked through the
+real pipeline (by a story link at a known cosine: what the link does, apart from what the
+fitted model decides), links, merges, splits, pruning, the upgrade of a database that had
+no stories, and every output."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config import load_config
+from aggregator.dedup.event_model import FEATURES, EventModel, shipped_model
 from aggregator.digest import build_digest
 from aggregator.models import EventQuery, EventView
+from aggregator.pipeline import Pipeline
 from aggregator.render.atom import render_atom
 from aggregator.render.common import FeedInfo
 from aggregator.render.html import Site, render_event_page
@@ -18,17 +23,43 @@ from aggregator.render.json import event_to_dict
 from aggregator.render.jsonfeed_writer import render_json_feed
 from aggregator.render.text import render_text
 from aggregator.store import Store
+from tests.conftest import SEED_CONFIG
 from tests.integration.test_store import store_before
-from tests.support.browser import SEED_NOW, seed_database
+from tests.support.browser import SEED_NOW
 
 LATER = SEED_NOW + timedelta(hours=1)
 ARTICLE_003 = "La Maison Blanche affirme qu'un haut responsable russe"
 ARTICLE_000 = "Les États-unis Accusent La Russie"
 
 
+def cosine_story_model(cosine: float) -> EventModel:
+    """The shipped join with a story link at `cosine` and nothing else: what the link
+    does, apart from what the fitted model decides."""
+    join = shipped_model()
+    weights = tuple(20.0 if name == "similarity" else 0.0 for name in FEATURES)
+    story = EventModel(weights=weights, bias=-20.0 * cosine, threshold=0.5)
+    return EventModel(join.weights, join.bias, join.threshold, join.trained_on, story=story)
+
+
+def seeded(
+    path: Path, model: EventModel | None = None, *, order: tuple[int, ...] = (0, 1)
+) -> Store:
+    """The seed feeds through the real pipeline, one feed at a time in `order`."""
+    store = Store.open(path)
+    config = load_config(SEED_CONFIG)
+    pipeline = Pipeline(store=store, config=config, clock=lambda: SEED_NOW, model=model)
+    try:
+        for number in order:
+            pipeline.update_feeds([config.feeds[number]])
+    finally:
+        pipeline.close()
+    return store
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
-    opened = Store.open(seed_database(tmp_path / "seed.db"))
+    """The seeds with the storyline linked (a link at cosine 0.3)."""
+    opened = seeded(tmp_path / "seed.db", cosine_story_model(0.3))
     yield opened
     opened.close()
 
@@ -40,9 +71,14 @@ def by_title(store: Store, start: str) -> EventView:
     return found[0]
 
 
-def test_the_seed_storyline_is_one_story_of_two_events(store: Store) -> None:
+@pytest.mark.parametrize("order", [(0, 1), (1, 0)])
+def test_a_related_event_links_to_the_story_in_either_arrival_order(
+    tmp_path: Path, order: tuple[int, ...]
+) -> None:
     """000 (March: food for arms) and 003 (July: Shoigu in Pyongyang) are two events of
-    one story; every unrelated headline is a story of its own."""
+    one story whichever feed comes first: 000 founding its event beside 003's, or 003's
+    article joining its own headline beside 000; every unrelated headline stays alone."""
+    store = seeded(tmp_path / "seed.db", cosine_story_model(0.3), order=order)
     march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
     assert march.id != july.id and march.story_id == july.story_id
     assert [other.id for other in march.story] == [july.id]
@@ -54,7 +90,15 @@ def test_the_seed_storyline_is_one_story_of_two_events(store: Store) -> None:
     assert len({event.story_id for event in others}) == 4
     (link,) = store.story_links_of(march.id)
     assert {link.event_id, link.linked_event_id} == {march.id, july.id}
-    assert link.probability is not None and link.probability > 0.5
+    assert link.similarity is not None and link.similarity >= 0.3
+    store.close()
+
+
+def test_a_stricter_link_leaves_the_events_alone(tmp_path: Path) -> None:
+    store = seeded(tmp_path / "seed.db", cosine_story_model(0.6))
+    assert all(not event.story for event in store.events_since(SEED_NOW - timedelta(days=3650)))
+    assert store.db.execute("select count(*) from story_links").fetchone() == (0,)
+    store.close()
 
 
 def test_linking_two_stories_gives_every_event_the_older_story(store: Store) -> None:
