@@ -192,6 +192,10 @@ class JoinLevel(StrEnum):
     MANUAL = "manual"  # placed by a person (merge or split)
 
 
+# The features that decided a grouping, with their parts of the log-odds, largest first.
+Reasons = tuple[tuple[str, float], ...]
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEntry:
     """An entry as read back from the database, with its feed and event."""
@@ -214,6 +218,8 @@ class StoredEntry:
     similarity: float | None  # estimated Jaccard with the entry it matched, when it matched
     matched_entry_id: int | None = None  # the stored entry it was found to copy
     match_rule: str | None = None  # the verification rule that accepted the match
+    probability: float | None = None  # the event model's, for a write-up's join
+    reasons: Reasons = ()  # the features that decided that join, with their parts
 
     @property
     def effective_time(self) -> datetime:
@@ -280,6 +286,7 @@ class StoryLink:
     similarity: float | None
     probability: float | None
     at: datetime
+    reasons: Reasons = ()  # the features that decided, with their parts
 
 
 @dataclass(frozen=True, slots=True)

@@ -735,6 +735,7 @@ class Pipeline:
         exact = self.store.exact_duplicate(entry)
         matched_entry: int | None = None
         related: EventMatch | None = None  # an event of the story a new event joins
+        join_reasons: EventMatch | None = None  # a write-up's join, for `explain`
         similarity: float | None = None
         rule: str | None = None
         if exact is not None:
@@ -760,19 +761,22 @@ class Pipeline:
             elif event is not None:
                 event_id, level = event.event_id, JoinLevel.SAME_EVENT
                 similarity, rule = round(event.similarity, 4), "event_centroid"
+                join_reasons = event
             else:
                 event_id = self.store.create_event(now)
                 level = JoinLevel.FOUNDER
                 if related is not None:
                     self.store.link_stories(
                         event_id, related.event_id, similarity=round(related.similarity, 4),
-                        probability=related.probability, now=now,
+                        probability=related.probability, now=now, reasons=related.reasons,
                     )  # fmt: skip
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
             similarity=similarity, matched_entry_id=matched_entry, match_rule=rule,
             vector=vector,
         )  # fmt: skip
+        if join_reasons is not None and join_reasons.probability is not None:
+            self.store.record_join_reasons(entry_id, join_reasons.probability, join_reasons.reasons)
         self.index.add(
             Fingerprint(
                 entry_id=entry_id,
@@ -815,7 +819,7 @@ class Pipeline:
         if related is not None:
             self.store.link_stories(
                 event_id, related.event_id, similarity=round(related.similarity, 4),
-                probability=related.probability, now=now,
+                probability=related.probability, now=now, reasons=related.reasons,
             )  # fmt: skip
 
     def _merge_converged(

@@ -321,6 +321,7 @@ def _explain(args: argparse.Namespace) -> int:
             event, matched=store.matched_entries(event.id), vectors=vectors, stats=stats,
             merges=store.event_merge_history(event.id),
             separated_from=sorted(store.separated_from(event.id)),
+            story_links=store.story_links_of(event.id),
         )  # fmt: skip
     finally:
         store.close()

@@ -52,6 +52,20 @@ FEATURES = (
     "log_members",  # log of the event's size
     "log_terms",  # log of the number of terms of the entry
 )
+# How each feature reads in an explanation ("decided by: ...").
+FEATURE_WORDS = {
+    "similarity": "the words they share",
+    "similarity_if_headline": "the words they share, between headlines",
+    "similarity_by_log_terms": "the words they share, for a text this long",
+    "log_hours_outside_span": "the time outside the event's span",
+    "log_hours_since_first": "the time since the event's first report",
+    "own_feed": "the event already holds an item of this feed",
+    "own_template_share": "words this feed repeats in many of its items",
+    "headline_item": "the item has no text",
+    "headline_event": "the event is mostly headlines",
+    "log_members": "the event's size",
+    "log_terms": "the item's length",
+}
 SIMILARITY_FEATURES = 3  # the first three are the cosine (times 1, `headline_item`, log terms)
 
 
@@ -159,6 +173,13 @@ class EventModel:
             w * x for w, x in zip(self.weights[SIMILARITY_FEATURES:], candidate.rest(), strict=True)
         )
         return max(0.0, (_logit(probability) - self.bias - rest) / slope)
+
+    def reasons(
+        self, candidate: Candidate, similarity: float, count: int = 3
+    ) -> tuple[tuple[str, float], ...]:
+        """The `count` features that moved the log-odds most, with their parts."""
+        return tuple((name, round(part, 2)) for name, part in
+                     self.contributions(candidate, similarity)[:count])  # fmt: skip
 
     def contributions(self, candidate: Candidate, similarity: float) -> list[tuple[str, float]]:
         """Each feature's part of the log-odds, largest effect first (for `explain`)."""

@@ -559,6 +559,7 @@ class EventMatch:
     event_id: int
     similarity: float  # the cosine
     probability: float | None = None  # the model's, for a join (`best_event`)
+    reasons: tuple[tuple[str, float], ...] = ()  # the features that decided (`reasons`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -883,6 +884,8 @@ class EventIndex:
         below_merge: set[int] = set()
         best: EventMatch | None = None
         related: EventMatch | None = None
+        best_facts: Candidate | None = None  # of `best`, and of `related`, for the reasons
+        related_facts: Candidate | None = None
         cutoff = now - self.window
         joinable = linkable = 0  # scored, of each kind (at most MAX_CANDIDATE_EVENTS each)
         ranked = self._ranked(query)
@@ -946,7 +949,7 @@ class EventIndex:
                 probability = model.probability(candidate, similarity)
                 needed = model.threshold if best is None else best.probability or 0.0
                 if probability >= needed and (best is None or probability > needed):
-                    best = EventMatch(event_id, similarity, probability)
+                    best, best_facts = EventMatch(event_id, similarity, probability), candidate
             if link:
                 assert story_model is not None
                 probability = story_model.probability(candidate, similarity)
@@ -955,6 +958,13 @@ class EventIndex:
                     related is None or probability > (linked or 0.0)
                 ):
                     related = EventMatch(event_id, similarity, probability)
+                    related_facts = candidate
+        if related is not None and related_facts is not None and story_model is not None:
+            reasons = story_model.reasons(related_facts, related.similarity)
+            related = EventMatch(related.event_id, related.similarity, related.probability, reasons)
+        if best is not None and best_facts is not None:
+            reasons = model.reasons(best_facts, best.similarity)
+            best = EventMatch(best.event_id, best.similarity, best.probability, reasons)
         if not joining:
             return EventSearch(join=None, story=related)
         self._miss = None

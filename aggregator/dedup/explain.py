@@ -11,10 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aggregator.dedup.event_model import FEATURE_WORDS
 from aggregator.dedup.events import TermStatistics, TermVector, shared_terms
 from aggregator.dedup.signature import is_headline_only
 from aggregator.dedup.text import tokens
-from aggregator.models import EventView, JoinLevel
+from aggregator.models import EventView, JoinLevel, Reasons, StoryEvent, StoryLink
 
 _LEVEL_WORDS = {
     JoinLevel.FOUNDER: "first of the event",
@@ -35,6 +36,8 @@ class MemberReason:
     similarity: float | None
     matched_entry_id: int | None
     rule: str | None
+    probability: float | None = None
+    reasons: Reasons = ()
 
     def describe(self) -> str:
         text = _LEVEL_WORDS.get(self.level, str(self.level))
@@ -44,6 +47,13 @@ class MemberReason:
             text += f" to #{self.matched_entry_id}"
         if self.rule and self.level is not JoinLevel.FOUNDER:
             text += f" ({self.rule})"
+        if self.probability is not None:
+            text += f"; probability {self.probability:.2f}"
+            if self.reasons:
+                words = ", ".join(
+                    f"{FEATURE_WORDS.get(name, name)} {part:+.2f}" for name, part in self.reasons
+                )
+                text += f", decided by: {words}"
         return text
 
 
@@ -57,6 +67,8 @@ class Explanation:
     shared_terms: tuple[str, ...]
     merges: tuple[Mapping[str, Any], ...]
     separated_from: tuple[int, ...]
+    story: tuple[StoryEvent, ...] = ()
+    story_links: tuple[StoryLink, ...] = ()
 
     def lines(self) -> list[str]:
         sources = len({m.source for m in self.members})
@@ -90,7 +102,30 @@ class Explanation:
         if self.separated_from:
             kept_apart = ", ".join(str(e) for e in self.separated_from)
             out.append(f"Kept apart by hand from events: {kept_apart}")
+        if self.story:
+            out.append("")
+            count = len(self.story)
+            out.append(f"Same story: {count} other event" + ("s" if count > 1 else ""))
+            for other in self.story:
+                out.append(f"  event {other.id} · {other.when:%Y-%m-%d} · {other.title}")
+            for link in self.story_links:
+                out.append(f"  {_link_words(link)}")
         return out
+
+
+def _link_words(link: StoryLink) -> str:
+    """Why two events were linked into one story, in words."""
+    text = f"event {link.event_id} linked to event {link.linked_event_id}"
+    details = []
+    if link.similarity is not None:
+        details.append(f"similarity {link.similarity:.2f}")
+    if link.probability is not None:
+        details.append(f"probability {link.probability:.2f}")
+    if link.reasons:
+        details.append("decided by: " + ", ".join(
+            f"{FEATURE_WORDS.get(name, name)} {part:+.2f}" for name, part in link.reasons
+        ))  # fmt: skip
+    return text + (f" ({'; '.join(details)})" if details else "")
 
 
 def explain(
@@ -101,6 +136,7 @@ def explain(
     stats: TermStatistics,
     merges: Sequence[Mapping[str, Any]] = (),
     separated_from: Sequence[int] = (),
+    story_links: Sequence[StoryLink] = (),
 ) -> Explanation:
     # As the event level counts it (`EventProfile.headline_event`): most members headlines.
     headlines = sum(is_headline_only(tokens(m.title), tokens(m.text)) for m in event.members)
@@ -115,6 +151,8 @@ def explain(
             similarity=m.similarity,
             matched_entry_id=matched.get(m.id, (None, None))[0],
             rule=matched.get(m.id, (None, None))[1],
+            probability=m.probability,
+            reasons=m.reasons,
         )
         for m in sorted(event.members, key=lambda m: m.id)
     )
@@ -127,4 +165,6 @@ def explain(
         shared_terms=tuple(shared_terms(vectors, stats, background=headline_event)),
         merges=tuple(merges),
         separated_from=tuple(sorted(separated_from)),
+        story=event.story,
+        story_links=tuple(story_links),
     )

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from aggregator.dedup.event_model import FEATURE_WORDS
 from aggregator.ingest.normalize import clean_text
-from aggregator.models import EventView, JoinLevel, StoredEntry, StoryEvent
+from aggregator.models import EventView, JoinLevel, Reasons, StoredEntry, StoryEvent
 
 # Schemes a rendered link may have. Item links are web pages: no mailto, no javascript:,
 # data:, vbscript:, file: (feedparser keeps those verbatim in link fields).
@@ -155,6 +156,16 @@ def same_story(event: EventView) -> str | None:
     return f"same story: {count}: {named}" + (f" and {more} more" if more > 0 else "")
 
 
+def decided_by(probability: float | None, reasons: Reasons) -> str:
+    """'probability 0.93, decided by the words they share (+20.6) and the item has no text
+    (-0.75)'; '' when the decision had no probability (a copy, a founder)."""
+    if probability is None:
+        return ""
+    parts = [f"{FEATURE_WORDS.get(name, name)} ({part:+.2f})" for name, part in reasons]
+    named = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+    return f"probability {probability:.2f}" + (f", decided by {named}" if named else "")
+
+
 def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:
     """Why this member is in its event, in words.
 
@@ -171,7 +182,14 @@ def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:
     if member.matched_entry_id is not None:
         number = numbers.get(member.matched_entry_id)
         target = f" of #{number}" if number else f" of entry {member.matched_entry_id}"
-    details = [part for part in (rule, similarity_text(member.similarity)) if part]
+    details = [
+        part
+        for part in (
+            rule, similarity_text(member.similarity),
+            decided_by(member.probability, member.reasons),
+        )
+        if part
+    ]  # fmt: skip
     return f"{kind}{target}" + (f" ({'; '.join(details)})" if details else "")
 
 

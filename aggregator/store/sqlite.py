@@ -42,6 +42,7 @@ from aggregator.models import (
     Mark,
     MemberFacts,
     ReadingState,
+    Reasons,
     StoredEntry,
     StoryEvent,
     StoryLink,
@@ -512,6 +513,14 @@ class Store:
         links.create_index(["event_id"])
         links.create_index(["linked_event_id"])
 
+    def _schema_reasons(self) -> None:
+        """Why a write-up joined its event and why two events were linked into a story:
+        the model's probability and the features that decided (for `explain`)."""
+        self.db.table("join_reasons").create(
+            {"entry_id": int, "probability": float, "reasons": str}, pk="entry_id"
+        )
+        self.db.table("story_links").add_column("reasons", str)
+
     # -- meta ----------------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -956,6 +965,10 @@ class Store:
         self.db.execute(
             "update story_links set linked_event_id = ? where linked_event_id = ?", [keep, gone]
         )
+        # A link between the two events merged is now inside one event: no longer a reason.
+        self.db.execute(
+            "delete from story_links where event_id = ? and linked_event_id = ?", [keep, keep]
+        )
         self.db.table("event_merges").insert(
             {"kept_event_id": keep, "absorbed_event_id": gone, "similarity": similarity,
              "reason": reason, "entries": len(moved), "at": to_db_time(now)}
@@ -991,20 +1004,29 @@ class Store:
             "matched_entry_id = null, match_rule = 'split by hand' where id = ?",
             [event_id, str(JoinLevel.MANUAL), entry_id],
         )
+        self.db.execute("delete from join_reasons where entry_id = ?", [entry_id])
         return event_id
 
     def link_stories(
         self, event_id: int, linked_event_id: int, *, similarity: float,
-        probability: float | None, now: datetime,
+        probability: float | None, now: datetime, reasons: Reasons = (),
     ) -> int:  # fmt: skip
         """Put the stories of two events together (an event found related to another, not
         the same happening), record why, and return the story id they now share."""
         story = self._join_stories(event_id, linked_event_id)
         self.db.table("story_links").insert(
             {"event_id": event_id, "linked_event_id": linked_event_id,
-             "similarity": similarity, "probability": probability, "at": to_db_time(now)}
+             "similarity": similarity, "probability": probability, "at": to_db_time(now),
+             "reasons": json.dumps(list(reasons)) if reasons else None}
         )  # fmt: skip
         return story
+
+    def record_join_reasons(self, entry_id: int, probability: float, reasons: Reasons) -> None:
+        """Why a write-up joined its event: the model's probability and deciding features."""
+        self.db.execute(
+            "insert or replace into join_reasons (entry_id, probability, reasons) values (?, ?, ?)",
+            [entry_id, probability, json.dumps(list(reasons))],
+        )
 
     def _join_stories(self, event_id: int, other_event_id: int) -> int:
         """One story for both events' stories: the older story's id (the smaller)."""
@@ -1034,14 +1056,15 @@ class Store:
     def story_links_of(self, event_id: int) -> list[StoryLink]:
         """Why this event is in its story: the links it takes part in, oldest first."""
         rows = self.db.execute(
-            "select event_id, linked_event_id, similarity, probability, at from story_links"
-            " where event_id = ? or linked_event_id = ? order by id",
+            "select event_id, linked_event_id, similarity, probability, at, reasons"
+            " from story_links where event_id = ? or linked_event_id = ? order by id",
             [event_id, event_id],
         ).fetchall()
         return [
-            StoryLink(int(a), int(b), similarity, probability, _required_time(at))
-            for a, b, similarity, probability, at in rows
-        ]
+            StoryLink(int(a), int(b), similarity, probability, _required_time(at),
+                      _reasons(reasons))
+            for a, b, similarity, probability, at, reasons in rows
+        ]  # fmt: skip
 
     def separate_events(self, event_id: int, other_event_id: int, *, now: datetime) -> None:
         low, high = sorted((event_id, other_event_id))
@@ -1373,6 +1396,11 @@ class Store:
                     for row in self.db.execute(f"select id from entries where {where}", params)
                 ]
                 tombstones += self._bury(where, params, now=now, until=until)
+                self.db.execute(
+                    f"delete from join_reasons where entry_id in"
+                    f" (select id from entries where {where})",
+                    params,
+                )
                 self.db.execute(f"delete from entries where {where}", params)
                 if ids:
                     self.db.execute(f"delete from events where id in ({marks})", ids)
@@ -1515,8 +1543,9 @@ class Store:
                    entries.identity, entries.url, entries.title, entries.text, entries.html,
                    entries.author, entries.published, entries.first_seen, entries.event_id,
                    entries.join_level, entries.similarity, entries.matched_entry_id,
-                   entries.match_rule
+                   entries.match_rule, join_reasons.probability, join_reasons.reasons
             from entries join feeds on feeds.id = entries.feed_id
+            left join join_reasons on join_reasons.entry_id = entries.id
             {where}
             """,
             params,
@@ -1524,7 +1553,7 @@ class Store:
         result = []
         for (entry_id, feed_id, feed_name, feed_group, feed_priority, identity, url, title,
              text, html, author, published, first_seen_text, event_id, join_level, similarity,
-             matched_entry_id, match_rule) in rows:  # fmt: skip
+             matched_entry_id, match_rule, probability, reasons) in rows:  # fmt: skip
             first_seen = from_db_time(first_seen_text)
             assert first_seen is not None
             result.append(
@@ -1547,9 +1576,21 @@ class Store:
                     similarity=similarity,
                     matched_entry_id=matched_entry_id,
                     match_rule=match_rule,
+                    probability=probability,
+                    reasons=_reasons(reasons),
                 )
             )
         return result
+
+
+def _reasons(text: str | None) -> Reasons:
+    """Deciding features as stored (a JSON list of [name, part]); () when none or unreadable."""
+    if not text:
+        return ()
+    try:
+        return tuple((str(name), float(part)) for name, part in json.loads(text))
+    except (ValueError, TypeError):
+        return ()
 
 
 def _required_time(text: str) -> datetime:
@@ -1592,5 +1633,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_distinctive,
     Store._schema_reading,
     Store._schema_stories,
+    Store._schema_reasons,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import main
+from aggregator.dedup.event_model import shipped_model
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import RawEntry
 from aggregator.pipeline import Pipeline
+from aggregator.render.common import how_joined
 from aggregator.store import Store
 from tests.support.pipelines import hand_fed_pipeline
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
@@ -58,6 +60,11 @@ def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(
     assert store.event(airport) is None
     event = store.event(kept)
     assert event is not None and len(event.members) == 3
+    # The write-up's join keeps the model's probability and the features that decided.
+    (joined,) = [m for m in event.members if m.identity == "guid:item-8"]
+    assert joined.probability is not None and joined.probability >= shipped_model().threshold
+    assert joined.reasons and joined.reasons[0][0] == "similarity" and joined.reasons[0][1] > 0
+    assert "decided by the words they share" in how_joined(joined, {})
     pipeline.close()
 
     restarted = Pipeline(store=store, config=config, clock=clock)
@@ -74,3 +81,4 @@ def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(
     assert f"Merged in event {airport} (1 entries): its one article is close" in shown
     assert "first of the event" not in shown
     assert shown.count("first of one of the events merged here") == 2
+    assert f"probability {joined.probability:.2f}, decided by: the words they share +" in shown

@@ -91,6 +91,7 @@ def test_a_related_event_links_to_the_story_in_either_arrival_order(
     (link,) = store.story_links_of(march.id)
     assert {link.event_id, link.linked_event_id} == {march.id, july.id}
     assert link.similarity is not None and link.similarity >= 0.3
+    assert link.reasons and link.reasons[0][0] == "similarity"
     store.close()
 
 
@@ -122,10 +123,15 @@ def test_a_merge_unites_the_two_stories_and_a_split_stays_in_the_story(store: St
     assert {link.event_id for link in store.story_links_of(lone.id)} | {
         link.linked_event_id for link in store.story_links_of(lone.id)
     } == {lone.id, july.id}
+    # Merging the two linked events leaves no link of an event with itself.
+    with store.transaction():
+        store.merge_events(lone.id, july.id, similarity=None, reason="by hand", now=LATER)
+    assert all(link.event_id != link.linked_event_id for link in store.story_links_of(lone.id))
+    assert store.story_event_ids(lone.id) == {lone.id}
     entry = next(m.id for m in store.event_members(lone.id) if m.title.startswith(ARTICLE_000))
     with store.transaction():
         new = store.move_entry_to_new_event(entry, now=LATER)
-    assert store.story_event_ids(new) == {lone.id, july.id, new}
+    assert store.story_event_ids(new) == {lone.id, new}
 
 
 def test_pruning_removes_the_links_with_the_events(store: Store) -> None:
