@@ -67,6 +67,7 @@ eval-report: $(VENV)/.installed
 	$(EVAL) judged $(DATA) --folds $(FOLDS) --report docs/eval
 	$(EVAL) judged $(DATA) --report docs/eval
 	$(EVAL) syndication $(DATA) --report docs/eval
+	$(EVAL) calibration $(DATA) --folds $(FOLDS) --report docs/eval
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check aggregator tests seeds bench

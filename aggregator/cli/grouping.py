@@ -25,7 +25,7 @@ from aggregator.dedup.events import (
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import JudgedSetError, StoreError, UsageError
-from aggregator.evaluation import datasets, heldout, judged, syndication, training
+from aggregator.evaluation import calibration, datasets, heldout, judged, syndication, training
 from aggregator.evaluation.folds import FoldReport
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
@@ -33,7 +33,8 @@ from aggregator.lock import WriterLock
 from aggregator.pipeline import REBUILD_BATCH, refresh_event
 from aggregator.store import Store
 
-EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged")
+EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged", "calibration")
+CALIBRATION_FOLDS = 5  # as `make eval-report` scores the judged folds
 # Held-out folds need a unit to split by: syndication builds its copies, it has none.
 FOLD_DATASETS = (*datasets.DATASETS, "judged")
 
@@ -51,6 +52,7 @@ def register(
           aggregator eval semeval ../shared/data/semeval2022-task8
           aggregator eval syndication ../shared/data   (copies built from ECB+ and RPM2)
           aggregator eval judged ../shared/data        (the judged real-feed pairs)
+          aggregator eval calibration ../shared/data   (the probabilities, held out)
           aggregator eval ecbplus ../shared/data/ecbplus --folds 5 --report docs/eval
         """, common,
     )  # fmt: skip
@@ -165,6 +167,14 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     if not args.path.is_dir():
         raise UsageError(f"{args.path}: no such folder")
+    if args.dataset == "calibration":
+        folds = args.folds or CALIBRATION_FOLDS
+        if folds < 2:
+            raise UsageError(f"--folds needs at least 2, got {folds}")
+        _judged_pairs(args)  # a clear error for a malformed file
+        report = calibration.judged_calibration(args.path, folds, pairs_file=args.pairs)
+        _emit(args, report.text(), report.as_json())
+        return 0
     if args.folds is not None:
         return _eval_folds(args)
     if args.learn:

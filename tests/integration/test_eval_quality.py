@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.evaluation import datasets, heldout, syndication
+from aggregator.evaluation import calibration, datasets, heldout, syndication
 from aggregator.evaluation.folds import FoldReport
 
 MARGIN = 0.02
@@ -62,6 +62,15 @@ def test_judged_real_feed_pairs(shared_data: Callable[[str], Path]) -> None:
     assert mean["story_p"] >= 0.813 - MARGIN, report.text()
     assert mean["story_together"] >= 0.499 - MARGIN, report.text()
     assert mean["unrelated_apart"] >= 0.822 - MARGIN, report.text()
+
+
+def test_story_link_is_calibrated_on_held_out_folds(shared_data: Callable[[str], Path]) -> None:
+    """The story link fitted on training folds, on the held-out items' candidates: reached
+    expected calibration error 0.002 (`aggregator eval calibration`). The join as shipped
+    is not fitted and reads 0.226: what fitting it must bring down."""
+    report = calibration.judged_calibration(shared_data(""), FOLDS)
+    assert report.story.ece <= 0.002 + MARGIN, report.text()
+    assert report.story.count > 0 and report.join.count > 0
 
 
 def test_syndicated_copies(shared_data: Callable[[str], Path]) -> None:
