@@ -192,6 +192,10 @@ def _log_fields(report: FeedReport) -> dict[str, Any]:
     return fields
 
 
+# Near-duplicate rules under which the entry may bring text its event lacked.
+TEXT_ADDING_RULES = frozenset({"same_headline", "teaser_of_text"})
+
+
 class Pipeline:
     """Holds the long-lived parts of a run: store, fetcher, signer and the LSH window."""
 
@@ -766,10 +770,7 @@ class Pipeline:
                 event_id = self.store.create_event(now)
                 level = JoinLevel.FOUNDER
                 if related is not None:
-                    self.store.link_stories(
-                        event_id, related.event_id, similarity=round(related.similarity, 4),
-                        probability=related.probability, now=now, reasons=related.reasons,
-                    )  # fmt: skip
+                    self._link(event_id, related, now)
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
             similarity=similarity, matched_entry_id=matched_entry, match_rule=rule,
@@ -795,9 +796,12 @@ class Pipeline:
         # the same words again), so copies trigger no search.
         new_write_up = vector if level is JoinLevel.SAME_EVENT else None
         event_id, merged_away = self._merge_converged(event_id, new_write_up, now)
-        if level in (JoinLevel.SAME_EVENT, JoinLevel.NEAR_DUPLICATE):
-            # A new member can relate its event to another one (an article joining the
-            # headline of its event says more than the headline did); an exact copy cannot.
+        if level is JoinLevel.SAME_EVENT and related is not None:
+            # A new write-up can relate its event to another one (its search found it).
+            self._link_alone(event_id, related, now)
+        elif rule in TEXT_ADDING_RULES and not signatures.headline_only:
+            # So can an article joining its own headline or teaser (it says more than
+            # they did); a copy of the same text cannot.
             self._link_story(event_id, prepared, feed_id, now)
         return entry_id, event_id, level, merged_away
 
@@ -817,10 +821,20 @@ class Pipeline:
             joining=False,
         ).story  # fmt: skip
         if related is not None:
-            self.store.link_stories(
-                event_id, related.event_id, similarity=round(related.similarity, 4),
-                probability=related.probability, now=now, reasons=related.reasons,
-            )  # fmt: skip
+            self._link(event_id, related, now)
+
+    def _link_alone(self, event_id: int, related: EventMatch, now: datetime) -> None:
+        """Link the event to `related`'s story if it is still a story of its own."""
+        if related.event_id == event_id or not self.store.event_exists(related.event_id):
+            return  # merged into this event, or away, since it was found
+        if len(self.store.story_event_ids(event_id)) == 1:
+            self._link(event_id, related, now)
+
+    def _link(self, event_id: int, related: EventMatch, now: datetime) -> None:
+        self.store.link_stories(
+            event_id, related.event_id, similarity=round(related.similarity, 4),
+            probability=related.probability, now=now, reasons=related.reasons,
+        )  # fmt: skip
 
     def _merge_converged(
         self, event_id: int, write_up: TermVector | None, now: datetime

@@ -562,9 +562,15 @@ class EventMatch:
     reasons: tuple[tuple[str, float], ...] = ()  # the features that decided (`reasons`)
 
 
+def _link_needed(threshold: float, related: Sequence[tuple[EventMatch, Candidate]]) -> float:
+    """The probability a candidate needs to be one of the two most related kept."""
+    return threshold if len(related) < 2 else related[-1][0].probability or 0.0
+
+
 @dataclass(frozen=True, slots=True)
 class EventSearch:
-    """What one search found: the event to join, else the event whose story to link to."""
+    """What one search found: the event to join, and the other event whose story to
+    link to."""
 
     join: EventMatch | None
     story: EventMatch | None = None
@@ -867,11 +873,12 @@ class EventIndex:
     ) -> EventSearch:  # fmt: skip
         """The most probable event of this entry (`EventModel`) among the active events
         published within the window of it, if its probability reaches the join threshold;
-        else, when the model links stories, the event it is most probably related to
-        among all active events but those of `same_story`, if that probability reaches
-        the story threshold. `feed_id`: the entry's feed (its template and its own items
-        weigh differently). Not `joining`: the entry has joined an event already, only its
-        story link is looked for (the search leaves no trace for the merges after it)."""
+        and, when the model links stories, the event other than that one it is most
+        probably related to among all active events but those of `same_story`, if that
+        probability reaches the story threshold. `feed_id`: the entry's feed (its template
+        and its own items weigh differently). Not `joining`: the entry has joined an event
+        already, only its story link is looked for (the search leaves no trace for the
+        merges after it)."""
         when = published or now
         skip = set(refused)
         model, story_model = self.model, self.model.story
@@ -883,9 +890,10 @@ class EventIndex:
         # what a search of the event this entry may found need not score again (`_Miss`).
         below_merge: set[int] = set()
         best: EventMatch | None = None
-        related: EventMatch | None = None
-        best_facts: Candidate | None = None  # of `best`, and of `related`, for the reasons
-        related_facts: Candidate | None = None
+        best_facts: Candidate | None = None  # of `best`, for the reasons
+        # The two most probably related events (the first may be the one joined), with
+        # the facts of each for the reasons.
+        related: list[tuple[EventMatch, Candidate]] = []
         cutoff = now - self.window
         joinable = linkable = 0  # scored, of each kind (at most MAX_CANDIDATE_EVENTS each)
         ranked = self._ranked(query)
@@ -920,8 +928,8 @@ class EventIndex:
                 least = join_least
             if link:
                 assert story_model is not None
-                linked = story_model.threshold if related is None else related.probability
-                least = min(least, story_model.needed_similarity(candidate, linked or 0.0))
+                linked = _link_needed(story_model.threshold, related)
+                least = min(least, story_model.needed_similarity(candidate, linked))
             chosen = query
             if headline_only and not profile.headline_event:
                 # Against a headline event, the background's weights; against an event of
@@ -953,25 +961,28 @@ class EventIndex:
             if link:
                 assert story_model is not None
                 probability = story_model.probability(candidate, similarity)
-                linked = story_model.threshold if related is None else related.probability
-                if probability >= (linked or 0.0) and (
-                    related is None or probability > (linked or 0.0)
-                ):
-                    related = EventMatch(event_id, similarity, probability)
-                    related_facts = candidate
-        if related is not None and related_facts is not None and story_model is not None:
-            reasons = story_model.reasons(related_facts, related.similarity)
-            related = EventMatch(related.event_id, related.similarity, related.probability, reasons)
+                linked = _link_needed(story_model.threshold, related)
+                if probability >= linked and (len(related) < 2 or probability > linked):
+                    related.append((EventMatch(event_id, similarity, probability), candidate))
+                    related.sort(key=lambda found: -(found[0].probability or 0.0))
+                    del related[2:]
+        joined = best.event_id if best is not None else None
+        story: EventMatch | None = None
+        for match, facts in related:
+            if match.event_id != joined and story_model is not None:
+                reasons = story_model.reasons(facts, match.similarity)
+                story = EventMatch(match.event_id, match.similarity, match.probability, reasons)
+                break
         if best is not None and best_facts is not None:
             reasons = model.reasons(best_facts, best.similarity)
             best = EventMatch(best.event_id, best.similarity, best.probability, reasons)
         if not joining:
-            return EventSearch(join=None, story=related)
+            return EventSearch(join=None, story=story)
         self._miss = None
         if best is None:
             self._miss = _Miss(query, ranked, HEADLINE_MERGE_THRESHOLD, below_merge)
         self._search = (vector, ranked)
-        return EventSearch(join=best, story=None if best is not None else related)
+        return EventSearch(join=best, story=story)
 
     def candidates(
         self, vector: TermVector, *, headline_only: bool, now: datetime,

@@ -615,7 +615,8 @@ def linking_model(join_cosine: float, story_cosine: float) -> EventModel:
 
 def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
     """Below the join threshold and above the story threshold, the search names the
-    event whose story a new event links to; above the join threshold, only the join."""
+    event whose story a new event links to; above the join threshold, the join, and no
+    story link to the event joined."""
     index = EventIndex(WINDOW, model=linking_model(0.99, 0.05))
     background(index)
     add(index, 1, 1, *ERUPTION)
@@ -633,7 +634,8 @@ def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
     add(joining, 1, 1, *ERUPTION)
     joining.observe(vector)
     joined = joining.search(vector, headline_only=False, now=NOW)
-    assert joined.join is not None and joined.join.event_id == 1 and joined.story is None
+    assert joined.join is not None and joined.join.event_id == 1
+    assert joined.story is None  # the event joined is not its own story's link
 
 
 def test_a_story_reaches_past_the_publication_window() -> None:
@@ -657,3 +659,18 @@ def test_without_a_story_model_nothing_is_linked() -> None:
     vector = event_terms(*ERUPTION_AIRPORT)
     index.observe(vector)
     assert index.search(vector, headline_only=False, now=NOW).story is None
+
+
+def test_a_write_up_that_joins_names_the_story_of_another_event() -> None:
+    """The search that joins the eruption's event also names the next most related event
+    (the airport story's own event) for the story link."""
+    index = EventIndex(WINDOW, model=linking_model(0.25, 0.05))
+    background(index)
+    add(index, 1, 1, *ERUPTION)
+    add(index, 2, 2, *ERUPTION_AIRPORT)
+    vector = event_terms(*ERUPTION_BOTH)
+    index.observe(vector)
+    found = index.search(vector, headline_only=False, now=NOW)
+    assert found.join is not None and found.story is not None
+    assert {found.join.event_id, found.story.event_id} == {1, 2}
+    assert found.story.reasons and found.story.reasons[0][0] == "similarity"
