@@ -31,6 +31,7 @@ from typing import Any
 from aggregator import feed_policy, schedule
 from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
+from aggregator.dedup.decide import decide_placement
 from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
@@ -42,8 +43,6 @@ from aggregator.dedup.events import (
 )
 from aggregator.dedup.grouping import (
     MAX_EVENT_MEMBERS,
-    MAX_VERIFIED_CANDIDATES,
-    best_match,
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
@@ -190,10 +189,6 @@ def _log_fields(report: FeedReport) -> dict[str, Any]:
                       events=report.events)  # fmt: skip
     fields["elapsed"] = round(report.elapsed, 3)
     return fields
-
-
-# Near-duplicate rules under which the entry may bring text its event lacked.
-TEXT_ADDING_RULES = frozenset({"same_headline", "teaser_of_text"})
 
 
 class Pipeline:
@@ -728,56 +723,31 @@ class Pipeline:
     def _place(
         self, feed_id: int, prepared: PreparedEntry, now: datetime, *, pending: bool = False
     ) -> tuple[int, int, JoinLevel, set[int]]:
-        """Insert a new entry into the event it belongs to, or a new event of its own.
-
-        Levels in order: exact duplicate, near-duplicate copy (MinHash), another write-up
-        of an event (term vector near the event's centroid), else a new event. Returns the
-        entry, its event, its level, and the events merged away into that event.
+        """Insert a new entry into the event it belongs to, or a new event of its own, as
+        `decide_placement` decides; then the merges and the story link it allows. Returns
+        the entry, its event, its level, and the events merged away into that event.
         """
         entry, signatures, vector = prepared.entry, prepared.signatures, prepared.vector
         self.events.observe(vector)
-        exact = self.store.exact_duplicate(entry)
-        matched_entry: int | None = None
-        related: EventMatch | None = None  # an event of the story a new event joins
-        join_reasons: EventMatch | None = None  # a write-up's join, for `explain`
-        similarity: float | None = None
-        rule: str | None = None
-        if exact is not None:
-            matched_entry, event_id = exact
-            level, similarity, rule = JoinLevel.EXACT, 1.0, "same_url_or_text"
+        placement = decide_placement(
+            entry, signatures, vector, feed_id=feed_id, now=now, facts=self.store,
+            copies=self.index, events=self.events,
+        )  # fmt: skip
+        level, related = placement.level, placement.story
+        if placement.event_id is not None:
+            event_id = placement.event_id
         else:
-            candidates = self.index.candidates(signatures, limit=MAX_VERIFIED_CANDIDATES)
-            sizes = self.store.event_sizes(c.event_id for c in candidates)
-            match = best_match(signatures, candidates, event_sizes=sizes)
-            event = None
-            if match is None:
-                search = self.events.search(
-                    vector, headline_only=signatures.headline_only, now=now,
-                    published=entry.published, feed_id=feed_id,
-                )  # fmt: skip
-                event, related = search.join, search.story
-                if event is not None and sizes.get(event.event_id, 0) >= MAX_EVENT_MEMBERS:
-                    # A full event takes no more members; the entry is of its story.
-                    event, related = None, event
-            if match is not None:
-                matched_entry, event_id = match.entry_id, match.event_id
-                level, similarity, rule = match.level, match.similarity, match.rule
-            elif event is not None:
-                event_id, level = event.event_id, JoinLevel.SAME_EVENT
-                similarity, rule = round(event.similarity, 4), "event_centroid"
-                join_reasons = event
-            else:
-                event_id = self.store.create_event(now)
-                level = JoinLevel.FOUNDER
-                if related is not None:
-                    self._link(event_id, related, now)
+            event_id = self.store.create_event(now)
+            if related is not None:
+                self._link(event_id, related, now)
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
-            similarity=similarity, matched_entry_id=matched_entry, match_rule=rule,
-            vector=vector,
+            similarity=placement.similarity, matched_entry_id=placement.matched_entry_id,
+            match_rule=placement.rule, vector=vector,
         )  # fmt: skip
-        if join_reasons is not None and join_reasons.probability is not None:
-            self.store.record_join_reasons(entry_id, join_reasons.probability, join_reasons.reasons)
+        join = placement.join
+        if join is not None and join.probability is not None:
+            self.store.record_join_reasons(entry_id, join.probability, join.reasons)
         self.index.add(
             Fingerprint(
                 entry_id=entry_id,
@@ -799,7 +769,7 @@ class Pipeline:
         if level is JoinLevel.SAME_EVENT and related is not None:
             # A new write-up can relate its event to another one (its search found it).
             self._link_alone(event_id, related, now)
-        elif rule in TEXT_ADDING_RULES and not signatures.headline_only:
+        elif placement.search_story:
             # So can an article joining its own headline or teaser (it says more than
             # they did); a copy of the same text cannot.
             self._link_story(event_id, prepared, feed_id, now)
