@@ -31,7 +31,7 @@ from typing import Any
 from aggregator import feed_policy, schedule
 from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
-from aggregator.dedup.decide import decide_placement
+from aggregator.dedup.decide import decide_merge, decide_placement
 from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
@@ -40,9 +40,6 @@ from aggregator.dedup.events import (
     TermVector,
     prefetch_background,
     window_vector,
-)
-from aggregator.dedup.grouping import (
-    MAX_EVENT_MEMBERS,
 )
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
@@ -809,36 +806,21 @@ class Pipeline:
     def _merge_converged(
         self, event_id: int, write_up: TermVector | None, now: datetime
     ) -> tuple[int, set[int]]:
-        """Merge headline events whose centroids have converged, and one-member text events
-        close to this event's centroid now that the `write_up` joined it (see
-        dedup/events.py)."""
+        """Carry out the merges `decide_merge` decides, one after another (at most
+        `MAX_MERGES_PER_ENTRY`)."""
         merged_away: set[int] = set()
         for _ in range(MAX_MERGES_PER_ENTRY):
-            refused = self.store.separated_from(event_id)
-            candidate = self.events.merge_candidate(event_id, now, refused=refused)
-            reason = "headline centroids converged"
-            if candidate is None and write_up is not None:
-                candidate = self.events.late_member_candidate(
-                    event_id, write_up, now, refused=refused
-                )
-                reason = "its one article is close to the grown event's centroid"
-            if candidate is None:
+            merge = decide_merge(event_id, write_up, now=now, facts=self.store, events=self.events)
+            if merge is None:
                 break
-            sizes = self.store.event_sizes([event_id, candidate.event_id])
-            if sizes.get(event_id, 0) + sizes.get(candidate.event_id, 0) > MAX_EVENT_MEMBERS:
-                break
-            # The larger event survives (fewer rows move; its id is the one people saw).
-            keep, gone = event_id, candidate.event_id
-            if sizes.get(gone, 0) > sizes.get(keep, 0):
-                keep, gone = gone, keep
             moved = self.store.merge_events(
-                keep, gone, similarity=round(candidate.similarity, 4),
-                reason=reason, now=now,
+                merge.keep, merge.gone, similarity=merge.similarity, reason=merge.reason,
+                now=now,
             )  # fmt: skip
-            self.events.merge(keep, gone)
+            self.events.merge(merge.keep, merge.gone)
             for moved_entry in moved:
-                self.index.move_to_event(moved_entry, keep)
-            self._refresh_event(keep, now)
-            merged_away.add(gone)
-            event_id = keep
+                self.index.move_to_event(moved_entry, merge.keep)
+            self._refresh_event(merge.keep, now)
+            merged_away.add(merge.gone)
+            event_id = merge.keep
         return event_id, merged_away

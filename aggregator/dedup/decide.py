@@ -31,7 +31,7 @@ TEXT_ADDING_RULES = frozenset({"same_headline", "teaser_of_text"})
 
 
 class PlacementFacts(Protocol):
-    """What the decision reads of what is stored."""
+    """What the decisions read of what is stored."""
 
     def exact_duplicate(self, entry: Entry) -> tuple[int, int] | None:
         """(entry id, event id) of a stored exact duplicate, if any."""
@@ -39,6 +39,10 @@ class PlacementFacts(Protocol):
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         """event id -> its number of members, for the ids known."""
+        ...
+
+    def separated_from(self, event_id: int) -> set[int]:
+        """The events a person split from this one (never merged with it again)."""
         ...
 
 
@@ -93,3 +97,40 @@ def decide_placement(
         JoinLevel.SAME_EVENT, event.event_id, None, round(event.similarity, 4),
         "event_centroid", join=event, story=related,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    """Two events to merge: `gone`'s members move into `keep`, for `reason`."""
+
+    keep: int
+    gone: int
+    similarity: float
+    reason: str
+
+
+def decide_merge(
+    event_id: int, write_up: TermVector | None, *, now: datetime, facts: PlacementFacts,
+    events: EventIndex,
+) -> Merge | None:  # fmt: skip
+    """The next merge the event allows now that an entry joined it, if any: a headline
+    event whose centroid has converged with it, else (when `write_up`, a new write-up,
+    joined it) a one-member text event whose article is now close to its centroid
+    (`EventIndex.merge_candidate`, `late_member_candidate`); never past the size cap nor
+    between events a person split."""
+    refused = facts.separated_from(event_id)
+    candidate = events.merge_candidate(event_id, now, refused=refused)
+    reason = "headline centroids converged"
+    if candidate is None and write_up is not None:
+        candidate = events.late_member_candidate(event_id, write_up, now, refused=refused)
+        reason = "its one article is close to the grown event's centroid"
+    if candidate is None:
+        return None
+    sizes = facts.event_sizes([event_id, candidate.event_id])
+    if sizes.get(event_id, 0) + sizes.get(candidate.event_id, 0) > MAX_EVENT_MEMBERS:
+        return None
+    # The larger event survives (fewer rows move; its id is the one people saw).
+    keep, gone = event_id, candidate.event_id
+    if sizes.get(gone, 0) > sizes.get(keep, 0):
+        keep, gone = gone, keep
+    return Merge(keep, gone, round(candidate.similarity, 4), reason)

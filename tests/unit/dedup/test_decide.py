@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.dedup.decide import Placement, decide_placement
+from aggregator.dedup.decide import Merge, Placement, decide_merge, decide_placement
 from aggregator.dedup.event_model import FEATURES, EventModel
 from aggregator.dedup.events import EventIndex, event_terms
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS
@@ -30,12 +30,16 @@ class Facts:
 
     by_link: dict[str, tuple[int, int]] = field(default_factory=dict)
     sizes: dict[int, int] = field(default_factory=dict)
+    split: set[frozenset[int]] = field(default_factory=set)
 
     def exact_duplicate(self, entry: Entry) -> tuple[int, int] | None:
         return self.by_link.get(entry.canonical_url or "")
 
     def event_sizes(self, event_ids: Iterable[int]) -> dict[int, int]:
         return {i: self.sizes[i] for i in event_ids if i in self.sizes}
+
+    def separated_from(self, event_id: int) -> set[int]:
+        return {other for pair in self.split if event_id in pair for other in pair} - {event_id}
 
 
 def model(join_cosine: float, story_cosine: float) -> EventModel:
@@ -151,3 +155,37 @@ def test_an_unrelated_item_founds_an_event_alone() -> None:
     placed.add(1, entry(1, *ERUPTION), 1)
     found = placed.decide(entry(2, "Parliament passes the fisheries bill", ""))
     assert found == Placement(JoinLevel.FOUNDER, None)
+
+
+def grown_eruption(world: World) -> World:
+    """The airport story founded event 2 beside the eruption's event 1, then the story
+    that tells both joined event 1."""
+    world.add(2, entry(2, *ERUPTION_AIRPORT), 2)
+    both = entry(3, *ERUPTION_BOTH)
+    assert world.decide(both).event_id == 1
+    world.add(3, both, 1)
+    return world
+
+
+def test_the_grown_event_takes_in_the_article_it_missed(world: World) -> None:
+    grown_eruption(world)
+    write_up = event_terms(*ERUPTION_BOTH)
+    found = decide_merge(1, write_up, now=NOW, facts=world.facts, events=world.events)
+    assert isinstance(found, Merge) and (found.keep, found.gone) == (1, 2)
+    assert "one article" in found.reason and found.similarity >= 0.40
+    # A copy adds no words: no late join is looked for.
+    assert decide_merge(1, None, now=NOW, facts=world.facts, events=world.events) is None
+
+
+def test_events_split_by_hand_are_never_merged_again(world: World) -> None:
+    grown_eruption(world)
+    world.facts.split.add(frozenset({1, 2}))
+    write_up = event_terms(*ERUPTION_BOTH)
+    assert decide_merge(1, write_up, now=NOW, facts=world.facts, events=world.events) is None
+
+
+def test_a_merge_past_the_size_cap_is_not_made(world: World) -> None:
+    grown_eruption(world)
+    world.facts.sizes[1] = MAX_EVENT_MEMBERS
+    write_up = event_terms(*ERUPTION_BOTH)
+    assert decide_merge(1, write_up, now=NOW, facts=world.facts, events=world.events) is None
