@@ -34,11 +34,11 @@ from aggregator.store import Store
 DEDUP_METHODS = {
     Signer: ("sign",),
     SimilarityIndex: ("add", "candidates", "drop_older_than", "move_to_event"),
-    EventIndex: ("observe", "best_event", "add_member", "merge_candidate", "merge",
-                 "drop_older_than"),
+    EventIndex: ("observe", "search", "add_member", "merge_candidate",
+                 "late_member_candidate", "merge", "drop_older_than"),
 }  # fmt: skip
 # `prepare_entry` runs in the calling thread only for `Pipeline.ingest` (replays).
-DEDUP_FUNCTIONS = ("prepare_entry", "best_match", "choose_canonical")
+DEDUP_FUNCTIONS = ("prepare_entry", "decide_placement", "decide_merge", "choose_canonical")
 
 
 class StageTimer:

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import aggregator.pipeline
-from aggregator.dedup import grouping
+from aggregator.dedup import decide, grouping
 from aggregator.dedup.grouping import MAX_VERIFIED_CANDIDATES, Match
 from aggregator.dedup.index import Fingerprint
 from aggregator.dedup.signature import Signatures
@@ -59,7 +58,7 @@ def test_an_entry_of_a_live_blog_verifies_at_most_the_bound(
     verifications of each entry are counted at `verify`: never more than the bound, and
     the bound is reached (the feed is longer than it)."""
     verified: list[int] = []
-    real_verify, real_best_match = grouping.verify, aggregator.pipeline.best_match
+    real_verify, real_best_match = grouping.verify, decide.best_match
 
     def counting_verify(new: Signatures, candidate: Fingerprint) -> Match | None:
         verified[-1] += 1
@@ -70,7 +69,7 @@ def test_an_entry_of_a_live_blog_verifies_at_most_the_bound(
         return real_best_match(new, candidates, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(grouping, "verify", counting_verify)
-    monkeypatch.setattr(aggregator.pipeline, "best_match", per_entry)
+    monkeypatch.setattr(decide, "best_match", per_entry)
     store, specs, _, _, pipeline = hand_fed_pipeline(tmp_path / "live.db", START)
     entries = [normalize_entry(raw(n, LIVE_TITLE, text)) for n, text in enumerate(texts(ITEMS))]
     report = pipeline.ingest(specs[0], entries)
