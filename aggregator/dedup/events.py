@@ -157,8 +157,12 @@ def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
     return {term: w / norm for term, w in weights.items()}
 
 
+# A background table: term hashes, ascending, and each term's IDF in ordinary language.
+Background = tuple[HashArray, FloatArray]
+
+
 @cache
-def background_idf() -> tuple[HashArray, FloatArray]:
+def background_idf() -> Background:
     """The background's term hashes, ascending, and each term's IDF in ordinary language:
     1 + ln(1 / share), the share of `HEADLINE_WORDS`-word headlines that hold it (the
     window's IDF is 1 + ln((documents + 1) / (frequency + 1)), the same scale). Built once
@@ -242,6 +246,8 @@ class TermStatistics:
     # Each term's IDF in ordinary language (`background_idf`); inf for a term the
     # background lacks: rare, so it gets the largest IDF the window gives.
     background_by_id: FloatArray = field(default_factory=lambda: np.full(1024, np.inf))
+    # The table those come from; None: this process's (`background_idf`, read at first use).
+    background: Background | None = None
 
     def intern(self, hashes: HashArray) -> IdArray:
         """The ids of these term hashes, new terms getting the next free ids in the order
@@ -301,7 +307,7 @@ class TermStatistics:
             )
 
     def _look_up_background(self, ids: npt.NDArray[np.integer], hashes: HashArray) -> None:
-        known, idf = background_idf()
+        known, idf = self.background if self.background is not None else background_idf()
         if not len(ids) or not len(known):
             return
         at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
@@ -609,13 +615,15 @@ class EventIndex:
     def __init__(
         self, window: timedelta, *, compact_after: int = COMPACT_AFTER,
         template: TemplateRule | None = None, model: EventModel | None = None,
-        count_templates: bool | None = None,
+        count_templates: bool | None = None, background: Background | None = None,
     ) -> None:  # fmt: skip
         """`count_templates`: keep each feed's template (default: when the model weighs
-        it; a model that does not costs no counting on the hot path or at a restart)."""
+        it; a model that does not costs no counting on the hot path or at a restart).
+        `background`: the ordinary-language table headlines are weighed against (default:
+        this process's, `background_idf`)."""
         self.window = window
         self.compact_after = compact_after
-        self.stats = TermStatistics()
+        self.stats = TermStatistics(background=background)
         self.model = model or shipped_model()
         if count_templates is None:
             count_templates = self.model.weighs("own_template_share")

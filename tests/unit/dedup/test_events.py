@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -674,3 +675,24 @@ def test_a_write_up_that_joins_names_the_story_of_another_event() -> None:
     assert found.join is not None and found.story is not None
     assert {found.join.event_id, found.story.event_id} == {1, 2}
     assert found.story.reasons and found.story.reasons[0][0] == "similarity"
+
+
+def test_a_background_table_handed_in_weighs_the_headlines() -> None:
+    """The ordinary-language table is the index's own when one is handed in: a term the
+    table calls common keeps only the window's IDF in headline decisions, while under a
+    table that lacks it the same term counts as rare (the largest IDF)."""
+    common = "volcan"
+    table = (np.array([term_hash(common)], dtype=np.uint64), np.array([1.5]))
+    empty = (np.array([], dtype=np.uint64), np.array([]))
+    figures = []
+    for background in (table, empty):
+        index = EventIndex(WINDOW, background=background)
+        for number in range(20):
+            add(index, number, number, f"report {number} on the weather")
+        add(index, 50, 50, "Volcano erupts near Grindavik")
+        stats = index.stats
+        figures.append((stats.idf(common, background=True), stats.idf(common), stats.idf_base()))
+    (known, window, base), (unknown, _, _) = figures
+    assert window == pytest.approx(base - math.log(2))
+    assert known == pytest.approx(window)  # max(window, 1.5)
+    assert unknown == pytest.approx(base)
