@@ -31,7 +31,7 @@ from typing import Any
 from aggregator import feed_policy, schedule
 from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
-from aggregator.dedup.decide import decide_merge, decide_placement
+from aggregator.dedup.decide import Placement, decide_merge, decide_placement
 from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import (
     TERM_VECTOR_RECIPE,
@@ -762,7 +762,7 @@ class Pipeline:
         # Only a new write-up can bring the event closer to an article it missed (a copy adds
         # the same words again), so copies trigger no search.
         new_write_up = vector if level is JoinLevel.SAME_EVENT else None
-        event_id, merged_away = self._merge_converged(event_id, new_write_up, now)
+        event_id, merged_away = self._merge_converged(event_id, new_write_up, now, placement)
         if level is JoinLevel.SAME_EVENT and related is not None:
             # A new write-up can relate its event to another one (its search found it).
             self._link_alone(event_id, related, now)
@@ -804,13 +804,22 @@ class Pipeline:
         )  # fmt: skip
 
     def _merge_converged(
-        self, event_id: int, write_up: TermVector | None, now: datetime
+        self, event_id: int, write_up: TermVector | None, now: datetime, placement: Placement
     ) -> tuple[int, set[int]]:
         """Carry out the merges `decide_merge` decides, one after another (at most
         `MAX_MERGES_PER_ENTRY`)."""
         merged_away: set[int] = set()
+        trace = placement.trace
+        # The search of the entry that founded the event holds for its first merge search
+        # only; a write-up's ranking for every late join it allows.
+        founded_by = trace if placement.level is JoinLevel.FOUNDER else None
+        ranked = trace.ranked if trace is not None and write_up is not None else None
         for _ in range(MAX_MERGES_PER_ENTRY):
-            merge = decide_merge(event_id, write_up, now=now, facts=self.store, events=self.events)
+            merge = decide_merge(
+                event_id, write_up, now=now, facts=self.store, events=self.events,
+                founded_by=founded_by, ranked=ranked,
+            )  # fmt: skip
+            founded_by = None
             if merge is None:
                 break
             moved = self.store.merge_events(

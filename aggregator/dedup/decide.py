@@ -9,8 +9,8 @@ entry is placed (an article joining its own headline says more than the headline
 
 It reads stored facts through `PlacementFacts` (the store implements it; a test can hand
 in a dict) and the two in-memory indexes, and returns a `Placement` the pipeline carries
-out inside its transaction. It writes nothing; the event index remembers its last search
-for the merges that follow (`EventIndex.search`).
+out inside its transaction. It writes nothing; the placement carries the event search it
+made (`SearchTrace`), which the merges right after it reuse.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from aggregator.dedup.events import EventIndex, EventMatch, TermVector
+from aggregator.dedup.events import EventIndex, EventMatch, SearchTrace, TermVector
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS, MAX_VERIFIED_CANDIDATES, best_match
 from aggregator.dedup.index import SimilarityIndex
 from aggregator.dedup.signature import Signatures
@@ -61,6 +61,7 @@ class Placement:
     join: EventMatch | None = None
     story: EventMatch | None = None
     search_story: bool = False
+    trace: SearchTrace | None = None  # the event search made, for the merges after it
 
 
 def decide_placement(
@@ -92,10 +93,10 @@ def decide_placement(
         # A full event takes no more members; the entry is of its story.
         event, related = None, event
     if event is None:
-        return Placement(JoinLevel.FOUNDER, None, story=related)
+        return Placement(JoinLevel.FOUNDER, None, story=related, trace=search.trace)
     return Placement(
         JoinLevel.SAME_EVENT, event.event_id, None, round(event.similarity, 4),
-        "event_centroid", join=event, story=related,
+        "event_centroid", join=event, story=related, trace=search.trace,
     )  # fmt: skip
 
 
@@ -111,18 +112,22 @@ class Merge:
 
 def decide_merge(
     event_id: int, write_up: TermVector | None, *, now: datetime, facts: PlacementFacts,
-    events: EventIndex,
+    events: EventIndex, founded_by: SearchTrace | None = None,
+    ranked: list[int] | None = None,
 ) -> Merge | None:  # fmt: skip
     """The next merge the event allows now that an entry joined it, if any: a headline
     event whose centroid has converged with it, else (when `write_up`, a new write-up,
     joined it) a one-member text event whose article is now close to its centroid
     (`EventIndex.merge_candidate`, `late_member_candidate`); never past the size cap nor
-    between events a person split."""
+    between events a person split. `founded_by`: the search of the entry that has just
+    founded this event; `ranked`: the write-up's own search's ranking (`SearchTrace`)."""
     refused = facts.separated_from(event_id)
-    candidate = events.merge_candidate(event_id, now, refused=refused)
+    candidate = events.merge_candidate(event_id, now, refused=refused, founded_by=founded_by)
     reason = "headline centroids converged"
     if candidate is None and write_up is not None:
-        candidate = events.late_member_candidate(event_id, write_up, now, refused=refused)
+        candidate = events.late_member_candidate(
+            event_id, write_up, now, refused=refused, ranked=ranked
+        )
         reason = "its one article is close to the grown event's centroid"
     if candidate is None:
         return None

@@ -580,6 +580,7 @@ class EventSearch:
 
     join: EventMatch | None
     story: EventMatch | None = None
+    trace: SearchTrace | None = None  # for the merges right after (joining searches)
 
 
 @dataclass(slots=True)
@@ -593,20 +594,22 @@ class _Member:
     feed_id: int | None = None  # None: not counted in any feed's template
 
 
-@dataclass(slots=True)
-class _Miss:
-    """What `best_event` learnt when no event reached its threshold: its query, the ranked
-    candidates, and those it scored (each below `threshold`). When the entry then founds
-    an event of its own, that event's search for one to merge with has the same query and
-    the same ranking (postings of other events are unchanged), so it reuses both and
-    scores none of those again, because this repeated search was about a tenth of the
-    storing thread's time."""
+@dataclass(frozen=True, slots=True)
+class SearchTrace:
+    """What a joining search learnt, for the merges made right after its entry is placed:
+    the vector searched, its query and the ranked candidates, and whether no event
+    reached the join threshold, with the events it scored below the headline merge
+    threshold. When the entry then founds an event of its own, that event's search for one
+    to merge with has the same query and ranking (postings of other events are unchanged),
+    so it reuses both and scores none of those again (about a tenth of the storing
+    thread's time); a late join after a write-up joined reuses the ranking. It holds until
+    the index changes otherwise than by placing that entry: hand it on at once or not."""
 
+    vector: TermVector
     query: Query
     ranked: list[int]
-    threshold: float
-    below: set[int]
-    founded: int | None = None  # the event the entry founded, once added
+    missed: bool
+    below_merge: frozenset[int]
 
 
 class EventIndex:
@@ -641,18 +644,12 @@ class EventIndex:
         self._postings_total = 0  # entries in all lists
         self._postings_live = 0  # of which of events still in `profiles`
         self._members: dict[int, _Member] = {}  # entry id -> what the window keeps of it
-        # The last `best_event` that found nothing; forgotten by any other change.
-        self._miss: _Miss | None = None
-        # The last `best_event` search (its vector and ranking): a late join after the
-        # entry joined reuses the ranking; cleared when the statistics change (`observe`).
-        self._search: tuple[TermVector, list[int]] | None = None
 
     def __len__(self) -> int:
         return len(self.profiles)
 
     def observe(self, vector: TermVector) -> None:
         """Count a new document before scoring it (its own terms then have a frequency)."""
-        self._miss = self._search = None
         self.stats.add(vector)
 
     def add_member(
@@ -695,7 +692,6 @@ class EventIndex:
         term hashes and weights (`window_vector`): the same state as adding them one by
         one, with the work per term done once for the batch (a restart reads the whole
         window)."""
-        self._miss = None
         if not batch:
             return
         lengths = np.fromiter((len(terms) for _, terms, _ in batch), np.int64, len(batch))
@@ -756,16 +752,8 @@ class EventIndex:
             order = np.argsort(ids)
             ids, weights = ids[order], weights[order]
         profile = self.profiles.get(event_id)
-        miss, self._miss = self._miss, None
         if profile is None:
             profile = self.profiles[event_id] = EventProfile(event_id)
-            if (
-                miss is not None
-                and miss.founded is None
-                and np.array_equal(ids, miss.query.ids)
-                and np.array_equal(weights, miss.query.weights)
-            ):
-                miss.founded, self._miss = event_id, miss  # the entry that missed founds it
         profile.stretch(published or when)
         new = profile.add(ids, weights)
         if post:
@@ -895,7 +883,7 @@ class EventIndex:
         template_share = self.template_share(query, feed_id)
         plain: Query | None = None  # built when an event of articles is scored
         # Events whose cosine under `query` is known below the headline merge threshold:
-        # what a search of the event this entry may found need not score again (`_Miss`).
+        # what a search of the event this entry may found need not score again.
         below_merge: set[int] = set()
         best: EventMatch | None = None
         best_facts: Candidate | None = None  # of `best`, for the reasons
@@ -986,11 +974,8 @@ class EventIndex:
             best = EventMatch(best.event_id, best.similarity, best.probability, reasons)
         if not joining:
             return EventSearch(join=None, story=story)
-        self._miss = None
-        if best is None:
-            self._miss = _Miss(query, ranked, HEADLINE_MERGE_THRESHOLD, below_merge)
-        self._search = (vector, ranked)
-        return EventSearch(join=best, story=story)
+        trace = SearchTrace(vector, query, ranked, best is None, frozenset(below_merge))
+        return EventSearch(join=best, story=story, trace=trace)
 
     def candidates(
         self, vector: TermVector, *, headline_only: bool, now: datetime,
@@ -1046,11 +1031,13 @@ class EventIndex:
         )  # fmt: skip
 
     def merge_candidate(
-        self, event_id: int, now: datetime, *, refused: Iterable[int] = ()
-    ) -> EventMatch | None:
-        """Another headline event whose centroid has converged with this one's."""
+        self, event_id: int, now: datetime, *, refused: Iterable[int] = (),
+        founded_by: SearchTrace | None = None,
+    ) -> EventMatch | None:  # fmt: skip
+        """Another headline event whose centroid has converged with this one's.
+        `founded_by`: the search of the entry that has just founded this event."""
         profile = self.profiles.get(event_id)
-        miss, self._miss = self._miss, None
+        miss = founded_by
         if profile is None or not profile.headline_event:
             return None
         skip = {event_id, *refused}
@@ -1069,25 +1056,20 @@ class EventIndex:
                 )
             )
 
-        if (
-            miss is not None
-            and miss.founded == event_id
-            and profile.members == 1
-            and miss.threshold <= HEADLINE_MERGE_THRESHOLD
-            and miss.query.background
-        ):
-            # Its only member's search, just made (see `_Miss`): the same query, ranking
+        if miss is not None and miss.missed and profile.members == 1 and miss.query.background:
+            # Its only member's search, just made (`SearchTrace`): the same query, ranking
             # and statistics; the events it scored cannot reach this threshold either.
             return self._best(
                 miss.query.score, miss.ranked, now, HEADLINE_MERGE_THRESHOLD, eligible,
-                below=miss.below,
+                below=miss.below_merge,
             )  # fmt: skip
         query = Query(profile.term_ids, profile.weights, self.stats, background=True)
         return self._best(query.score, self._ranked(query), now, HEADLINE_MERGE_THRESHOLD, eligible)
 
     def late_member_candidate(
-        self, event_id: int, member: TermVector, now: datetime, *, refused: Iterable[int] = ()
-    ) -> EventMatch | None:
+        self, event_id: int, member: TermVector, now: datetime, *, refused: Iterable[int] = (),
+        ranked: list[int] | None = None,
+    ) -> EventMatch | None:  # fmt: skip
         """A one-member text event whose article is close enough to this text event's
         centroid (`TEXT_LATE_JOIN_THRESHOLD`) to join it, now that `member` has joined.
 
@@ -1096,14 +1078,11 @@ class EventIndex:
         now: it cannot chain two events together. Only articles sharing terms with the new
         member can have come closer (weights are positive: a centroid grown by terms an
         article lacks only moves away from it), so the candidates are the one-member
-        events the member's own search ranked (reused when it just searched)."""
+        events the member's own search ranked (`ranked`, when it has just searched)."""
         profile = self.profiles.get(event_id)
         if profile is None or profile.headline_event or profile.members < 2:
             return None
-        search = self._search
-        if search is not None and search[0] is member:
-            ranked = search[1]
-        else:
+        if ranked is None:
             ranked = self._ranked(Query.of(member, self.stats, background=False))
         skip = {event_id, *refused}
 
@@ -1128,7 +1107,6 @@ class EventIndex:
 
     def merge(self, keep: int, gone: int) -> None:
         """Fold event `gone` into `keep`."""
-        self._miss = None
         absorbed = self.profiles.pop(gone, None)
         if absorbed is None:
             return
@@ -1148,7 +1126,6 @@ class EventIndex:
 
     def drop_older_than(self, cutoff: datetime) -> int:
         """Forget entries (and then events) last active before `cutoff`."""
-        self._miss = None
         old = [e for e, member in self._members.items() if member.when < cutoff]
         for entry_id in old:
             member = self._members.pop(entry_id)

@@ -218,20 +218,21 @@ def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close
 
 
 def test_a_late_join_reusing_the_write_ups_search_finds_what_a_fresh_search_finds() -> None:
-    """After the write-up's own search, the late-join search reuses its ranking; the same
-    index searched again from nothing (an equal vector that is not the searched one)
-    gives the same answer."""
+    """After the write-up's own search, the late-join search reuses its ranking (handed
+    on in the search's trace); the same index searched again from nothing gives the same
+    answer."""
     index = EventIndex(WINDOW)
     background(index)
     decide(index, 1, *ERUPTION, founds=1)
     decide(index, 2, *ERUPTION_AIRPORT, founds=2)
     both = event_terms(*ERUPTION_BOTH)
     index.observe(both)
-    joined = index.best_event(both, headline_only=False, now=NOW)
-    assert joined is not None and joined.event_id == 1
+    search = index.search(both, headline_only=False, now=NOW)
+    joined = search.join
+    assert joined is not None and joined.event_id == 1 and search.trace is not None
     index.add_member(3, 1, both, headline_only=False, when=NOW)
-    reused = index.late_member_candidate(1, both, NOW)
-    fresh = index.late_member_candidate(1, dict(both), NOW)
+    reused = index.late_member_candidate(1, both, NOW, ranked=search.trace.ranked)
+    fresh = index.late_member_candidate(1, both, NOW)
     assert reused is not None and reused == fresh and reused.event_id == 2
 
 
@@ -580,14 +581,16 @@ def test_a_founders_merge_search_reuses_its_missed_search_exactly(
         vector = event_terms(headline, "")
         for index in (shortcut, fresh):
             index.observe(vector)
-        found = shortcut.best_event(vector, headline_only=True, now=NOW)
+        search = shortcut.search(vector, headline_only=True, now=NOW)
+        found = search.join
         assert found == fresh.best_event(vector, headline_only=True, now=NOW)
         event_id = found.event_id if found else 1000 + number
         for index in (shortcut, fresh):
             index.add_member(number, event_id, vector, headline_only=True, when=NOW)
-        fresh._miss = None  # the reference searches from nothing
         before = cosines
-        reused = shortcut.merge_candidate(event_id, NOW)
+        # The founder's search handed on; the reference searches from nothing.
+        founded_by = search.trace if found is None else None
+        reused = shortcut.merge_candidate(event_id, NOW, founded_by=founded_by)
         middle = cosines
         searched = fresh.merge_candidate(event_id, NOW)
         assert reused == searched  # the same event and the same float
