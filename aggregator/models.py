@@ -245,7 +245,7 @@ class MemberFacts:
 
 class WindowEntry(NamedTuple):
     """An entry of the dedup window as a restart reads it back for the event level: its
-    stored term vector (`terms`, `weights`: `dedup.events.encode_vector`), or, when none
+    stored term vector (`terms`, `weights`: `dedup.vectors.encode_vector`), or, when none
     is stored, the title, text and link to derive it from (empty otherwise).
 
     A named tuple, not a frozen dataclass: a restart makes one per entry of the window,

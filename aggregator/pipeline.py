@@ -33,16 +33,15 @@ from aggregator.clock import utc_now
 from aggregator.dedup.canonical import choose_canonical
 from aggregator.dedup.decide import Placement, decide_merge, decide_placement
 from aggregator.dedup.event_model import EventModel
-from aggregator.dedup.events import (
+from aggregator.dedup.events import EventIndex, EventMatch
+from aggregator.dedup.index import Fingerprint, SimilarityIndex
+from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
+from aggregator.dedup.vectors import (
     TERM_VECTOR_RECIPE,
-    EventIndex,
-    EventMatch,
     TermVector,
     prefetch_background,
     window_vector,
 )
-from aggregator.dedup.index import Fingerprint, SimilarityIndex
-from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.errors import (
     AggregatorError,
     FetchError,

@@ -37,7 +37,7 @@ import numpy as np
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
-from aggregator.dedup.events import TERM_VECTOR_RECIPE, EventIndex, event_terms
+from aggregator.dedup.events import EventIndex
 from aggregator.dedup.index import (
     BODY_LSH_THRESHOLD,
     NO_TIME,
@@ -49,6 +49,7 @@ from aggregator.dedup.index import (
 )
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signatures, Signer, body_shingles
 from aggregator.dedup.text import tokens
+from aggregator.dedup.vectors import TERM_VECTOR_RECIPE, event_terms
 from aggregator.models import Config, Entry, FeedSpec, JoinLevel, Settings
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time

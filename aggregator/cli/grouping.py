@@ -16,14 +16,10 @@ from aggregator.cli.common import Handler, Subcommand
 from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.dedup.event_model import SHIPPED_MODEL
-from aggregator.dedup.events import (
-    TERM_VECTOR_RECIPE,
-    TermStatistics,
-    event_terms,
-    window_vector,
-)
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
+from aggregator.dedup.term_stats import TermStatistics
+from aggregator.dedup.vectors import TERM_VECTOR_RECIPE, event_terms, window_vector
 from aggregator.errors import JudgedSetError, StoreError, UsageError
 from aggregator.evaluation import calibration, datasets, heldout, judged, syndication, training
 from aggregator.evaluation.folds import FoldReport

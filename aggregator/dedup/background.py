@@ -211,7 +211,7 @@ def _spawn(prefix_length: int) -> subprocess.Popen[bytes]:
 
 
 def _main(argv: list[str]) -> int:
-    from aggregator.dedup.events import term_hashes  # the event level names terms by hash
+    from aggregator.dedup.vectors import term_hashes  # the event level names terms by hash
 
     prefix_length = int(argv[0])
     hashes, frequencies = term_frequencies(prefix_length, lambda t: term_hashes(t, len(t)))

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from aggregator.dedup.events import EventIndex, EventMatch, SearchTrace, TermVector
+from aggregator.dedup.events import EventIndex, EventMatch, SearchTrace
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS, MAX_VERIFIED_CANDIDATES, best_match
 from aggregator.dedup.index import SimilarityIndex
 from aggregator.dedup.signature import Signatures
+from aggregator.dedup.vectors import TermVector
 from aggregator.models import Entry, JoinLevel
 
 # Near-duplicate rules under which the entry may bring text its event lacked.

@@ -1,15 +1,5 @@
 """Events: different write-ups of one happening (pure).
 
-Two write-ups of one event share names, places and numbers, not sentences, so the
-near-duplicate signatures miss them. Each entry gets a term vector: folded words cut to
-their first `PREFIX_LENGTH` characters (a language-agnostic stemmer: "tapering"/"taper",
-"munitions"/"munition"), the title counted `TITLE_WEIGHT` times, the first `LEAD_WORDS` words
-of the text, the next ones up to `BODY_WORDS` at `BODY_WORD_WEIGHT` (the lead says what
-happened; the rest adds the story's vocabulary, which long French articles need to find
-each other), capitalised words and numbers of the lead counted `NAME_BOOST` more times
-(names tell look-alike events apart: two rehab stories differ by who entered rehab), and
-the words of the link's path (slugs often hold the full headline that the title truncated).
-
 An event keeps the sum of its members' vectors (its centroid). A new entry is weighed against
 the events active inside the window whose centroids share its rarest terms: the cosine
 (weighted by the inverse document frequency over the window, so words every story uses count
@@ -32,36 +22,26 @@ The merge thresholds below were chosen on the dev data, precision first (docs/de
 from __future__ import annotations
 
 import math
-import re
 from array import array
 from collections import Counter, defaultdict
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from itertools import repeat
-from urllib.parse import urlsplit
 
 import numpy as np
-import numpy.typing as npt
-from xxhash import xxh64_intdigest
 
-from aggregator.dedup.background import document_shares, read_term_frequencies, start_reading
 from aggregator.dedup.event_model import Candidate, EventModel, hours_between, shipped_model
 from aggregator.dedup.feed_terms import FeedTerms, TemplateRule
-from aggregator.dedup.text import tokens
+from aggregator.dedup.term_stats import TermStatistics
+from aggregator.dedup.vectors import (
+    Background,
+    FloatArray,
+    HashArray,
+    IdArray,
+    TermVector,
+    hashes_of,
+)
 from aggregator.models import WindowEntry
-
-PREFIX_LENGTH = 6
-TITLE_WEIGHT = 2.0
-LEAD_WORDS = 300
-# Words 300-600 at half weight: long write-ups join more often, while the whole text at
-# full weight cost precision on look-alike events.
-BODY_WORDS = 600
-BODY_WORD_WEIGHT = 0.5
-NAME_BOOST = 2.0
-URL_WORD_WEIGHT = 1.0
-MIN_TERM_LENGTH = 3  # shorter words are mostly function words; numbers are always kept
 
 # Whether an entry joins an event is the event model's (dedup/event_model.py). Headline
 # events merge at this cosine: lower merges lost UCI precision.
@@ -69,12 +49,6 @@ HEADLINE_MERGE_THRESHOLD = 0.30
 # A late join moves a story the reader may have seen alone, so it needs more than a join,
 # and stays clear of the ECB+ precision fall seen at 0.35-0.36.
 TEXT_LATE_JOIN_THRESHOLD = 0.40
-# Headline decisions also weigh a term by its rarity in ordinary language (dedup/background.py),
-# as the share of headlines of this many words that would hold it.
-HEADLINE_WORDS = 12
-# Terms in more than this share of the window's documents propose no candidates: they
-# would return nearly every event, and alone never reach a threshold.
-CANDIDATE_MAX_DOCUMENT_SHARE = 0.2
 # Candidates come through the entry's most distinctive terms and only the best are scored,
 # because scoring more events gave the same groups on the dev data.
 QUERY_TERMS = 20
@@ -85,329 +59,6 @@ _POSTING_DTYPES = {"i": np.intc, "q": np.int64}
 # Postings of events gone are cleaned, and unused terms forgotten, once there are more of
 # them than live postings and at least this many (a pass over every list: amortised).
 COMPACT_AFTER = 100_000
-
-# Term vectors are stored with their entries (`encode_vector`), so that a restart reads them
-# back instead of deriving them from the text again (about 1 ms per entry: 17 minutes for a
-# window of a million). Vectors stored under another recipe are derived again: bump the
-# version whenever `event_terms` changes what it returns.
-TERM_VECTOR_RECIPE = (
-    f"3 terms=xxh64 prefix={PREFIX_LENGTH} title={TITLE_WEIGHT} lead={LEAD_WORDS} "
-    f"body={BODY_WORDS}x{BODY_WORD_WEIGHT} names={NAME_BOOST} url={URL_WORD_WEIGHT} "
-    f"min={MIN_TERM_LENGTH}"
-)
-
-_SENTENCE_BREAK = re.compile(r"[.!?\n]+")
-_RAW_WORD = re.compile(r"\w+")
-_SLUG_SUFFIX = re.compile(r"\.(?:s?html?|php|aspx?|story|cms)$", re.IGNORECASE)
-_SLUG_SEPARATOR = re.compile(r"[-_+]")
-
-TermVector = dict[str, float]
-IdArray = npt.NDArray[np.int32]  # term ids
-HashArray = npt.NDArray[np.uint64]  # term hashes (`term_hash`)
-CountArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
-
-
-def _stems(words: Iterable[str]) -> Counter[str]:
-    """Occurrences of the kept words' stems (prefixes), in order of first occurrence."""
-    return Counter([w[:PREFIX_LENGTH] for w in words if len(w) >= MIN_TERM_LENGTH or w.isdigit()])
-
-
-def names_and_numbers(text: str) -> list[str]:
-    """Folded words written with a capital or as digits inside a sentence (not its first
-    word, which is capitalised anyway): names of people, places, organisations, and numbers."""
-    found: list[str] = []
-    for sentence in _SENTENCE_BREAK.split(text):
-        words = _RAW_WORD.findall(sentence)
-        found.extend(w for w in words[1:] if w[:1].isupper() or w.isdigit())
-    return tokens(" ".join(found))
-
-
-def url_words(url: str | None) -> list[str]:
-    """Words of a link's path segments that look like slugs (three words or more)."""
-    if not url:
-        return []
-    words: list[str] = []
-    for segment in urlsplit(url).path.split("/"):
-        parts = _SLUG_SEPARATOR.split(_SLUG_SUFFIX.sub("", segment))
-        if len(parts) >= 3:
-            words.extend(part for part in parts if part.isalpha())
-    return tokens(" ".join(words))
-
-
-def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
-    """The entry's unit-length term vector (sublinear term frequencies)."""
-    # One count per stem and part, then weighted: the sums are the same floats as adding
-    # the weights word by word (whole multiples of 0.5 are exact), in the same order.
-    counts: defaultdict[str, float] = defaultdict(float)
-    words = text.split()
-    lead = " ".join(words[:LEAD_WORDS])
-    parts = [
-        (tokens(title), TITLE_WEIGHT),
-        (tokens(lead), 1.0),
-        (tokens(" ".join(words[LEAD_WORDS:BODY_WORDS])), BODY_WORD_WEIGHT),
-        (names_and_numbers(lead), NAME_BOOST),
-        (url_words(url), URL_WORD_WEIGHT),
-    ]
-    for part, weight in parts:
-        for stem, occurrences in _stems(part).items():
-            counts[stem] += occurrences * weight
-    weights = {term: 1.0 + math.log(count) for term, count in counts.items()}
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    return {term: w / norm for term, w in weights.items()}
-
-
-# A background table: term hashes, ascending, and each term's IDF in ordinary language.
-Background = tuple[HashArray, FloatArray]
-
-
-@cache
-def background_idf() -> Background:
-    """The background's term hashes, ascending, and each term's IDF in ordinary language:
-    1 + ln(1 / share), the share of `HEADLINE_WORDS`-word headlines that hold it (the
-    window's IDF is 1 + ln((documents + 1) / (frequency + 1)), the same scale). Built once
-    per process (3.5 s in a child process the first time, 15 ms from the cache)."""
-    hashes, frequencies = read_term_frequencies(PREFIX_LENGTH)
-    return hashes, 1.0 - np.log(document_shares(frequencies, HEADLINE_WORDS))
-
-
-def prefetch_background() -> None:
-    """Start building `background_idf` in its child process, unless it is built."""
-    if not background_idf.cache_info().currsize:
-        start_reading(PREFIX_LENGTH)
-
-
-def term_hash(term: str) -> int:
-    """A term's 64-bit hash (xxh64 of its UTF-8): how stored vectors name their terms."""
-    return xxh64_intdigest(term.encode())
-
-
-def term_hashes(terms: Iterable[str], count: int) -> HashArray:
-    return np.fromiter(map(term_hash, terms), np.uint64, count)
-
-
-def _hashes_of(vector: TermVector) -> list[int]:
-    return [term_hash(term) for term in vector]
-
-
-def encode_vector(vector: Mapping[str, float]) -> tuple[bytes, bytes]:
-    """A term vector as stored: its terms' hashes (`term_hash`) as little-endian uint64 and
-    their weights as little-endian float64, in the same order.
-
-    Hashes, not the terms' text, because a restart reads every vector of the window and
-    string lookups were over a third of it. Two terms of a window sharing a hash (about
-    10^-10 for 100,000 terms) would count as one."""
-    hashes = term_hashes(vector, len(vector)).astype("<u8", copy=False)
-    weights = np.fromiter(vector.values(), dtype="<f8", count=len(vector))
-    return hashes.tobytes(), weights.tobytes()
-
-
-def decode_vector(terms: bytes, weights: bytes) -> tuple[HashArray, FloatArray]:
-    """The term hashes and weights `encode_vector` stored, bit for bit (read-only)."""
-    if len(terms) % 8 or len(weights) % 8:
-        raise ValueError("a stored term vector is not a whole number of 8-byte values")
-    hashes = np.frombuffer(terms, dtype="<u8").astype(np.uint64, copy=False)
-    values = np.frombuffer(weights, dtype="<f8").astype(np.float64, copy=False)
-    if len(hashes) != len(values):
-        raise ValueError(f"a stored term vector has {len(hashes)} terms, {len(values)} weights")
-    return hashes, values
-
-
-def window_vector(stored: WindowEntry) -> tuple[HashArray, FloatArray]:
-    """An entry's term vector as term hashes and weights: as stored, else derived from its
-    text (entries stored before vectors were, or under another recipe)."""
-    if stored.terms is not None and stored.weights is not None:
-        return decode_vector(stored.terms, stored.weights)
-    vector = event_terms(stored.title, stored.text, stored.url)
-    return (
-        term_hashes(vector, len(vector)),
-        np.fromiter(vector.values(), dtype=np.float64, count=len(vector)),
-    )
-
-
-@dataclass(slots=True)
-class TermStatistics:
-    """Document frequencies over the window, for inverse document frequency.
-
-    Terms get ids so that frequencies, centroids and the vectors kept for the window are
-    arrays, because dictionaries of strings held about 20 KB per item of the window. A
-    term is known by its hash
-    (`term_hash`, what the store keeps), and the terms of live vectors also by their text:
-    looking a string up costs less than hashing it again."""
-
-    documents: int = 0
-    vocabulary: dict[int, int] = field(default_factory=dict)  # term hash -> id
-    hashes: list[int] = field(default_factory=list)  # id -> term hash
-    by_text: dict[str, int] = field(default_factory=dict)  # term -> id, for live vectors
-    count_by_id: CountArray = field(default_factory=lambda: np.zeros(1024, dtype=np.int64))
-    # log(frequency + 1) of each term, kept as frequencies change: the IDF of a term is
-    # then a subtraction, not a logarithm (norms of large centroids take thousands).
-    log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
-    # Each term's IDF in ordinary language (`background_idf`); inf for a term the
-    # background lacks: rare, so it gets the largest IDF the window gives.
-    background_by_id: FloatArray = field(default_factory=lambda: np.full(1024, np.inf))
-    # The table those come from; None: this process's (`background_idf`, read at first use).
-    background: Background | None = None
-
-    def intern(self, hashes: HashArray) -> IdArray:
-        """The ids of these term hashes, new terms getting the next free ids in the order
-        of their hashes. Array work but for a lookup per distinct hash: a restart interns
-        every term of the window, a batch of entries at a time. (New ids in order of first
-        occurrence needed `np.unique`'s `return_index`, a stable sort: a third of the
-        interning. Candidates break ties by hash, not id; the numbering changes only the
-        order in which dot products add up, in their last bits.)"""
-        distinct, where = np.unique(hashes, return_inverse=True)
-        listed = distinct.tolist()
-        ids = np.fromiter(map(self.vocabulary.get, listed, repeat(-1)), np.int64, len(listed))
-        new = np.flatnonzero(ids < 0)
-        if len(new):
-            start = len(self.hashes)
-            ids[new] = np.arange(start, start + len(new))
-            added = distinct[new].tolist()
-            self.vocabulary.update(zip(added, range(start, start + len(new)), strict=True))
-            self.hashes.extend(added)
-            self._grow()
-            self._look_up_background(ids[new], distinct[new])
-        return ids[where.reshape(-1)].astype(np.int32)
-
-    def ids(self, terms: Iterable[str], count: int) -> IdArray:
-        """The ids of `count` terms (new terms get ids, with no documents yet)."""
-        listed = terms if isinstance(terms, list) else list(terms)
-        by_text = self.by_text
-        unknown = [term for term in listed if term not in by_text]
-        if unknown:
-            # A few terms per entry, one at a time: `intern`'s numpy calls cost more here
-            # than they save (about 7% of an update's storing thread, py-spy).
-            vocabulary, hashes = self.vocabulary, self.hashes
-            first_new = len(hashes)
-            for term in unknown:
-                hashed = term_hash(term)
-                term_id = vocabulary.get(hashed)
-                if term_id is None:
-                    term_id = vocabulary[hashed] = len(hashes)
-                    hashes.append(hashed)
-                by_text[term] = term_id
-            self._grow()
-            if len(hashes) > first_new:
-                self._look_up_background(
-                    np.arange(first_new, len(hashes)),
-                    np.array(hashes[first_new:], dtype=np.uint64),
-                )
-        return np.fromiter(map(by_text.__getitem__, listed), dtype=np.int32, count=count)
-
-    def _grow(self) -> None:
-        if len(self.hashes) > len(self.count_by_id):
-            grown = max(len(self.hashes), 2 * len(self.count_by_id))
-            self.count_by_id = np.concatenate(
-                [self.count_by_id, np.zeros(grown - len(self.count_by_id), dtype=np.int64)]
-            )
-            self.log_by_id = np.concatenate([self.log_by_id, np.zeros(grown - len(self.log_by_id))])
-            self.background_by_id = np.concatenate(
-                [self.background_by_id, np.full(grown - len(self.background_by_id), np.inf)]
-            )
-
-    def _look_up_background(self, ids: npt.NDArray[np.integer], hashes: HashArray) -> None:
-        known, idf = self.background if self.background is not None else background_idf()
-        if not len(ids) or not len(known):
-            return
-        at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
-        self.background_by_id[ids] = np.where(known[at] == hashes, idf[at], np.inf)
-
-    def add(self, vector: Mapping[str, float]) -> IdArray:
-        """Count one document with these terms; returns their ids."""
-        ids = self.ids(vector, len(vector))
-        self.add_ids(ids)
-        return ids
-
-    def add_ids(self, ids: IdArray) -> None:
-        self.documents += 1
-        self._count(ids, 1)
-
-    def remove_ids(self, ids: IdArray) -> None:
-        self.documents = max(0, self.documents - 1)
-        self._count(ids, -1)
-
-    def add_hashed_documents(self, documents: Sequence[HashArray]) -> IdArray:
-        """Count documents given by their terms' hashes (`intern`, then `add_documents`);
-        returns the ids of all their terms, document after document. What reads a batch of
-        the window's stored vectors calls this, not `add_ids` once per document: interning
-        one document at a time is a few numpy calls for ~140 terms (a window of 100,000
-        corpus entries: 29.9 s that way, 4.8 s in batches of 4,096, in one run)."""
-        if not documents:
-            return np.zeros(0, dtype=np.int32)
-        ids = self.intern(np.concatenate(documents))
-        self.add_documents(ids, len(documents))
-        return ids
-
-    def add_documents(self, ids: IdArray, documents: int) -> None:
-        """Count `documents` documents at once, `ids` the concatenation of their terms'
-        ids (a restart: one `bincount` instead of a step per document)."""
-        self.documents += documents
-        counts = np.bincount(ids, minlength=len(self.hashes))
-        touched = np.flatnonzero(counts)
-        self.count_by_id[touched] += counts[touched]
-        self._refresh_logs(touched)
-
-    def _count(self, ids: IdArray, step: int) -> None:
-        """Add `step` to the frequency of each term (the ids of one document: distinct)."""
-        self.count_by_id[ids] = np.maximum(self.count_by_id[ids] + step, 0)
-        self._refresh_logs(ids)
-
-    def _refresh_logs(self, ids: npt.NDArray[np.integer]) -> None:
-        self.log_by_id[ids] = np.log(self.count_by_id[ids] + 1.0)  # 0 for a term in none
-
-    def idf_base(self) -> float:
-        """The IDF of a term in no document; `idf(t)` is this minus log(frequency + 1)."""
-        return math.log(self.documents + 1) + 1.0
-
-    def idf(self, term: str, *, background: bool = False) -> float:
-        """The term's IDF over the window; with `background`, at least its IDF in ordinary
-        language (what headline decisions use, see HEADLINE_WORDS)."""
-        term_id = self.by_text.get(term)
-        if term_id is None:
-            term_id = self.vocabulary.get(term_hash(term))
-        if term_id is None:
-            return self.idf_base()
-        return float(self.idf_of(np.array([term_id]), background=background)[0])
-
-    def idf_of(self, ids: npt.NDArray[np.integer], *, background: bool) -> FloatArray:
-        """`idf` of many term ids at once."""
-        base = self.idf_base()
-        window: FloatArray = base - self.log_by_id[ids]
-        if not background:
-            return window
-        floor: FloatArray = np.minimum(self.background_by_id[ids], base)
-        return np.maximum(window, floor)
-
-    def common_above(self) -> float:
-        """Terms in more documents than this are common (see CANDIDATE_MAX_DOCUMENT_SHARE)."""
-        return CANDIDATE_MAX_DOCUMENT_SHARE * max(self.documents, 20)
-
-    def compact(self, keep: npt.NDArray[np.bool_]) -> IdArray:
-        """Forget the terms not in `keep` (indexed by id; terms still counted are always
-        kept) and renumber the rest in the same order; returns old id -> new id (-1 for
-        forgotten). Without this the vocabulary would hold every stem seen since start."""
-        size = len(self.hashes)
-        keep = keep[:size] | (self.count_by_id[:size] > 0)
-        mapping = np.full(size, -1, dtype=np.int32)
-        mapping[keep] = np.arange(int(keep.sum()), dtype=np.int32)
-        self.hashes = [h for h, kept in zip(self.hashes, keep.tolist(), strict=True) if kept]
-        self.vocabulary = {term: term_id for term_id, term in enumerate(self.hashes)}
-        renumbered = mapping.tolist()
-        self.by_text = {
-            term: renumbered[term_id]
-            for term, term_id in self.by_text.items()
-            if renumbered[term_id] >= 0
-        }
-        capacity = max(1024, 2 * len(self.hashes))
-        counts = np.zeros(capacity, dtype=np.int64)
-        counts[: len(self.hashes)] = self.count_by_id[:size][keep]
-        logs = np.zeros(capacity)
-        logs[: len(self.hashes)] = self.log_by_id[:size][keep]
-        backgrounds = np.full(capacity, np.inf)
-        backgrounds[: len(self.hashes)] = self.background_by_id[:size][keep]
-        self.count_by_id, self.log_by_id, self.background_by_id = counts, logs, backgrounds
-        return mapping
 
 
 @dataclass(slots=True)
@@ -675,11 +326,11 @@ class EventIndex:
         any of them; each is then placed (`add_member` with `pending`), `unpend`ed, or
         forgotten by `end_update`."""
         if self.feed_terms is not None:
-            self.feed_terms.pend(feed_id, (_hashes_of(vector) for vector in vectors))
+            self.feed_terms.pend(feed_id, (hashes_of(vector) for vector in vectors))
 
     def unpend(self, feed_id: int, vector: TermVector) -> None:
         if self.feed_terms is not None:
-            self.feed_terms.unpend(feed_id, _hashes_of(vector))
+            self.feed_terms.unpend(feed_id, hashes_of(vector))
 
     def end_update(self, feed_id: int) -> None:
         if self.feed_terms is not None:

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from aggregator.dedup.event_model import FEATURE_WORDS
-from aggregator.dedup.events import TermStatistics, TermVector, shared_terms
+from aggregator.dedup.events import shared_terms
 from aggregator.dedup.signature import is_headline_only
+from aggregator.dedup.term_stats import TermStatistics
 from aggregator.dedup.text import tokens
+from aggregator.dedup.vectors import TermVector
 from aggregator.models import EventView, JoinLevel, Reasons, StoryEvent, StoryLink
 
 _LEVEL_WORDS = {

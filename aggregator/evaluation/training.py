@@ -41,8 +41,9 @@ from aggregator.dedup.event_model import (
     fit_logistic,
     shipped_model,
 )
-from aggregator.dedup.events import EventIndex, Query, TermVector, event_terms
+from aggregator.dedup.events import EventIndex, Query
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
+from aggregator.dedup.vectors import TermVector, event_terms
 from aggregator.evaluation import datasets, judged
 from aggregator.evaluation.learning import Params
 from aggregator.evaluation.replay import REPLAY_TICK, _raw

@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from aggregator.dedup.events import TermVector, event_terms
 from aggregator.dedup.signature import Signatures, Signer
+from aggregator.dedup.vectors import TermVector, event_terms
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Entry, ParsedFeed
 

@@ -27,10 +27,10 @@ import numpy as np
 import numpy.typing as npt
 import sqlite_utils
 
-from aggregator.dedup.events import encode_vector
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, to_microseconds
 from aggregator.dedup.signature import MinHashParams, Signatures
 from aggregator.dedup.text import distinctive_content
+from aggregator.dedup.vectors import encode_vector
 from aggregator.errors import StoreError
 from aggregator.models import (
     Entry,
@@ -451,7 +451,7 @@ class Store:
         tombstones.create_index(["expires"])
 
     def _schema_term_vectors(self) -> None:
-        """Each entry's event term vector (`dedup.events.encode_vector`), so that a restart
+        """Each entry's event term vector (`dedup.vectors.encode_vector`), so that a restart
         reads the window's vectors instead of deriving them from every text again. NULL
         for entries stored before, and after a change of recipe: derived from the text."""
         entries = self.db.table("entries")

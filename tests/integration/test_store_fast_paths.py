@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 from aggregator.dedup.canonical import choose_canonical
-from aggregator.dedup.events import event_terms
 from aggregator.dedup.index import NO_TIME, FingerprintColumns, SimilarityIndex, from_microseconds
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer, signature_from_bytes
 from aggregator.dedup.text import distinctive_content
+from aggregator.dedup.vectors import event_terms
 from aggregator.errors import StoreError
 from aggregator.models import CanonicalRule, Entry, FeedSpec, JoinLevel
 from aggregator.store import Store, from_db_time, to_db_time

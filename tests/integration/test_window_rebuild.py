@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from aggregator.dedup.events import (
+from aggregator.dedup.events import EventIndex
+from aggregator.dedup.vectors import (
     TERM_VECTOR_RECIPE,
-    EventIndex,
     decode_vector,
     encode_vector,
     event_terms,

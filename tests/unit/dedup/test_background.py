@@ -18,7 +18,7 @@ from aggregator.dedup.background import (
     read_term_frequencies,
     term_frequencies,
 )
-from aggregator.dedup.events import PREFIX_LENGTH, term_hash, term_hashes
+from aggregator.dedup.vectors import PREFIX_LENGTH, term_hash, term_hashes
 
 
 @pytest.fixture(scope="module")

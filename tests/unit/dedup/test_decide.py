@@ -11,10 +11,11 @@ import pytest
 
 from aggregator.dedup.decide import Merge, Placement, decide_merge, decide_placement
 from aggregator.dedup.event_model import FEATURES, EventModel
-from aggregator.dedup.events import EventIndex, event_terms
+from aggregator.dedup.events import EventIndex
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import Signer
+from aggregator.dedup.vectors import event_terms
 from aggregator.models import Entry, JoinLevel
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 

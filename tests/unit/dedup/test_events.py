@@ -15,9 +15,11 @@ from aggregator.dedup.events import (
     TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
     Query,
-    TermStatistics,
     cosine,
     cosine_if_reaches,
+)
+from aggregator.dedup.term_stats import TermStatistics
+from aggregator.dedup.vectors import (
     event_terms,
     names_and_numbers,
     term_hash,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+from aggregator.dedup.events import EventIndex
 from aggregator.dedup.feed_terms import FeedTerms, TemplateRule
+from aggregator.dedup.vectors import event_terms
 
 FEED, OTHER = 1, 2
 
@@ -60,10 +64,6 @@ def test_the_index_weighs_a_feed_s_template_only_against_its_own_items() -> None
     """Through the event index: an item of a feed whose titles all end in its show's name
     has part of its weight in the template, against its feed's events only; an index whose
     model gives the template no weight counts nothing."""
-    from datetime import UTC, datetime, timedelta
-
-    from aggregator.dedup.events import EventIndex, event_terms
-
     now = datetime(2026, 12, 7, tzinfo=UTC)
     index = EventIndex(timedelta(hours=72), count_templates=True)
     subjects = ["storm hits Brest", "hail over Lyon", "snow in Grenoble", "flood in Nimes"]
