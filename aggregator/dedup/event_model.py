@@ -66,6 +66,18 @@ FEATURE_WORDS = {
     "log_members": "the event's size",
     "log_terms": "the item's length",
 }
+
+
+def decided_by(probability: float | None, reasons: Sequence[tuple[str, float]]) -> str:
+    """'probability 0.93, decided by the words they share (+20.60) and the item has no
+    text (-0.75)'; '' when the decision had no probability (a copy, a founder)."""
+    if probability is None:
+        return ""
+    parts = [f"{FEATURE_WORDS.get(name, name)} ({part:+.2f})" for name, part in reasons]
+    named = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+    return f"probability {probability:.2f}" + (f", decided by {named}" if named else "")
+
+
 SIMILARITY_FEATURES = 3  # the first three are the cosine (times 1, `headline_item`, log terms)
 
 

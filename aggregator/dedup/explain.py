@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aggregator.dedup.event_model import FEATURE_WORDS
+from aggregator.dedup.event_model import decided_by
 from aggregator.dedup.events import shared_terms
 from aggregator.dedup.signature import is_headline_only
 from aggregator.dedup.term_stats import TermStatistics
@@ -50,12 +50,7 @@ class MemberReason:
         if self.rule and self.level is not JoinLevel.FOUNDER:
             text += f" ({self.rule})"
         if self.probability is not None:
-            text += f"; probability {self.probability:.2f}"
-            if self.reasons:
-                words = ", ".join(
-                    f"{FEATURE_WORDS.get(name, name)} {part:+.2f}" for name, part in self.reasons
-                )
-                text += f", decided by: {words}"
+            text += f"; {decided_by(self.probability, self.reasons)}"
         return text
 
 
@@ -118,15 +113,14 @@ class Explanation:
 def _link_words(link: StoryLink) -> str:
     """Why two events were linked into one story, in words."""
     text = f"event {link.event_id} linked to event {link.linked_event_id}"
-    details = []
-    if link.similarity is not None:
-        details.append(f"similarity {link.similarity:.2f}")
-    if link.probability is not None:
-        details.append(f"probability {link.probability:.2f}")
-    if link.reasons:
-        details.append("decided by: " + ", ".join(
-            f"{FEATURE_WORDS.get(name, name)} {part:+.2f}" for name, part in link.reasons
-        ))  # fmt: skip
+    details = [
+        part
+        for part in (
+            f"similarity {link.similarity:.2f}" if link.similarity is not None else "",
+            decided_by(link.probability, link.reasons),
+        )
+        if part
+    ]
     return text + (f" ({'; '.join(details)})" if details else "")
 
 

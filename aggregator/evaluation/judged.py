@@ -178,18 +178,23 @@ def placed_folder(
 def _place_folder(
     root: Path, files: Sequence[Path], settings: Settings, model: EventModel | None
 ) -> dict[tuple[str, str], Placed]:
-    placed: dict[tuple[str, str], Placed] = {}
     with placed_folder(root, files, settings, model) as store:
-        rows = store.db.query(
-            "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, f.name"
-            " from entries e join feeds f on f.id = e.feed_id"
-            " join events ev on ev.id = e.event_id"
-        )
-        for row in rows:
-            where = Placed(int(row["id"]), int(row["event_id"]), int(row["story_id"]))
-            for key in (row["guid"], row["canonical_url"]):
-                if key:
-                    placed.setdefault((str(row["name"]), str(key)), where)
+        return placed_keys(store)
+
+
+def placed_keys(store: Store) -> dict[tuple[str, str], Placed]:
+    """Where each placed item is, by (feed name, GUID) and (feed name, canonical link)."""
+    placed: dict[tuple[str, str], Placed] = {}
+    rows = store.db.query(
+        "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, f.name"
+        " from entries e join feeds f on f.id = e.feed_id"
+        " join events ev on ev.id = e.event_id"
+    )
+    for row in rows:
+        where = Placed(int(row["id"]), int(row["event_id"]), int(row["story_id"]))
+        for key in (row["guid"], row["canonical_url"]):
+            if key:
+                placed.setdefault((str(row["name"]), str(key)), where)
     return placed
 
 

@@ -214,11 +214,6 @@ class PairFeatures:
         return first.entry_id, second.entry_id
 
 
-def judged_examples(root: Path, pairs: Sequence[judged.JudgedPair]) -> Examples:
-    """`PairFeatures.examples` of these pairs."""
-    return PairFeatures(root).examples(pairs)
-
-
 @dataclass(slots=True)
 class _Window:
     """Every placed item as an event of its own (id: the entry's), with its vector."""
@@ -231,20 +226,15 @@ class _Window:
 def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _Window]:
     """Each placed item found by (feed name, GUID or link), and the window of them all,
     counting the feeds' templates."""
-    keys: dict[tuple[str, str], judged.Placed] = {}
+    keys = judged.placed_keys(store)
     index = EventIndex(Settings().dedup_window, count_templates=True)
     vectors: dict[int, TermVector] = {}
+    placed_in: dict[int, int] = {}
     for row in store.db.query(
-        "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, e.url, f.name,"
-        " e.feed_id, e.title, e.text, e.published, e.first_seen, e.headline_only"
-        " from entries e join feeds f on f.id = e.feed_id"
-        " join events ev on ev.id = e.event_id order by e.id"
+        "select id, event_id, canonical_url, url, feed_id, title, text, published,"
+        " first_seen, headline_only from entries order by id"
     ):
         entry_id = int(row["id"])
-        where = judged.Placed(entry_id, int(row["event_id"]), int(row["story_id"]))
-        for key in (row["guid"], row["canonical_url"]):
-            if key:
-                keys.setdefault((str(row["name"]), str(key)), where)
         first_seen = from_db_time(row["first_seen"])
         assert first_seen is not None
         vector = event_terms(
@@ -256,7 +246,7 @@ def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _
             feed_id=int(row["feed_id"]),
         )  # fmt: skip
         vectors[entry_id] = vector
-    placed_in = {where.entry_id: where.event_id for where in keys.values()}
+        placed_in[entry_id] = int(row["event_id"])
     return keys, _Window(index, vectors, placed_in)
 
 

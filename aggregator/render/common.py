@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from aggregator.dedup.event_model import FEATURE_WORDS
+from aggregator.dedup.event_model import decided_by
 from aggregator.ingest.normalize import clean_text
-from aggregator.models import EventView, JoinLevel, Reasons, StoredEntry, StoryEvent
+from aggregator.models import EventView, JoinLevel, StoredEntry, StoryEvent
 
 # Schemes a rendered link may have. Item links are web pages: no mailto, no javascript:,
 # data:, vbscript:, file: (feedparser keeps those verbatim in link fields).
@@ -154,16 +154,6 @@ def same_story(event: EventView) -> str | None:
     more = len(others) - STORY_EVENTS_NAMED
     count = f"{len(others)} other event" + ("s" if len(others) > 1 else "")
     return f"same story: {count}: {named}" + (f" and {more} more" if more > 0 else "")
-
-
-def decided_by(probability: float | None, reasons: Reasons) -> str:
-    """'probability 0.93, decided by the words they share (+20.6) and the item has no text
-    (-0.75)'; '' when the decision had no probability (a copy, a founder)."""
-    if probability is None:
-        return ""
-    parts = [f"{FEATURE_WORDS.get(name, name)} ({part:+.2f})" for name, part in reasons]
-    named = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
-    return f"probability {probability:.2f}" + (f", decided by {named}" if named else "")
 
 
 def how_joined(member: StoredEntry, numbers: Mapping[int, int]) -> str:

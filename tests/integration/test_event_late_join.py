@@ -81,4 +81,4 @@ def test_the_airport_story_joins_the_eruption_once_the_event_has_grown(
     assert f"Merged in event {airport} (1 entries): its one article is close" in shown
     assert "first of the event" not in shown
     assert shown.count("first of one of the events merged here") == 2
-    assert f"probability {joined.probability:.2f}, decided by: the words they share +" in shown
+    assert f"probability {joined.probability:.2f}, decided by the words they share (+" in shown

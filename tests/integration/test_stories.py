@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import load_config
-from aggregator.dedup.event_model import FEATURES, EventModel, shipped_model
+from aggregator.dedup.event_model import EventModel, shipped_model
 from aggregator.digest import build_digest
 from aggregator.models import EventQuery, EventView
 from aggregator.pipeline import Pipeline
@@ -26,6 +26,7 @@ from aggregator.store import Store
 from tests.conftest import SEED_CONFIG
 from tests.integration.test_store import store_before
 from tests.support.browser import SEED_NOW
+from tests.support.models import linking_model
 
 LATER = SEED_NOW + timedelta(hours=1)
 ARTICLE_003 = "La Maison Blanche affirme qu'un haut responsable russe"
@@ -33,12 +34,8 @@ ARTICLE_000 = "Les États-unis Accusent La Russie"
 
 
 def cosine_story_model(cosine: float) -> EventModel:
-    """The shipped join with a story link at `cosine` and nothing else: what the link
-    does, apart from what the fitted model decides."""
-    join = shipped_model()
-    weights = tuple(20.0 if name == "similarity" else 0.0 for name in FEATURES)
-    story = EventModel(weights=weights, bias=-20.0 * cosine, threshold=0.5)
-    return EventModel(join.weights, join.bias, join.threshold, join.trained_on, story=story)
+    """The shipped join with a story link at `cosine` and nothing else."""
+    return linking_model(shipped_model(), cosine)
 
 
 def seeded(

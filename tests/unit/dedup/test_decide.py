@@ -10,13 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from aggregator.dedup.decide import Merge, Placement, decide_merge, decide_placement
-from aggregator.dedup.event_model import FEATURES, EventModel
+from aggregator.dedup.event_model import EventModel
 from aggregator.dedup.events import EventIndex
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS
 from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import Signer
 from aggregator.dedup.vectors import event_terms
 from aggregator.models import Entry, JoinLevel
+from tests.support.models import linking_model
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -41,15 +42,6 @@ class Facts:
 
     def separated_from(self, event_id: int) -> set[int]:
         return {other for pair in self.split if event_id in pair for other in pair} - {event_id}
-
-
-def model(join_cosine: float, story_cosine: float) -> EventModel:
-    def at(cosine: float) -> EventModel:
-        weights = tuple(20.0 if name == "similarity" else 0.0 for name in FEATURES)
-        return EventModel(weights=weights, bias=-20.0 * cosine, threshold=0.5)
-
-    join = at(join_cosine)
-    return EventModel(join.weights, join.bias, join.threshold, story=at(story_cosine))
 
 
 def entry(number: int, title: str, text: str, link: str | None = None) -> Entry:
@@ -92,7 +84,7 @@ class World:
 
 @pytest.fixture
 def world() -> World:
-    placed = World(model(0.25, 0.05))
+    placed = World(linking_model(0.25, 0.05))
     for number, title in enumerate(BACKGROUND, start=100):
         placed.add(number, entry(number, title, ""), number)
     placed.add(1, entry(1, *ERUPTION, link="https://a.example/eruption"), 1)
@@ -114,7 +106,7 @@ def test_a_copy_of_the_text_is_a_near_duplicate(world: World) -> None:
 
 
 def test_an_article_joining_its_headline_asks_for_a_story_search() -> None:
-    placed = World(model(0.25, 0.05))
+    placed = World(linking_model(0.25, 0.05))
     for number, title in enumerate(BACKGROUND, start=100):
         placed.add(number, entry(number, title, ""), number)
     placed.add(1, entry(1, ERUPTION[0], ""), 1)
@@ -140,7 +132,7 @@ def test_a_full_event_takes_no_more_members_and_names_its_story(world: World) ->
 
 
 def test_a_related_article_founds_an_event_in_the_story(world: World) -> None:
-    strict = World(model(0.99, 0.05))
+    strict = World(linking_model(0.99, 0.05))
     for number, title in enumerate(BACKGROUND, start=100):
         strict.add(number, entry(number, title, ""), number)
     strict.add(1, entry(1, *ERUPTION), 1)
@@ -150,7 +142,7 @@ def test_a_related_article_founds_an_event_in_the_story(world: World) -> None:
 
 
 def test_an_unrelated_item_founds_an_event_alone() -> None:
-    placed = World(model(0.25, 0.5))
+    placed = World(linking_model(0.25, 0.5))
     for number, title in enumerate(BACKGROUND, start=100):
         placed.add(number, entry(number, title, ""), number)
     placed.add(1, entry(1, *ERUPTION), 1)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from aggregator.dedup.event_model import FEATURES, Candidate, EventModel, shipped_model
+from aggregator.dedup.event_model import Candidate, EventModel, shipped_model
 from aggregator.dedup.events import (
     TEXT_LATE_JOIN_THRESHOLD,
     EventIndex,
@@ -27,6 +27,7 @@ from aggregator.dedup.vectors import (
     window_vector,
 )
 from aggregator.models import WindowEntry
+from tests.support.models import linking_model
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -606,17 +607,6 @@ def test_a_founders_merge_search_reuses_its_missed_search_exactly(
                 index.merge(searched.event_id, event_id)
     assert founders > 20 and merges > 0
     assert reused_cosines < searched_cosines / 2
-
-
-def linking_model(join_cosine: float, story_cosine: float) -> EventModel:
-    """A model that joins at `join_cosine` and links stories at `story_cosine`."""
-
-    def at(cosine: float) -> EventModel:
-        weights = tuple(20.0 if name == "similarity" else 0.0 for name in FEATURES)
-        return EventModel(weights=weights, bias=-20.0 * cosine, threshold=0.5)
-
-    join = at(join_cosine)
-    return EventModel(join.weights, join.bias, join.threshold, story=at(story_cosine))
 
 
 def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
