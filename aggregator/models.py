@@ -246,7 +246,8 @@ class MemberFacts:
 class WindowEntry(NamedTuple):
     """An entry of the dedup window as a restart reads it back for the event level: its
     stored term vector (`terms`, `weights`: `dedup.vectors.encode_vector`), or, when none
-    is stored, the title, text and link to derive it from (empty otherwise).
+    is stored, the title, text and link to derive it from (empty otherwise; the title is
+    also there when it holds a digit, for the parts and dates it may name).
 
     A named tuple, not a frozen dataclass: a restart makes one per entry of the window,
     and a frozen dataclass sets each field through `object.__setattr__` (5.9 us against

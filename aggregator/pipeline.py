@@ -727,7 +727,7 @@ class Pipeline:
         self.events.observe(vector)
         placement = decide_placement(
             entry, signatures, vector, feed_id=feed_id, now=now, facts=self.store,
-            copies=self.index, events=self.events,
+            copies=self.index, events=self.events, marks=prepared.marks,
         )  # fmt: skip
         level, related = placement.level, placement.story
         if placement.event_id is not None:
@@ -756,7 +756,7 @@ class Pipeline:
         )
         self.events.add_member(
             entry_id, event_id, vector, headline_only=signatures.headline_only, when=now,
-            published=entry.published, feed_id=feed_id, pending=pending,
+            published=entry.published, feed_id=feed_id, pending=pending, marks=prepared.marks,
         )  # fmt: skip
         # Only a new write-up can bring the event closer to an article it missed (a copy adds
         # the same words again), so copies trigger no search.
@@ -784,7 +784,7 @@ class Pipeline:
         related = self.events.search(
             prepared.vector, headline_only=prepared.signatures.headline_only, now=now,
             published=prepared.entry.published, feed_id=feed_id, same_story=story,
-            joining=False,
+            joining=False, marks=prepared.marks,
         ).story  # fmt: skip
         if related is not None:
             self._link(event_id, related, now)

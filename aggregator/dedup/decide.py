@@ -23,6 +23,7 @@ from typing import Protocol
 from aggregator.dedup.events import EventIndex, EventMatch, SearchTrace
 from aggregator.dedup.grouping import MAX_EVENT_MEMBERS, MAX_VERIFIED_CANDIDATES, best_match
 from aggregator.dedup.index import SimilarityIndex
+from aggregator.dedup.series import Mark
 from aggregator.dedup.signature import Signatures
 from aggregator.dedup.vectors import TermVector
 from aggregator.models import Entry, JoinLevel
@@ -68,6 +69,7 @@ class Placement:
 def decide_placement(
     entry: Entry, signatures: Signatures, vector: TermVector, *, feed_id: int,
     now: datetime, facts: PlacementFacts, copies: SimilarityIndex, events: EventIndex,
+    marks: frozenset[Mark] = frozenset(),
 ) -> Placement:  # fmt: skip
     """Where `entry` goes (see the module). `vector` must be observed by `events` first."""
     exact = facts.exact_duplicate(entry)
@@ -85,7 +87,7 @@ def decide_placement(
         )  # fmt: skip
     search = events.search(
         vector, headline_only=signatures.headline_only, now=now, published=entry.published,
-        feed_id=feed_id,
+        feed_id=feed_id, marks=marks,
     )  # fmt: skip
     event, related = search.join, search.story
     # Sizes of the copies' events only: an event no copy names is not counted here (the

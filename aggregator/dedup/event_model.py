@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 from aggregator.errors import ModelFileError
 
-FORMAT_VERSION = 2  # 2: the story link beside the join
+FORMAT_VERSION = 3  # 2: the story link beside the join; 3: `another_part`
 SHIPPED_MODEL = Path(__file__).with_name("event_model.json")
 
 # The features, in the order of the weights; `similarity` first (see `needed_similarity`).
@@ -51,6 +51,7 @@ FEATURES = (
     "headline_event",  # most of the event's items have no text
     "log_members",  # log of the event's size
     "log_terms",  # log of the number of terms of the entry
+    "another_part",  # the entry is another part or edition of a series of the event's feed
 )
 # How each feature reads in an explanation ("decided by: ...").
 FEATURE_WORDS = {
@@ -65,6 +66,7 @@ FEATURE_WORDS = {
     "headline_event": "the event is mostly headlines",
     "log_members": "the event's size",
     "log_terms": "the item's length",
+    "another_part": "it is another part or edition of a series of this feed",
 }
 
 
@@ -93,6 +95,7 @@ class Candidate:
     headline_event: bool
     members: int
     terms: int = 1  # of the entry's vector
+    another_part: bool = False  # dedup/series.py
 
     @property
     def log_terms(self) -> float:
@@ -113,6 +116,7 @@ class Candidate:
             float(self.headline_event),
             math.log(max(1, self.members)),
             self.log_terms,
+            float(self.another_part),
         ]
 
     def features(self, similarity: float) -> list[float]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from aggregator.dedup.event_model import Candidate, EventModel, hours_between, shipped_model
 from aggregator.dedup.feed_terms import FeedTerms, TemplateRule
+from aggregator.dedup.series import Mark, another_item, title_marks
 from aggregator.dedup.term_stats import TermStatistics
 from aggregator.dedup.vectors import (
     Background,
@@ -76,6 +77,31 @@ class EventProfile:
     last_active: datetime | None = None  # last arrival: the window keeps active events
     earliest: datetime | None = None  # published span of the members (arrival when unknown)
     latest: datetime | None = None
+    # feed id -> the parts and dates its members' titles name (`dedup/series.py`); None
+    # while no member's title names one (nearly all events: no dictionary for them).
+    marks: dict[int, frozenset[Mark]] | None = None
+
+    def add_marks(self, feed_id: int, marks: frozenset[Mark]) -> None:
+        if self.marks is None:
+            self.marks = {}
+        self.marks[feed_id] = self.marks.get(feed_id, frozenset()) | marks
+
+    def another_item(self, feed_id: int | None, marks: frozenset[Mark]) -> bool:
+        """Whether an entry of `feed_id` whose title names `marks` is another part or
+        edition of a series this event's items of the same feed belong to."""
+        if not marks or self.marks is None or feed_id is None:
+            return False
+        own = self.marks.get(feed_id)
+        return own is not None and another_item(marks, own)
+
+    def apart_from(self, other: EventProfile) -> bool:
+        """Whether the two events hold different parts or editions of one feed's series."""
+        if self.marks is None or other.marks is None:
+            return False
+        return any(
+            feed_id in other.marks and another_item(marks, other.marks[feed_id])
+            for feed_id, marks in self.marks.items()
+        )
 
     def add(self, ids: IdArray, weights: FloatArray) -> IdArray:
         """Add a vector (`ids` ascending) to the centroid; returns the ids new to it.
@@ -306,19 +332,19 @@ class EventIndex:
     def add_member(
         self, entry_id: int, event_id: int, vector: TermVector, *, headline_only: bool,
         when: datetime, published: datetime | None = None, observed: bool = True,
-        feed_id: int | None = None, pending: bool = False,
+        feed_id: int | None = None, pending: bool = False, marks: frozenset[Mark] = frozenset(),
     ) -> None:  # fmt: skip
         """Add an entry's vector to its event's centroid (observed: already counted).
 
         `when` is the arrival time, `published` the publisher's (default: arrival);
         `feed_id` the feed whose template it counts in (`pending`: counted by
-        `pend_update`)."""
+        `pend_update`); `marks` the parts and dates its title names (`series.marks`)."""
         stats = self.stats
         ids = stats.ids(vector, len(vector)) if observed else stats.add(vector)
         weights = np.fromiter(vector.values(), dtype=np.float64, count=len(vector))
         self._join(
             entry_id, event_id, ids, weights, headline_only, when, published, feed_id=feed_id,
-            pending=pending,
+            pending=pending, marks=marks,
         )  # fmt: skip
 
     def pend_update(self, feed_id: int, vectors: Iterable[TermVector]) -> None:
@@ -362,7 +388,7 @@ class EventIndex:
             new = self._join(
                 stored.entry_id, stored.event_id, all_ids[start:end], all_weights[start:end],
                 stored.headline_only, stored.first_seen, stored.published, post=False,
-                ascending=True, feed_id=stored.feed_id,
+                ascending=True, feed_id=stored.feed_id, marks=title_marks(stored.title),
             )  # fmt: skip
             new_ids.append(new)
             new_events.append(stored.event_id)
@@ -396,6 +422,7 @@ class EventIndex:
         self, entry_id: int, event_id: int, ids: IdArray, weights: FloatArray,
         headline_only: bool, when: datetime, published: datetime | None, *, post: bool = True,
         ascending: bool = False, feed_id: int | None = None, pending: bool = False,
+        marks: frozenset[Mark] = frozenset(),
     ) -> IdArray:  # fmt: skip
         """Add a counted vector to its event; returns the ids new to the centroid (listed
         in the postings here unless `post` is false). `ascending`: the ids are sorted."""
@@ -416,6 +443,8 @@ class EventIndex:
         self._members[entry_id] = _Member(ids, when, feed_id)
         if feed_id is not None:
             profile.feeds.add(feed_id)
+            if marks:
+                profile.add_marks(feed_id, marks)
             if self.feed_terms is not None:
                 self.feed_terms.add(feed_id, self._hashes(ids), pending=pending)
         return new
@@ -517,13 +546,15 @@ class EventIndex:
         self, vector: TermVector, *, headline_only: bool, now: datetime,
         published: datetime | None = None, refused: Iterable[int] = (),
         feed_id: int | None = None, same_story: Container[int] = (), joining: bool = True,
+        marks: frozenset[Mark] = frozenset(),
     ) -> EventSearch:  # fmt: skip
         """The most probable event of this entry (`EventModel`) among the active events
         published within the window of it, if its probability reaches the join threshold;
         and, when the model links stories, the event other than that one it is most
         probably related to among all active events but those of `same_story`, if that
         probability reaches the story threshold. `feed_id`: the entry's feed (its template
-        and its own items weigh differently). Not `joining`: the entry has joined an event
+        and its own items weigh differently); `marks`: the parts and dates its title names
+        (`series.marks`). Not `joining`: the entry has joined an event
         already, only its story link is looked for (the search leaves no trace for the
         merges after it)."""
         when = published or now
@@ -566,7 +597,7 @@ class EventIndex:
                     break
                 continue
             candidate = self.candidate(
-                profile, when, feed_id, template_share, headline_only, len(query.ids)
+                profile, when, feed_id, template_share, headline_only, len(query.ids), marks
             )
             least = 1.0 + 1e-9  # above any cosine: nothing asked
             if join:
@@ -631,7 +662,7 @@ class EventIndex:
     def candidates(
         self, vector: TermVector, *, headline_only: bool, now: datetime,
         published: datetime | None = None, feed_id: int | None = None,
-        within_span: bool = True,
+        within_span: bool = True, marks: frozenset[Mark] = frozenset(),
     ) -> list[tuple[int, Candidate, float]]:  # fmt: skip
         """What `best_event` weighs for each event it would score: the event, the facts
         of the candidate and its cosine (for training the model on labelled streams). Not
@@ -651,7 +682,7 @@ class EventIndex:
             chosen = plain if headline_only and not profile.headline_event else query
             similarity = chosen.score(profile, 0.0) or 0.0
             candidate = self.candidate(
-                profile, when, feed_id, template_share, headline_only, len(query.ids)
+                profile, when, feed_id, template_share, headline_only, len(query.ids), marks
             )
             found.append((event_id, candidate, similarity))
             if len(found) >= MAX_CANDIDATE_EVENTS:
@@ -671,7 +702,7 @@ class EventIndex:
     @staticmethod
     def candidate(
         profile: EventProfile, when: datetime, feed_id: int | None, template_share: float,
-        headline_only: bool, terms: int,
+        headline_only: bool, terms: int, marks: frozenset[Mark] = frozenset(),
     ) -> Candidate:  # fmt: skip
         outside, since = hours_between(when, profile.earliest, profile.latest)
         return Candidate(
@@ -679,6 +710,7 @@ class EventIndex:
             own_feed=feed_id is not None and feed_id in profile.feeds,
             own_template_share=template_share, headline_item=headline_only,
             headline_event=profile.headline_event, members=profile.members, terms=terms,
+            another_part=profile.another_item(feed_id, marks),
         )  # fmt: skip
 
     def merge_candidate(
@@ -697,6 +729,7 @@ class EventIndex:
             return (
                 other.event_id not in skip
                 and other.headline_event
+                and not profile.apart_from(other)
                 and (
                     profile.earliest is None
                     or profile.latest is None
@@ -742,6 +775,7 @@ class EventIndex:
                 other.members == 1
                 and not other.headline_event
                 and other.event_id not in skip
+                and not profile.apart_from(other)
                 and (other.earliest is None or profile.within(other.earliest, self.window))
             )
 
@@ -766,6 +800,8 @@ class EventIndex:
         self._post(keep, profile.add(absorbed.term_ids, absorbed.weights))
         profile.members += absorbed.members
         profile.feeds |= absorbed.feeds
+        for feed_id, marks in (absorbed.marks or {}).items():
+            profile.add_marks(feed_id, marks)
         for bound in (absorbed.earliest, absorbed.latest):
             if bound is not None:
                 profile.stretch(bound)

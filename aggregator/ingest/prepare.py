@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from aggregator.dedup.series import Mark, title_marks
 from aggregator.dedup.signature import Signatures, Signer
 from aggregator.dedup.vectors import TermVector, event_terms
 from aggregator.ingest.normalize import normalize_entry
@@ -30,6 +31,7 @@ class PreparedEntry:
     entry: Entry
     signatures: Signatures
     vector: TermVector  # the event level's term vector (`event_terms`)
+    marks: frozenset[Mark] = frozenset()  # the parts and dates its title names
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,7 @@ def prepare_entry(entry: Entry, signer: Signer) -> PreparedEntry:
         entry=entry,
         signatures=signer.sign(entry.title, entry.text),
         vector=event_terms(entry.title, entry.text, link_of(entry)),
+        marks=title_marks(entry.title),
     )
 
 

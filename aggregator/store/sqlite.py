@@ -899,13 +899,14 @@ class Store:
     def entries_for_events_since(self, cutoff: datetime, recipe: str) -> Iterator[WindowEntry]:
         """The entries first seen at or after `cutoff`, oldest first, as what rebuilds the
         event centroids: the stored term vector if it was made by `recipe`, else title,
-        text and link to derive it from."""
+        text and link to derive it from; the title also when it holds a digit (it may name
+        a part of a series or a date: `dedup.series`)."""
         current = self._meta("event_terms_recipe") == recipe
         terms, weights = ("event_terms", "event_weights") if current else ("null", "null")
         cursor = self.db.conn.execute(
             f"""
             select id, event_id, headline_only, first_seen, published, {terms}, {weights},
-                   case when {terms} is null then title end,
+                   case when {terms} is null or title glob '*[0-9]*' then title end,
                    case when {terms} is null then text end,
                    case when {terms} is null then coalesce(canonical_url, url) end, feed_id
             from entries where first_seen >= ? and event_id is not null order by id

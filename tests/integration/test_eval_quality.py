@@ -23,7 +23,7 @@ FOLDS = 5
 # measure the shipped thresholds on stories split by unit, each within the whole stream.
 REACHED = [
     ("uci", "uci-news-aggregator-sample", 0.901, 0.821),
-    ("ecbplus", "ecbplus", 0.905, 0.914),
+    ("ecbplus", "ecbplus", 0.905, 0.911),
     ("rpm2", "rpm2-french-news-clusters", 0.975, 0.752),
 ]
 
@@ -42,32 +42,32 @@ def test_held_out_folds(
 
 def test_semeval_held_out_folds(shared_data: Callable[[str], Path]) -> None:
     """SemEval pairs in five folds (pairs sharing an article together): reached mean
-    accuracy 0.838."""
+    accuracy 0.837."""
     report = heldout.pair_folds(shared_data("semeval2022-task8"), FOLDS)
-    assert report.mean()["accuracy"] >= 0.838 - MARGIN, report.text()
+    assert report.mean()["accuracy"] >= 0.837 - MARGIN, report.text()
 
 
 def test_judged_real_feed_pairs(shared_data: Callable[[str], Path]) -> None:
     """778 judged pairs of the real feeds, five folds by connected pairs, the story link
     fitted on the training folds: reached mean same-event together 0.840, different events
-    apart 0.798 and precision of "together" 0.641 (far from the issue's targets, 0.85 and
-    0.97: what the next change must move); at story level, precision of "one story" 0.813,
-    same-story pairs in one story 0.499 (target 0.80), unrelated pairs in two stories
-    0.822."""
+    apart 0.816 and precision of "together" 0.673 (far from the issue's targets, 0.85 and
+    0.97: what the next change must move); at story level, precision of "one story" 0.857,
+    same-story pairs in one story 0.534 (target 0.80), unrelated pairs in two stories
+    0.847."""
     report = heldout.judged_folds(shared_data(""), FOLDS)
     mean = report.mean()
     assert mean["same_together"] >= 0.840 - MARGIN, report.text()
-    assert mean["different_apart"] >= 0.798 - MARGIN, report.text()
-    assert mean["event_p"] >= 0.641 - MARGIN, report.text()
-    assert mean["story_p"] >= 0.813 - MARGIN, report.text()
-    assert mean["story_together"] >= 0.499 - MARGIN, report.text()
-    assert mean["unrelated_apart"] >= 0.822 - MARGIN, report.text()
+    assert mean["different_apart"] >= 0.816 - MARGIN, report.text()
+    assert mean["event_p"] >= 0.673 - MARGIN, report.text()
+    assert mean["story_p"] >= 0.857 - MARGIN, report.text()
+    assert mean["story_together"] >= 0.534 - MARGIN, report.text()
+    assert mean["unrelated_apart"] >= 0.847 - MARGIN, report.text()
 
 
 def test_story_link_is_calibrated_on_held_out_folds(shared_data: Callable[[str], Path]) -> None:
     """The story link fitted on training folds, on the held-out items' candidates: reached
     expected calibration error 0.002 (`aggregator eval calibration`). The join as shipped
-    is not fitted and reads 0.226: what fitting it must bring down."""
+    is not fitted and reads 0.202: what fitting it must bring down."""
     report = calibration.judged_calibration(shared_data(""), FOLDS)
     assert report.story.ece <= 0.002 + MARGIN, report.text()
     assert report.story.count > 0 and report.join.count > 0
