@@ -39,7 +39,6 @@ from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
 from aggregator.dedup.vectors import (
     TERM_VECTOR_RECIPE,
     TermVector,
-    prefetch_background,
     window_vector,
 )
 from aggregator.errors import (
@@ -66,6 +65,7 @@ from aggregator.models import (
     ParsedFeed,
 )
 from aggregator.store import Store
+from aggregator.word_frequencies import ordinary_language, prefetch
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +216,7 @@ class Pipeline:
         if forgotten:
             log.info("term vectors changed recipe: %d stored vectors to derive again", forgotten)
         self.index = SimilarityIndex(self.signer)
-        self.events = EventIndex(config.settings.dedup_window)
+        self.events = EventIndex(config.settings.dedup_window, background=ordinary_language)
         self.rebuild_window(self.clock())
         self._feed_ids = self.store.sync_feeds(config.feeds, self.clock())
         self._owns_fetcher = fetcher is None  # a reload may replace only our own
@@ -706,12 +706,14 @@ class Pipeline:
     def rebuild_window(self, now: datetime) -> None:
         """Rebuild the in-memory indexes (signatures and event centroids) from SQLite."""
         cutoff = now - self.config.settings.dedup_window
-        prefetch_background()  # its child process works while the window is read
+        prefetch()  # its child process works while the window is read
         self.index = SimilarityIndex(self.signer)
         self.index.add_columns(
             self.store.fingerprint_columns_since(cutoff, self.signer.params.num_perm)
         )
-        self.events = EventIndex(self.config.settings.dedup_window, model=self.model)
+        self.events = EventIndex(
+            self.config.settings.dedup_window, model=self.model, background=ordinary_language
+        )
         stored = self.store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)
         while batch := [(e, *window_vector(e)) for e in islice(stored, REBUILD_BATCH)]:
             self.events.add_stored_members(batch)

@@ -53,6 +53,7 @@ from aggregator.dedup.vectors import TERM_VECTOR_RECIPE, event_terms
 from aggregator.models import Config, Entry, FeedSpec, JoinLevel, Settings
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, to_db_time
+from aggregator.word_frequencies import ordinary_language
 from bench.corpus import DATA
 
 ARTICLE_WORDS = 500
@@ -366,7 +367,7 @@ def window_memory(count: int, kind: str, index_kind: str = "ours") -> dict[str, 
     base = _rss_bytes()
     started = time.perf_counter()
     index = SimilarityIndex(signer)
-    events = EventIndex(timedelta(hours=72))
+    events = EventIndex(timedelta(hours=72), background=ordinary_language)
     for n, item in enumerate(items, 1):
         signatures = signer.sign(item.title, item.text)
         index.add(Fingerprint(n, 1, n, NOW, item.published, signatures))

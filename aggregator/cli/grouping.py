@@ -28,6 +28,7 @@ from aggregator.evaluation.replay import replay, replay_pairs
 from aggregator.lock import WriterLock
 from aggregator.pipeline import REBUILD_BATCH, refresh_event
 from aggregator.store import Store
+from aggregator.word_frequencies import ordinary_language
 
 EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged", "calibration")
 CALIBRATION_FOLDS = 5  # as `make eval-report` scores the judged folds
@@ -312,7 +313,7 @@ def _explain(args: argparse.Namespace) -> int:
             raise UsageError(f"no event {args.event_id}")
         # Term weights over the window, as the daemon sees them, and the event's members
         # counted once more only if they have left the window.
-        stats = TermStatistics()
+        stats = TermStatistics(background=ordinary_language)
         cutoff = utc_now() - config.settings.dedup_window
         in_window: set[int] = set()
         window = store.entries_for_events_since(cutoff, TERM_VECTOR_RECIPE)

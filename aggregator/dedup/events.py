@@ -295,12 +295,14 @@ class EventIndex:
     def __init__(
         self, window: timedelta, *, compact_after: int = COMPACT_AFTER,
         template: TemplateRule | None = None, model: EventModel | None = None,
-        count_templates: bool | None = None, background: Background | None = None,
+        count_templates: bool | None = None,
+        background: Background | Callable[[], Background] | None = None,
     ) -> None:  # fmt: skip
         """`count_templates`: keep each feed's template (default: when the model weighs
         it; a model that does not costs no counting on the hot path or at a restart).
-        `background`: the ordinary-language table headlines are weighed against (default:
-        this process's, `background_idf`)."""
+        `background`: the ordinary-language table headlines are weighed against, or what
+        reads it at first use (`aggregator.word_frequencies.ordinary_language`, the
+        daemon's); None: none, headlines are weighed by the window alone."""
         self.window = window
         self.compact_after = compact_after
         self.stats = TermStatistics(background=background)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -16,7 +16,6 @@ from aggregator.dedup.vectors import (
     FloatArray,
     HashArray,
     IdArray,
-    background_idf,
     term_hash,
 )
 
@@ -43,11 +42,13 @@ class TermStatistics:
     # log(frequency + 1) of each term, kept as frequencies change: the IDF of a term is
     # then a subtraction, not a logarithm (norms of large centroids take thousands).
     log_by_id: FloatArray = field(default_factory=lambda: np.zeros(1024))
-    # Each term's IDF in ordinary language (`background_idf`); inf for a term the
-    # background lacks: rare, so it gets the largest IDF the window gives.
+    # Each term's IDF in ordinary language (`background`); inf for a term the background
+    # lacks: rare, so it gets the largest IDF the window gives.
     background_by_id: FloatArray = field(default_factory=lambda: np.full(1024, np.inf))
-    # The table those come from; None: this process's (`background_idf`, read at first use).
-    background: Background | None = None
+    # The table those come from (dedup/background.py), or what gives it, called at the
+    # first look-up (a daemon's is read while it starts); None: no background, headlines
+    # are weighed by the window alone.
+    background: Background | Callable[[], Background] | None = None
 
     def intern(self, hashes: HashArray) -> IdArray:
         """The ids of these term hashes, new terms getting the next free ids in the order
@@ -107,8 +108,12 @@ class TermStatistics:
             )
 
     def _look_up_background(self, ids: npt.NDArray[np.integer], hashes: HashArray) -> None:
-        known, idf = self.background if self.background is not None else background_idf()
-        if not len(ids) or not len(known):
+        if self.background is None or not len(ids):
+            return
+        if callable(self.background):
+            self.background = self.background()
+        known, idf = self.background
+        if not len(known):
             return
         at = np.minimum(np.searchsorted(known, hashes), len(known) - 1)
         self.background_by_id[ids] = np.where(known[at] == hashes, idf[at], np.inf)

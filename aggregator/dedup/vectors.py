@@ -11,8 +11,7 @@ each other), capitalised words and numbers of the lead counted `NAME_BOOST` more
 the words of the link's path (slugs often hold the full headline that the title truncated).
 
 Terms are kept and stored as 64-bit hashes (`encode_vector`), and the ordinary-language
-table headlines are weighed against (`background_idf`, dedup/background.py) is keyed the
-same way.
+table headlines are weighed against (dedup/background.py) is keyed the same way.
 """
 
 from __future__ import annotations
@@ -21,14 +20,12 @@ import math
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from functools import cache
 from urllib.parse import urlsplit
 
 import numpy as np
 import numpy.typing as npt
 from xxhash import xxh64_intdigest
 
-from aggregator.dedup.background import document_shares, read_term_frequencies, start_reading
 from aggregator.dedup.text import tokens
 from aggregator.models import WindowEntry
 
@@ -120,22 +117,6 @@ def event_terms(title: str, text: str, url: str | None = None) -> TermVector:
 
 # A background table: term hashes, ascending, and each term's IDF in ordinary language.
 Background = tuple[HashArray, FloatArray]
-
-
-@cache
-def background_idf() -> Background:
-    """The background's term hashes, ascending, and each term's IDF in ordinary language:
-    1 + ln(1 / share), the share of `HEADLINE_WORDS`-word headlines that hold it (the
-    window's IDF is 1 + ln((documents + 1) / (frequency + 1)), the same scale). Built once
-    per process (3.5 s in a child process the first time, 15 ms from the cache)."""
-    hashes, frequencies = read_term_frequencies(PREFIX_LENGTH)
-    return hashes, 1.0 - np.log(document_shares(frequencies, HEADLINE_WORDS))
-
-
-def prefetch_background() -> None:
-    """Start building `background_idf` in its child process, unless it is built."""
-    if not background_idf.cache_info().currsize:
-        start_reading(PREFIX_LENGTH)
 
 
 def term_hash(term: str) -> int:

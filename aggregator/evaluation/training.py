@@ -53,6 +53,7 @@ from aggregator.ingest.prepare import prepare_entry
 from aggregator.models import Settings
 from aggregator.store import Store
 from aggregator.store.sqlite import from_db_time
+from aggregator.word_frequencies import ordinary_language
 
 L2 = 1.0  # ridge on standardised features: the fit barely moves between 0.1 and 10
 F_BETA = 0.5  # precision weighs twice recall in the join threshold
@@ -90,7 +91,7 @@ def stream_examples(items: Sequence[datasets.LabeledItem]) -> Examples:
     if not items:
         return examples
     window = Settings().dedup_window
-    index = EventIndex(window, count_templates=True)
+    index = EventIndex(window, count_templates=True, background=ordinary_language)
     signer = Signer(DEFAULT_PARAMS)
     feeds: dict[str, int] = {}
     events: dict[str, int] = {}
@@ -230,7 +231,7 @@ def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _
     """Each placed item found by (feed name, GUID or link), and the window of them all,
     counting the feeds' templates."""
     keys = judged.placed_keys(store)
-    index = EventIndex(Settings().dedup_window, count_templates=True)
+    index = EventIndex(Settings().dedup_window, count_templates=True, background=ordinary_language)
     vectors: dict[int, TermVector] = {}
     placed_in: dict[int, int] = {}
     marks: dict[int, frozenset[Mark]] = {}

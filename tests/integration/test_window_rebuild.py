@@ -22,6 +22,7 @@ from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Config, RawEntry
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, from_db_time
+from aggregator.word_frequencies import ordinary_language
 from tests.support.clock import FixedClock
 from tests.support.pipelines import hand_fed_pipeline
 
@@ -125,7 +126,7 @@ def test_a_restart_rebuilds_the_same_window_from_stored_vectors(
     assert from_vectors == from_texts
     # And what the plain path makes of the same entries: each vector derived as a
     # dictionary and added by `add_member`.
-    plain = EventIndex(config.settings.dedup_window)
+    plain = EventIndex(config.settings.dedup_window, background=ordinary_language)
     for row in store.db.query("select * from entries order by id"):
         first_seen = from_db_time(row["first_seen"])
         assert first_seen is not None

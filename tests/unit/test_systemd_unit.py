@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli import build_parser
-from aggregator.dedup.background import cache_path
 from aggregator.dedup.vectors import PREFIX_LENGTH
+from aggregator.word_frequencies import cache_path
 
 
 def test_systemd_unit_gives_the_word_frequency_table_a_writable_cache(

@@ -13,12 +13,11 @@ from wordfreq import word_frequency
 from aggregator.dedup.background import (
     MIN_WORD_FREQUENCY,
     Frequencies,
-    cache_path,
     document_shares,
-    read_term_frequencies,
     term_frequencies,
 )
 from aggregator.dedup.vectors import PREFIX_LENGTH, term_hash, term_hashes
+from aggregator.word_frequencies import cache_path, read_term_frequencies
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +101,7 @@ def test_without_word_lists_headlines_fall_back_to_the_window(
     """A child that cannot start gives an empty background and a warning, not a crash."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached there
     monkeypatch.setattr(sys, "executable", "/nonexistent/python")
-    with caplog.at_level(logging.WARNING, logger="aggregator.dedup.background"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.word_frequencies"):
         hashes, frequencies = read_term_frequencies(PREFIX_LENGTH)
     assert len(hashes) == len(frequencies) == 0
     assert "word frequencies unavailable" in caplog.text

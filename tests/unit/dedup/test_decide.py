@@ -17,6 +17,7 @@ from aggregator.dedup.index import Fingerprint, SimilarityIndex
 from aggregator.dedup.signature import Signer
 from aggregator.dedup.vectors import event_terms
 from aggregator.models import Entry, JoinLevel
+from aggregator.word_frequencies import ordinary_language
 from tests.support.models import linking_model
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
@@ -58,7 +59,7 @@ class World:
     def __init__(self, chosen: EventModel) -> None:
         self.signer = Signer()
         self.copies = SimilarityIndex(self.signer)
-        self.events = EventIndex(timedelta(hours=72), model=chosen)
+        self.events = EventIndex(timedelta(hours=72), model=chosen, background=ordinary_language)
         self.facts = Facts()
 
     def decide(self, item: Entry) -> Placement:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from aggregator.dedup.event_model import Candidate, EventModel, shipped_model
@@ -27,6 +28,7 @@ from aggregator.dedup.vectors import (
     window_vector,
 )
 from aggregator.models import WindowEntry
+from aggregator.word_frequencies import ordinary_language
 from tests.support.models import linking_model
 from tests.support.stories import ERUPTION, ERUPTION_AIRPORT, ERUPTION_BOTH
 
@@ -114,7 +116,7 @@ def background(index: EventIndex) -> None:
 
 def test_headline_joins_the_event_it_is_about() -> None:
     """A headline sharing the event's names joins it; an unrelated one does not."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     add(index, 1, 1, "Justin Bieber deposition video released")
     add(index, 2, 1, "Justin Bieber snaps during deposition")
@@ -131,7 +133,7 @@ def test_headline_joins_the_event_it_is_about() -> None:
 def test_look_alike_events_stay_apart() -> None:
     """Two rehab stories with different people are different events, in a window where
     rehab stories are common (as in ECB+): the names decide, not the shared vocabulary."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     for number, person in enumerate(["Amy Winehouse", "Charlie Sheen", "Britney Spears"]):
         text = f"Singer {person} has entered a treatment center in Malibu, a publicist said."
@@ -144,7 +146,7 @@ def test_look_alike_events_stay_apart() -> None:
 
 def test_publication_times_far_apart_never_join() -> None:
     """The same words published months apart are not the same event."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     add(index, 1, 1, *REHAB_REID)
     again = event_terms(*REHAB_REID)
@@ -156,7 +158,7 @@ def test_publication_times_far_apart_never_join() -> None:
 
 def test_refused_events_are_skipped() -> None:
     """An event kept apart by hand is never proposed."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     add(index, 1, 1, *REHAB_REID)
     again = event_terms(*REHAB_REID)
@@ -166,7 +168,7 @@ def test_refused_events_are_skipped() -> None:
 
 def test_headline_events_merge_when_centroids_converge() -> None:
     """Two groups of headlines about one story merge; the index then knows one event."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     add(index, 1, 1, "Titanfall launches on Xbox One")
     add(index, 2, 1, "Titanfall Xbox One bundle price")
@@ -183,7 +185,7 @@ def test_headline_events_merge_when_centroids_converge() -> None:
 
 def test_text_events_never_merge_by_centroid() -> None:
     """Events of full texts do not merge through their centroids."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     add(index, 1, 1, *REHAB_REID)
     add(index, 2, 2, *REHAB_REID)
     assert index.merge_candidate(2, NOW) is None
@@ -203,7 +205,7 @@ def test_an_article_that_missed_an_event_joins_it_once_the_event_has_grown_close
     """The airport story founds its own event; after the third story joins the first
     event, that event proposes the airport story's one-member event, above the late-join
     threshold (which is higher than the join threshold)."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     assert decide(index, 1, *ERUPTION, founds=1) == 1
     assert decide(index, 2, *ERUPTION_AIRPORT, founds=2) == 2
@@ -224,7 +226,7 @@ def test_a_late_join_reusing_the_write_ups_search_finds_what_a_fresh_search_find
     """After the write-up's own search, the late-join search reuses its ranking (handed
     on in the search's trace); the same index searched again from nothing gives the same
     answer."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     decide(index, 1, *ERUPTION, founds=1)
     decide(index, 2, *ERUPTION_AIRPORT, founds=2)
@@ -243,7 +245,7 @@ def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> N
     """Events of two members, headline events and articles published outside the window
     of the grown event's span are never proposed."""
     for other in ("two members", "headline", "published later"):
-        index = EventIndex(WINDOW)
+        index = EventIndex(WINDOW, background=ordinary_language)
         background(index)
         add(index, 1, 1, *ERUPTION)
         add(index, 3, 1, *ERUPTION_BOTH)
@@ -264,7 +266,7 @@ def test_a_late_join_takes_only_one_member_text_events_in_the_time_window() -> N
 
 def test_window_forgets_old_entries() -> None:
     """Entries and events older than the cutoff leave the index."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     add(index, 1, 1, "Old story", when=NOW - timedelta(days=10))
     add(index, 2, 2, "New story", when=NOW)
     assert index.drop_older_than(NOW - WINDOW) == 1
@@ -287,7 +289,7 @@ def _centroids(members: dict[int, list[dict[str, float]]]) -> dict[int, dict[str
 def test_scores_are_the_cosine_of_the_definition() -> None:
     """The array scoring (centroids by term id, bound, searchsorted) gives the cosine of
     the dictionaries, for joins, merges and a second member added to an event."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     members: dict[int, list[dict[str, float]]] = {}
     # The second copy of REHAB_REID adds no new term to its centroid (the in-place sum).
@@ -331,7 +333,7 @@ def test_a_story_flooding_the_window_keeps_the_weight_of_its_name() -> None:
     """While one story fills the window, its name is in many documents and the window's
     IDF discounts it; its IDF in ordinary language does not. A headline of the story that
     shares only the name joins with the background's weights and would not without."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     for entry_id, title in enumerate(BIEBER_DEPOSITION, start=1):
         add(index, entry_id, 1, title)
@@ -355,7 +357,7 @@ def test_a_story_flooding_the_window_keeps_the_weight_of_its_name() -> None:
 def test_a_headline_weighs_an_event_of_articles_by_the_window_alone() -> None:
     """Articles of two look-alike events share their names, which the background would
     weigh up: a headline is scored against an event of articles with the window's IDF."""
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     background(index)
     second = ("Tara Reid in rehab", "Tara Reid entered a treatment center in Malibu.")
     add(index, 1, 1, *REHAB_REID)
@@ -373,8 +375,8 @@ def test_compaction_forgets_gone_events_and_old_terms() -> None:
     """After the window moves on, the index holds what a fresh index of the surviving
     entries holds: the same scores, no postings of events gone, no terms of old entries."""
     old = NOW - timedelta(days=10)
-    compacted = EventIndex(WINDOW, compact_after=0)
-    fresh = EventIndex(WINDOW)
+    compacted = EventIndex(WINDOW, background=ordinary_language, compact_after=0)
+    fresh = EventIndex(WINDOW, background=ordinary_language)
     # Old entries with more terms than the live ones, so that compaction is due.
     filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
                       for i in range(150))  # fmt: skip
@@ -408,7 +410,7 @@ def test_an_event_started_again_under_its_id_compacts_cleanly() -> None:
     old = NOW - timedelta(days=10)
     filler = " ".join("".join(chr(97 + (5 * i + 11 * j) % 26) for j in range(i % 4 + 4))
                       for i in range(120))  # fmt: skip
-    index = EventIndex(WINDOW, compact_after=10**9)
+    index = EventIndex(WINDOW, background=ordinary_language, compact_after=10**9)
     add(index, 1, 7, "Zanzibar ferry sinks", filler, when=old)
     add(index, 2, 8, "Storm closes ports along the coast")
     index.drop_older_than(NOW - WINDOW)
@@ -426,13 +428,13 @@ def test_event_ids_beyond_four_bytes_widen_the_postings() -> None:
     """Postings hold event ids in 4 bytes; an id that needs 8 (live or read back at a
     restart) widens every list, and the events before and after it are found as before."""
     huge = 2**31 + 7
-    live = EventIndex(WINDOW)
+    live = EventIndex(WINDOW, background=ordinary_language)
     background(live)
     add(live, 1, 1, *REHAB_LOHAN)
     assert {events.itemsize for events in live._postings.values()} == {4}
     add(live, 2, huge, *REHAB_REID)
     assert {events.itemsize for events in live._postings.values()} == {8}
-    stored = EventIndex(WINDOW)
+    stored = EventIndex(WINDOW, background=ordinary_language)
     # Read back without stored vectors: derived from title and text.
     read_back = [
         WindowEntry(n, event_id, False, NOW, None, None, None, *story, None)
@@ -455,7 +457,7 @@ def test_a_single_member_shares_its_term_ids_with_the_centroid() -> None:
     """Most events of a window have one member: its term ids are held once (memory), also
     after compaction renumbers them, and a second member does not change the first's."""
     old = NOW - timedelta(days=10)
-    index = EventIndex(WINDOW, compact_after=0)
+    index = EventIndex(WINDOW, background=ordinary_language, compact_after=0)
     # An old entry with more terms than the live ones, so that compaction is due.
     filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
                       for i in range(150))  # fmt: skip
@@ -477,7 +479,7 @@ def test_members_of_merged_events_keep_their_terms_through_compaction() -> None:
     each member's own terms (shared with a centroid or not), and members leaving later
     uncount exactly what they counted."""
     old = NOW - timedelta(days=10)
-    index = EventIndex(WINDOW, compact_after=0)
+    index = EventIndex(WINDOW, background=ordinary_language, compact_after=0)
     filler = " ".join("".join(chr(97 + (7 * i + 3 * j) % 26) for j in range(i % 5 + 3))
                       for i in range(150))  # fmt: skip
     add(index, 9, 9, "Zanzibar ferry sinks", filler, when=old)
@@ -508,12 +510,12 @@ def test_members_of_merged_events_keep_their_terms_through_compaction() -> None:
 def test_terms_read_back_by_hash_are_the_terms_of_live_vectors() -> None:
     """A restart knows the window's terms by hash only; a live vector's terms then find
     the same ids and frequencies (not new terms with no documents)."""
-    stored = EventIndex(WINDOW)
+    stored = EventIndex(WINDOW, background=ordinary_language)
     vector = event_terms(*REHAB_REID)
     hashes = np.array([term_hash(term) for term in vector], dtype=np.uint64)
     ids = stored.stats.intern(hashes)
     stored.stats.add_documents(ids, 1)
-    live = EventIndex(WINDOW)
+    live = EventIndex(WINDOW, background=ordinary_language)
     live.observe(vector)
     assert stored.stats.ids(vector, len(vector)).tolist() == ids.tolist()
     assert len(stored.stats.hashes) == len(vector)  # no term counted twice
@@ -562,8 +564,8 @@ def test_a_founders_merge_search_reuses_its_missed_search_exactly(
     words += ["storm", "coast", "ferry", "budget", "vote", "rehab", "actress", "festival"]
     words += ["quokka", "census", "island", "record", "strike", "union", "train", "final"]
     rng = random.Random(7)
-    shortcut = EventIndex(WINDOW)
-    fresh = EventIndex(WINDOW)
+    shortcut = EventIndex(WINDOW, background=ordinary_language)
+    fresh = EventIndex(WINDOW, background=ordinary_language)
     background(shortcut)
     background(fresh)
     cosines = 0
@@ -613,7 +615,7 @@ def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
     """Below the join threshold and above the story threshold, the search names the
     event whose story a new event links to; above the join threshold, the join, and no
     story link to the event joined."""
-    index = EventIndex(WINDOW, model=linking_model(0.99, 0.05))
+    index = EventIndex(WINDOW, background=ordinary_language, model=linking_model(0.99, 0.05))
     background(index)
     add(index, 1, 1, *ERUPTION)
     vector = event_terms(*ERUPTION_AIRPORT)
@@ -625,7 +627,7 @@ def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
     # An event already of the entry's story is not proposed again.
     again = index.search(vector, headline_only=False, now=NOW, same_story={1})
     assert again.story is None
-    joining = EventIndex(WINDOW, model=linking_model(0.05, 0.01))
+    joining = EventIndex(WINDOW, background=ordinary_language, model=linking_model(0.05, 0.01))
     background(joining)
     add(joining, 1, 1, *ERUPTION)
     joining.observe(vector)
@@ -636,7 +638,7 @@ def test_a_search_finds_the_story_of_an_event_it_does_not_join() -> None:
 
 def test_a_story_reaches_past_the_publication_window() -> None:
     """A write-up months after an event cannot join it, but can be of its story."""
-    index = EventIndex(WINDOW, model=linking_model(0.05, 0.05))
+    index = EventIndex(WINDOW, background=ordinary_language, model=linking_model(0.05, 0.05))
     background(index)
     add(index, 1, 1, *ERUPTION)
     vector = event_terms(*ERUPTION_AIRPORT)
@@ -649,7 +651,11 @@ def test_a_story_reaches_past_the_publication_window() -> None:
 
 def test_without_a_story_model_nothing_is_linked() -> None:
     plain = linking_model(0.99, 0.05)
-    index = EventIndex(WINDOW, model=EventModel(plain.weights, plain.bias, plain.threshold))
+    index = EventIndex(
+        WINDOW,
+        background=ordinary_language,
+        model=EventModel(plain.weights, plain.bias, plain.threshold),
+    )
     background(index)
     add(index, 1, 1, *ERUPTION)
     vector = event_terms(*ERUPTION_AIRPORT)
@@ -660,7 +666,7 @@ def test_without_a_story_model_nothing_is_linked() -> None:
 def test_a_write_up_that_joins_names_the_story_of_another_event() -> None:
     """The search that joins the eruption's event also names the next most related event
     (the airport story's own event) for the story link."""
-    index = EventIndex(WINDOW, model=linking_model(0.25, 0.05))
+    index = EventIndex(WINDOW, background=ordinary_language, model=linking_model(0.25, 0.05))
     background(index)
     add(index, 1, 1, *ERUPTION)
     add(index, 2, 2, *ERUPTION_AIRPORT)
@@ -675,19 +681,28 @@ def test_a_write_up_that_joins_names_the_story_of_another_event() -> None:
 def test_a_background_table_handed_in_weighs_the_headlines() -> None:
     """The ordinary-language table is the index's own when one is handed in: a term the
     table calls common keeps only the window's IDF in headline decisions, while under a
-    table that lacks it the same term counts as rare (the largest IDF)."""
+    table that lacks it the same term counts as rare (the largest IDF), as under no table;
+    a table handed in as what reads it is read at the first look-up."""
     common = "volcan"
     table = (np.array([term_hash(common)], dtype=np.uint64), np.array([1.5]))
     empty = (np.array([], dtype=np.uint64), np.array([]))
+    read: list[bool] = []
+
+    def reader() -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.float64]]:
+        read.append(True)
+        return table
+
     figures = []
-    for background in (table, empty):
+    choices: list[Any] = [table, empty, None, reader]
+    for background in choices:
         index = EventIndex(WINDOW, background=background)
         for number in range(20):
             add(index, number, number, f"report {number} on the weather")
         add(index, 50, 50, "Volcano erupts near Grindavik")
         stats = index.stats
         figures.append((stats.idf(common, background=True), stats.idf(common), stats.idf_base()))
-    (known, window, base), (unknown, _, _) = figures
+    (known, window, base), (unknown, _, _), (without, _, _), (from_reader, _, _) = figures
     assert window == pytest.approx(base - math.log(2))
-    assert known == pytest.approx(window)  # max(window, 1.5)
-    assert unknown == pytest.approx(base)
+    assert known == pytest.approx(window) == pytest.approx(from_reader)  # max(window, 1.5)
+    assert unknown == pytest.approx(base) == pytest.approx(without)
+    assert read == [True]  # once, not per look-up

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from aggregator.dedup.events import EventIndex
 from aggregator.dedup.feed_terms import FeedTerms, TemplateRule
 from aggregator.dedup.vectors import event_terms
+from aggregator.word_frequencies import ordinary_language
 
 FEED, OTHER = 1, 2
 
@@ -65,7 +66,7 @@ def test_the_index_weighs_a_feed_s_template_only_against_its_own_items() -> None
     has part of its weight in the template, against its feed's events only; an index whose
     model gives the template no weight counts nothing."""
     now = datetime(2026, 12, 7, tzinfo=UTC)
-    index = EventIndex(timedelta(hours=72), count_templates=True)
+    index = EventIndex(timedelta(hours=72), count_templates=True, background=ordinary_language)
     subjects = ["storm hits Brest", "hail over Lyon", "snow in Grenoble", "flood in Nimes"]
     for number, subject in enumerate(subjects, start=1):
         vector = event_terms(f"{subject} Temoins Showname", "")

@@ -10,6 +10,7 @@ from aggregator.dedup.events import EventIndex
 from aggregator.dedup.series import another_item, title_marks
 from aggregator.dedup.vectors import event_terms, window_vector
 from aggregator.models import WindowEntry
+from aggregator.word_frequencies import ordinary_language
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 WINDOW = timedelta(hours=72)
@@ -52,7 +53,7 @@ MEME_TEXT = "Chaque jour de la semaine, BFMTV raconte l'origine d'un mème culte
 
 
 def _series_index(first_part: int = 1, feed_id: int = 7) -> EventIndex:
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     for number, words in enumerate(["tempete cote", "finale coupe", "vote depute"] * 3):
         vector = event_terms(f"{words} {number}", "")
         index.observe(vector)
@@ -94,7 +95,7 @@ def test_a_restart_reads_the_marks_back_from_the_titles() -> None:
     """A window rebuilt from stored entries keeps the parts apart as the live one did."""
     title = MEME.format(1, "Harold, l'ingénieur devenu mème")
     live = _series_index()
-    stored = EventIndex(WINDOW)
+    stored = EventIndex(WINDOW, background=ordinary_language)
     terms = WindowEntry(1, 1, False, NOW, None, None, None, title, MEME_TEXT, None, 7)
     hashes, weights = window_vector(terms)
     stored.add_stored_members([(terms, hashes, weights)])
@@ -108,7 +109,7 @@ def test_a_restart_reads_the_marks_back_from_the_titles() -> None:
 
 
 def test_events_of_two_parts_never_merge() -> None:
-    index = EventIndex(WINDOW)
+    index = EventIndex(WINDOW, background=ordinary_language)
     for entry_id, part in ((1, 1), (2, 2)):
         title = f"Titanfall Xbox One bundle (part {part})"
         vector = event_terms(title, "")
