@@ -35,7 +35,7 @@ import difflib
 import re
 import textwrap
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -48,6 +48,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
 
 from aggregator.errors import ConfigError
+from aggregator.filters import FIELDS, Action, Matcher, Rule
 from aggregator.models import (
     DEFAULT_INTERVAL,
     CanonicalRule,
@@ -67,10 +68,10 @@ __all__ = [
 
 # --- accepted keys, per level -------------------------------------------------------------
 
-_TOP_KEYS = ("settings", "groups")
+_TOP_KEYS = ("settings", "filters", "groups")
 _GROUP_DEFAULT_KEYS = ("interval", "priority", "enabled", "allow_private")
-_GROUP_KEYS = (*_GROUP_DEFAULT_KEYS, "feeds")
-_FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS, "username", "password")
+_GROUP_KEYS = (*_GROUP_DEFAULT_KEYS, "filters", "feeds")
+_FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS, "filters", "username", "password")
 
 # --- limits -------------------------------------------------------------------------------
 
@@ -256,7 +257,8 @@ def parse_config(
         raise ctx.error(
             root, "groups", "missing required key 'groups' (a mapping of group name -> feeds)"
         )
-    feeds = _parse_groups(ctx, groups)
+    filters = _parse_filters(ctx, top.get("filters"))
+    feeds = _parse_groups(ctx, groups, filters)
     return Config(path=path, feeds=tuple(feeds), settings=settings)
 
 
@@ -324,6 +326,7 @@ class _Defaults:
     priority: int = 0
     enabled: bool = True
     allow_private: bool = False
+    filters: tuple[Rule, ...] = ()  # global, then the group's
 
 
 @dataclass(frozen=True, slots=True)
@@ -730,11 +733,68 @@ def _canonical(ctx: _Context, field: _Field) -> tuple[CanonicalRule, ...]:
     return tuple(rules)
 
 
+# --- filters ------------------------------------------------------------------------------
+
+_ACTIONS = tuple(action.value for action in Action)
+
+
+def _parse_filters(ctx: _Context, field: _Field | None) -> tuple[Rule, ...]:
+    """A `filters:` list (aggregator/filters.py): each item one action, mapping the fields
+    it reads to a pattern or a list of patterns, every pattern compiled now."""
+    if field is None:
+        return ()
+    rules: list[Rule] = []
+    for index, node in enumerate(_sequence(ctx, field, "'filters'")):
+        key = f"{field.key}[{index}]"
+        actions = _mapping(ctx, node, key, _ACTIONS, what="a filter rule")
+        if len(actions) != 1:
+            raise ctx.error(
+                node, key,
+                f"a filter rule has exactly one action ({', '.join(_ACTIONS)}), "
+                f"found {len(actions)}",
+            )  # fmt: skip
+        ((name, action_field),) = actions.items()
+        fields = _mapping(
+            ctx, action_field.value, action_field.key, FIELDS, what=f"the {name!r} rule"
+        )
+        if not fields:
+            raise ctx.error(
+                action_field.value, action_field.key,
+                f"a rule names at least one field to read: {', '.join(FIELDS)}",
+            )  # fmt: skip
+        matchers = tuple(
+            (field_name, _patterns(ctx, pattern_field))
+            for field_name, pattern_field in fields.items()
+        )
+        rules.append(Rule(Action(name), matchers, f"{ctx.path}:{_line(node)}"))
+    return tuple(rules)
+
+
+def _patterns(ctx: _Context, field: _Field) -> tuple[Matcher, ...]:
+    """One pattern, or a non-empty list of them (any may match)."""
+    if isinstance(field.value, SequenceNode):
+        nodes = _sequence(ctx, field, "a list of patterns")
+        fields = [_Field(f"{field.key}[{i}]", field.key_node, n) for i, n in enumerate(nodes)]
+        if not fields:
+            raise ctx.error(field.value, field.key, "a list of patterns must not be empty")
+    else:
+        fields = [field]
+    matchers: list[Matcher] = []
+    for one in fields:
+        text = _string(ctx, one, "a pattern")
+        try:
+            matchers.append(Matcher.parse(text))
+        except ValueError as error:
+            raise ctx.error(one.value, one.key, f"{error}: {text!r}") from None
+    return tuple(matchers)
+
+
 # --- groups and feeds -----------------------------------------------------------------------
 
 
-def _parse_groups(ctx: _Context, field: _Field) -> list[FeedSpec]:
-    """Every feed of every group, in file order, with duplicates refused across groups."""
+def _parse_groups(ctx: _Context, field: _Field, filters: tuple[Rule, ...] = ()) -> list[FeedSpec]:
+    """Every feed of every group, in file order, with duplicates refused across groups;
+    `filters`: the global rules, which every feed's come after."""
     if _is_null(field.value):
         return []  # every group commented out
     groups = _mapping(ctx, field.value, field.key, None, what="'groups'")
@@ -750,15 +810,18 @@ def _parse_groups(ctx: _Context, field: _Field) -> list[FeedSpec]:
                 group_field.key,
                 "group name must not contain line breaks or control characters",
             )
-        for feed in _parse_group(ctx, group_name, group_field):
+        for feed in _parse_group(ctx, group_name, group_field, filters):
             _check_unique(ctx, feed, seen_locations, seen_names)
             specs.append(feed.spec)
     return specs
 
 
-def _parse_group(ctx: _Context, group_name: str, field: _Field) -> list[_Feed]:
+def _parse_group(
+    ctx: _Context, group_name: str, field: _Field, filters: tuple[Rule, ...]
+) -> list[_Feed]:
     fields = _mapping(ctx, field.value, field.key, _GROUP_KEYS, what=f"group {group_name!r}")
-    defaults = _options(ctx, fields, _Defaults())
+    defaults = _options(ctx, fields, _Defaults(filters=filters))
+    defaults = replace(defaults, filters=filters + _parse_filters(ctx, fields.get("filters")))
     feeds_field = fields.get("feeds")
     if feeds_field is None:
         raise ctx.error(
@@ -787,7 +850,7 @@ def _options(ctx: _Context, fields: dict[str, _Field], inherited: _Defaults) -> 
     allow_private = inherited.allow_private
     if "allow_private" in fields:
         allow_private = _bool(ctx, fields["allow_private"])
-    return _Defaults(interval, priority, enabled, allow_private)
+    return _Defaults(interval, priority, enabled, allow_private, inherited.filters)
 
 
 def _parse_feed(ctx: _Context, node: Node, key: str, group: str, defaults: _Defaults) -> _Feed:
@@ -821,6 +884,7 @@ def _parse_feed(ctx: _Context, node: Node, key: str, group: str, defaults: _Defa
         priority=options.priority,
         enabled=options.enabled,
         allow_private=options.allow_private,
+        filters=options.filters + _parse_filters(ctx, fields.get("filters")),
         line=_line(node),
         **_credentials(ctx, fields, node, key, is_url=url is not None),
     )

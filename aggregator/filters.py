@@ -24,14 +24,13 @@ catastrophic backtracking costs one item a moment, never the daemon's pass.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
 import regex
-
-from aggregator.dedup.text import fold
 
 
 class Action(StrEnum):
@@ -56,6 +55,12 @@ class FilterItem(NamedTuple):
     text: str
     author: str | None
     link: str | None
+
+
+def fold(text: str) -> str:
+    """Lower-case with accents removed: what a keyword and a field are compared as."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,19 +133,12 @@ def _values(item: FilterItem, name: str) -> list[str]:
     return [value[: FIELD_LIMITS[name]]] if value else []
 
 
-class PatternTimeout(Exception):
-    """A pattern ran past its time bound on an item."""
-
-    def __init__(self, matcher: Matcher) -> None:
-        super().__init__(f"pattern {matcher.source!r} ran past {MATCH_TIMEOUT:g} s")
-        self.matcher = matcher
-
-
 def _matches(matcher: Matcher, value: str) -> bool:
+    """Raises TimeoutError naming the pattern when it runs past its time bound."""
     try:
         return matcher.matches(value)
     except TimeoutError:
-        raise PatternTimeout(matcher) from None
+        raise TimeoutError(f"pattern {matcher.source!r} ran past {MATCH_TIMEOUT:g} s") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +150,12 @@ class Verdict:
     hidden_by: Rule | None = None
     read_by: Rule | None = None
     timed_out: tuple[str, ...] = ()
+
+    @property
+    def hidden_label(self) -> str | None:
+        """The hiding rule as stored with the entry: where it is written, and what it is."""
+        rule = self.hidden_by
+        return None if rule is None else f"{rule.where}: {rule.text}"
 
 
 SHOWN = Verdict()
@@ -168,7 +172,7 @@ def judge(rules: Sequence[Rule], item: FilterItem) -> Verdict:
     def matched(rule: Rule) -> bool:
         try:
             return rule.matches(item)
-        except PatternTimeout as timeout:
+        except TimeoutError as timeout:
             timed_out.append(f"{rule.where}: {timeout}")
             return False
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple
 
+from aggregator.filters import Rule
 from aggregator.urls import site_of
 
 DEFAULT_INTERVAL = timedelta(minutes=60)
@@ -73,6 +74,8 @@ class FeedSpec:
     # redirect to another scheme, host or port).
     username: str | None = None
     password: str | None = None
+    # Its filter rules (aggregator/filters.py): the global ones, the group's, its own.
+    filters: tuple[Rule, ...] = ()
 
     @property
     def location(self) -> str:
@@ -241,6 +244,20 @@ class MemberFacts:
     feed_priority: int
     effective_time: datetime
     text_length: int
+    hidden: bool = False  # by a filter rule
+
+
+class FilterRow(NamedTuple):
+    """A stored entry as filter rules read it, with the rule that hides it now."""
+
+    entry_id: int
+    feed_id: int
+    event_id: int | None
+    title: str
+    text: str
+    author: str | None
+    link: str | None
+    hidden_by: str | None
 
 
 class WindowEntry(NamedTuple):
@@ -367,6 +384,7 @@ class EventQuery:
     groups: tuple[str, ...] = ()  # a member comes from a feed of one of these groups
     search: str | None = None  # words that a member's title or text contains (all of them)
     state: ReadingState | None = None  # only unread, or only starred, events
+    hidden: bool = False  # also the events filter rules hide (every member hidden)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -49,6 +49,7 @@ from aggregator.errors import (
     RetiredFeedError,
     StoreError,
 )
+from aggregator.filters import SHOWN, FilterItem, Verdict, fingerprint, judge
 from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch_pool import HARD_DEADLINE_GRACE_SECONDS, FetchPool
 from aggregator.ingest.parse_worker import DEFAULT_WORKERS as PARSE_WORKERS
@@ -62,6 +63,7 @@ from aggregator.models import (
     FeedSpec,
     FetchResult,
     JoinLevel,
+    Mark,
     ParsedFeed,
 )
 from aggregator.store import Store
@@ -110,8 +112,43 @@ def refresh_event(
     if not members:
         store.delete_event(event_id)
         return
-    canonical, reason = choose_canonical(members, rules)
-    store.set_event_summary(event_id, canonical_entry_id=canonical.id, reason=reason, now=now)
+    # A hidden copy is shown only when every copy is hidden (then the event is).
+    shown = [member for member in members if not member.hidden]
+    canonical, reason = choose_canonical(shown or members, rules)
+    store.set_event_summary(
+        event_id, canonical_entry_id=canonical.id, reason=reason, now=now, hidden=not shown
+    )
+
+
+def apply_filter_rules(
+    store: Store, config: Config, feed_ids: Mapping[str, int], *, now: datetime
+) -> int:
+    """Judge every stored entry again by the config's filter rules if they are not the
+    rules it was judged by (a changed rule hides or shows what is stored, not only what
+    comes), refreshing the events whose members changed. Returns how many changed."""
+    rules = {feed_ids[spec.location]: spec.filters for spec in config.feeds if spec.filters}
+    digest = fingerprint((spec.name, spec.filters) for spec in config.feeds)
+    if store.filters_judged_by() == digest:
+        return 0
+    changes: list[tuple[int, str | None]] = []
+    events: set[int] = set()
+    # With no rule anywhere, only the entries hidden until now can change.
+    for row in store.entries_to_filter(hidden_only=not rules):
+        feed_rules = rules.get(row.feed_id, ())
+        item = FilterItem(row.title, row.text, row.author, row.link)
+        label = judge(feed_rules, item).hidden_label if feed_rules else None
+        if label != row.hidden_by:
+            changes.append((row.entry_id, label))
+            if row.event_id is not None:
+                events.add(row.event_id)
+    with store.transaction():
+        store.set_hidden_by(changes)
+        for event_id in sorted(events):
+            refresh_event(store, event_id, config.settings.canonical, now=now)
+        store.set_filters_judged_by(digest)
+    if changes:
+        log.info("filter rules changed: %d stored entries judged again", len(changes))
+    return len(changes)
 
 
 @dataclass(slots=True)
@@ -219,6 +256,7 @@ class Pipeline:
         self.events = EventIndex(config.settings.dedup_window, background=ordinary_language)
         self.rebuild_window(self.clock())
         self._feed_ids = self.store.sync_feeds(config.feeds, self.clock())
+        apply_filter_rules(self.store, config, self._feed_ids, now=self.clock())
         self._owns_fetcher = fetcher is None  # a reload may replace only our own
         self._pool: FetchPool[FetchResult] = FetchPool(**_pool_limits(config))
         self._parser_pool: ParserPool | None = None  # started on the first parse
@@ -413,6 +451,7 @@ class Pipeline:
         self._pool.configure(**_pool_limits(config))
         self.config = config
         self._feed_ids = ids
+        apply_filter_rules(self.store, config, ids, now=now)
         return ReloadReport(
             added=len(now_enabled - was_enabled),
             removed=len(was_enabled - now_enabled),
@@ -670,6 +709,7 @@ class Pipeline:
                             self.store.update_entry_content(
                                 existing.id, entry, prepared.signatures, now=now,
                                 vector=prepared.vector,
+                                hidden_by=self._judge(spec, entry).hidden_label,
                             )  # fmt: skip
                             updated += 1
                             if existing.event_id is not None:
@@ -677,10 +717,19 @@ class Pipeline:
                         continue
                     if not_placed:  # tombstoned by retention (daemon issue): pruned
                         continue  # earlier, so already seen: not new again
+                    verdict = self._judge(spec, entry)
                     _, event_id, level, merged_away = self._place(
                         feed_id, self._prepared_entry(item), now,
-                        pending=isinstance(item, PreparedEntry),
+                        pending=isinstance(item, PreparedEntry), hidden_by=verdict.hidden_label,
                     )  # fmt: skip
+                    if (
+                        verdict.read_by is not None
+                        and level is JoinLevel.FOUNDER
+                        and not merged_away
+                    ):
+                        # Only an event it founds arrives read: copies of other
+                        # feeds made an event it joins unread, and it stays so.
+                        self.store.mark_events([event_id], Mark(read=True), now=now)
                     touched_events -= merged_away
                     touched_events.add(event_id)
                     new += 1
@@ -696,6 +745,18 @@ class Pipeline:
             spec.name, "ok", new=new, updated=updated, duplicates=duplicates,
             events=len(touched_events),
         )  # fmt: skip
+
+    @staticmethod
+    def _judge(spec: FeedSpec, entry: Entry) -> Verdict:
+        """What the feed's filter rules say of an entry; a pattern that ran out of time
+        on it is logged (it did not match), and the entry goes on."""
+        if not spec.filters:
+            return SHOWN
+        item = FilterItem(entry.title, entry.text, entry.author, entry.canonical_url or entry.url)
+        verdict = judge(spec.filters, item)
+        for timeout in verdict.timed_out:
+            log.warning("feed=%r filter %s on entry %r", spec.name, timeout, entry.identity)
+        return verdict
 
     def _prepared_entry(self, item: PreparedEntry | Entry) -> PreparedEntry:
         return item if isinstance(item, PreparedEntry) else prepare_entry(item, self.signer)
@@ -719,11 +780,14 @@ class Pipeline:
             self.events.add_stored_members(batch)
 
     def _place(
-        self, feed_id: int, prepared: PreparedEntry, now: datetime, *, pending: bool = False
-    ) -> tuple[int, int, JoinLevel, set[int]]:
+        self, feed_id: int, prepared: PreparedEntry, now: datetime, *, pending: bool = False,
+        hidden_by: str | None = None,
+    ) -> tuple[int, int, JoinLevel, set[int]]:  # fmt: skip
         """Insert a new entry into the event it belongs to, or a new event of its own, as
         `decide_placement` decides; then the merges and the story link it allows. Returns
         the entry, its event, its level, and the events merged away into that event.
+        `hidden_by`: the filter rule that hides it (placed all the same: a hidden copy
+        still counts as a source).
         """
         entry, signatures, vector = prepared.entry, prepared.signatures, prepared.vector
         self.events.observe(vector)
@@ -741,7 +805,7 @@ class Pipeline:
         entry_id = self.store.insert_entry(
             feed_id, entry, signatures, now=now, event_id=event_id, level=level,
             similarity=placement.similarity, matched_entry_id=placement.matched_entry_id,
-            match_rule=placement.rule, vector=vector,
+            match_rule=placement.rule, vector=vector, hidden_by=hidden_by,
         )  # fmt: skip
         join = placement.join
         if join is not None and join.probability is not None:

@@ -38,6 +38,7 @@ from aggregator.models import (
     EventView,
     FeedSpec,
     FeedState,
+    FilterRow,
     JoinLevel,
     Mark,
     MemberFacts,
@@ -70,7 +71,7 @@ _FINGERPRINTS_SQL = """
 _ENTRY_CONTENT_COLUMNS = (
     "guid", "url", "canonical_url", "title", "text", "html", "author", "published",
     "updated", "content_key", "title_sig", "body_sig", "title_words", "body_shingles",
-    "headline_only", "event_terms", "event_weights", "distinctive",
+    "headline_only", "event_terms", "event_weights", "distinctive", "hidden_by",
 )  # fmt: skip
 _ENTRY_COLUMNS = (
     *_ENTRY_CONTENT_COLUMNS, "feed_id", "identity", "first_seen", "last_seen", "event_id",
@@ -521,6 +522,42 @@ class Store:
         )
         self.db.table("story_links").add_column("reasons", str)
 
+    def _schema_filters(self) -> None:
+        """Filter rules: the rule that hides an entry, if one does, and whether every
+        member of an event is hidden (then the event is), with the digest of the rules
+        the entries were judged by."""
+        self.db.table("entries").add_column("hidden_by", str)
+        self.db.execute("alter table events add column hidden integer not null default 0")
+
+    # -- filter rules (aggregator/filters.py) ---------------------------------------------
+
+    def filters_judged_by(self) -> str | None:
+        """The digest of the rules the stored entries were last judged by (None: never)."""
+        return self._meta("filters_fingerprint")
+
+    def set_filters_judged_by(self, fingerprint: str) -> None:
+        self._set_meta("filters_fingerprint", fingerprint)
+
+    def entries_to_filter(self, *, hidden_only: bool = False) -> Iterator[FilterRow]:
+        """Every entry (`hidden_only`: every hidden one) with what filter rules read of
+        it and the rule hiding it now."""
+        cursor = self.db.conn.execute(
+            "select id, feed_id, event_id, title, text, author, coalesce(canonical_url, url),"
+            " hidden_by from entries"
+            + (" where hidden_by is not null" if hidden_only else "")
+            + " order by id"
+        )
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            yield from (FilterRow(*row) for row in rows)
+
+    def set_hidden_by(self, changes: Iterable[tuple[int, str | None]]) -> None:
+        """(entry id, the rule that now hides it or None) for each entry whose verdict
+        changed; its event is to be refreshed (`refresh_event`)."""
+        self.db.conn.executemany(
+            "update entries set hidden_by = ? where id = ?",
+            [(label, entry_id) for entry_id, label in changes],
+        )
+
     # -- meta ----------------------------------------------------------------------------
 
     def _meta(self, key: str) -> str | None:
@@ -775,12 +812,13 @@ class Store:
         self, feed_id: int, entry: Entry, signatures: Signatures, *, now: datetime,
         event_id: int, level: JoinLevel, similarity: float | None = None,
         matched_entry_id: int | None = None, match_rule: str | None = None,
-        vector: Mapping[str, float] | None = None,
+        vector: Mapping[str, float] | None = None, hidden_by: str | None = None,
     ) -> int:  # fmt: skip
         """Insert a new entry; `vector` is its event term vector (`dedup.events`), if
-        known (else it is derived from the text when the window is rebuilt)."""
+        known (else it is derived from the text when the window is rebuilt); `hidden_by`:
+        the filter rule that hides it, if one does."""
         values = {
-            **self._entry_values(entry, signatures, vector),
+            **self._entry_values(entry, signatures, vector, hidden_by),
             "feed_id": feed_id, "identity": entry.identity,
             "first_seen": to_db_time(now), "last_seen": to_db_time(now),
             "event_id": event_id, "join_level": str(level), "similarity": similarity,
@@ -790,17 +828,23 @@ class Store:
 
     def update_entry_content(
         self, entry_id: int, entry: Entry, signatures: Signatures, *, now: datetime,
-        vector: Mapping[str, float] | None = None,
+        vector: Mapping[str, float] | None = None, hidden_by: str | None = None,
     ) -> None:  # fmt: skip
         """The publisher changed the item: update it in place, keep its event."""
-        values = {**self._entry_values(entry, signatures, vector), "last_seen": to_db_time(now)}
+        values = {
+            **self._entry_values(entry, signatures, vector, hidden_by),
+            "last_seen": to_db_time(now),
+        }
         cursor = self.db.conn.execute(_UPDATE_ENTRY_SQL, {**values, "id": entry_id})
         if cursor.rowcount != 1:  # as sqlite-utils' update: the row must exist
             raise sqlite_utils.db.NotFoundError(f"no entry {entry_id}")
 
     @staticmethod
     def _entry_values(
-        entry: Entry, signatures: Signatures, vector: Mapping[str, float] | None
+        entry: Entry,
+        signatures: Signatures,
+        vector: Mapping[str, float] | None,
+        hidden_by: str | None,
     ) -> dict[str, Any]:
         terms, weights = encode_vector(vector) if vector is not None else (None, None)
         return {
@@ -808,7 +852,7 @@ class Store:
             "title": entry.title, "text": entry.text, "html": entry.html,
             "author": entry.author, "published": to_db_time(entry.published),
             "updated": to_db_time(entry.updated), "content_key": entry.content_key,
-            "distinctive": int(entry.distinctive),
+            "distinctive": int(entry.distinctive), "hidden_by": hidden_by,
             "title_sig": signatures.title_bytes(), "body_sig": signatures.body_bytes(),
             "title_words": signatures.title_words,
             "body_shingles": signatures.body_shingles,
@@ -883,17 +927,17 @@ class Store:
         rows = self.db.conn.execute(
             """
             select entries.id, feeds.priority, entries.published, entries.first_seen,
-                   length(entries.text)
+                   length(entries.text), entries.hidden_by is not null
             from entries join feeds on feeds.id = entries.feed_id
             where entries.event_id = ? order by entries.id
             """,
             [event_id],
         )
         facts = []
-        for entry_id, priority, published, first_seen, text_length in rows:
+        for entry_id, priority, published, first_seen, text_length, hidden in rows:
             when = from_db_time(published) or from_db_time(first_seen)
             assert when is not None
-            facts.append(MemberFacts(entry_id, priority or 0, when, text_length or 0))
+            facts.append(MemberFacts(entry_id, priority or 0, when, text_length or 0, bool(hidden)))
         return facts
 
     def entries_for_events_since(self, cutoff: datetime, recipe: str) -> Iterator[WindowEntry]:
@@ -1185,22 +1229,30 @@ class Store:
         self._set_meta("minhash_params", params.to_json())
 
     def set_event_summary(
-        self, event_id: int, *, canonical_entry_id: int, reason: str, now: datetime
+        self,
+        event_id: int,
+        *,
+        canonical_entry_id: int,
+        reason: str,
+        now: datetime,
+        hidden: bool = False,
     ) -> None:
-        """Store the canonical choice and recount members, sources and times."""
+        """Store the canonical choice and recount members, sources and times; `hidden`:
+        filter rules hide every member."""
         # One pass over the members for the four counts (an aggregate over no rows is
         # one row of 0, 0, null, null: what the four subqueries gave for an empty event).
         self.db.conn.execute(
             """
             update events set
                 canonical_entry_id = :canonical, canonical_reason = :reason, updated = :now,
+                hidden = :hidden,
                 (member_count, source_count, first_seen, last_seen) = (
                     select count(*), count(distinct feed_id), min(first_seen), max(first_seen)
                     from entries where event_id = :id)
             where id = :id
             """,
             {"canonical": canonical_entry_id, "reason": reason, "now": to_db_time(now),
-             "id": event_id},
+             "id": event_id, "hidden": int(hidden)},
         )  # fmt: skip
 
     def events_since(self, since: datetime, *, limit: int | None = None) -> list[EventView]:
@@ -1249,6 +1301,8 @@ class Store:
     def _event_filter(self, query: EventQuery) -> tuple[str, dict[str, Any]] | None:
         """The WHERE clause and parameters of `query`; None when it can match nothing."""
         conditions = ["events.canonical_entry_id is not null"]
+        if not query.hidden:
+            conditions.append("events.hidden = 0")
         params: dict[str, Any] = {}
         if query.arrived_since is not None:
             conditions.append("events.last_seen >= :arrived_since")
@@ -1635,5 +1689,6 @@ MIGRATIONS: list[Callable[[Store], None]] = [
     Store._schema_reading,
     Store._schema_stories,
     Store._schema_reasons,
+    Store._schema_filters,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

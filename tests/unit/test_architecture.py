@@ -12,6 +12,7 @@ LAYERS = [
     "aggregator",
     "aggregator.errors",
     "aggregator.numbers",
+    "aggregator.filters",
     "aggregator.urls",
     "aggregator.models",
     "aggregator.children",
@@ -19,6 +20,7 @@ LAYERS = [
     "aggregator.config",
     "aggregator.opml",
     "aggregator.dedup",
+    "aggregator.word_frequencies",
     "aggregator.ingest",
     "aggregator.ingest.normalize",
     "aggregator.ingest.prefilter",
@@ -47,6 +49,7 @@ LAYERS = [
     "aggregator.cli.running",
     "aggregator.cli.feeds",
     "aggregator.cli.grouping",
+    "aggregator.cli.filtering",
     "aggregator.cli",
     "aggregator.__main__",
 ]

@@ -1,0 +1,79 @@
+"""The filters command: which stored items the config's filter rules would hide."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from aggregator.cli.common import EXIT_OK, Handler, Subcommand
+from aggregator.config import load_config
+from aggregator.filters import FilterItem, judge
+from aggregator.store import Store
+
+
+def register(
+    commands: Any, common: argparse.ArgumentParser, subcommand: Subcommand
+) -> dict[str, Handler]:
+    filters = subcommand(
+        commands, "filters",
+        "test the config's filter rules on the stored items (nothing is changed)",
+        """
+          aggregator filters test              # the items the rules would hide or mark read
+          aggregator filters test --limit 0    # all of them
+        """, common,
+    )  # fmt: skip
+    filters.add_argument("action", choices=["test"], help="what to do")
+    filters.add_argument(
+        "--limit", type=int, default=50, metavar="N",
+        help="list at most N items (0: all); default: %(default)s",
+    )  # fmt: skip
+    return {"filters": _filters}
+
+
+def _filters(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    store = Store.open(args.db, create=False)
+    try:
+        ids = {state.location: state.id for state in store.feed_states()}
+        names = {state.id: state.name for state in store.feed_states()}
+        rules = {
+            ids[spec.location]: spec.filters
+            for spec in config.feeds
+            if spec.filters and spec.location in ids
+        }
+        count = len({rule.where for spec in config.feeds for rule in spec.filters})
+        lines: list[str] = []
+        total = hidden = read = changed = 0
+        for row in store.entries_to_filter():
+            total += 1
+            feed_rules = rules.get(row.feed_id)
+            if not feed_rules:
+                changed += row.hidden_by is not None
+                continue
+            verdict = judge(feed_rules, FilterItem(row.title, row.text, row.author, row.link))
+            label = verdict.hidden_label
+            changed += label != row.hidden_by
+            feed = names.get(row.feed_id, "?")
+            if verdict.hidden_by is not None:
+                hidden += 1
+                new = "" if row.hidden_by == label else " (shown now)"
+                lines.append(f"  hide  {label}{new}\n        [{feed}] {row.title}")
+            elif verdict.read_by is not None:
+                read += 1
+                rule = verdict.read_by
+                lines.append(f"  read  {rule.where}: {rule.text}\n        [{feed}] {row.title}")
+            for timeout in verdict.timed_out:
+                lines.append(f"  slow  {timeout}\n        [{feed}] {row.title}")
+    finally:
+        store.close()
+    print(f"{count} filter rules in {config.path}; {total} stored items")
+    print(
+        f"would hide {hidden}, mark read on arrival {read}; {changed} change from how they "
+        "are stored (the daemon judges them again at its next start or reload)"
+    )
+    shown = lines if args.limit <= 0 else lines[: args.limit]
+    for line in shown:
+        print(line)
+    if len(shown) < len(lines):
+        print(f"  ... {len(lines) - len(shown)} more (--limit 0 lists all)")
+    return EXIT_OK
