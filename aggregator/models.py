@@ -101,12 +101,23 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiUser:
+    """A user of the Google Reader API (`users:` in the config): a name and the scrypt hash
+    of the API password (`aggregator passwd` makes it), never the password itself."""
+
+    name: str
+    password_hash: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated feed list."""
 
     path: Path
     feeds: tuple[FeedSpec, ...]
     settings: Settings = field(default_factory=Settings)
+    users: tuple[ApiUser, ...] = ()
 
     def enabled_feeds(self) -> tuple[FeedSpec, ...]:
         return tuple(f for f in self.feeds if f.enabled)

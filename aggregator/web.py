@@ -59,7 +59,8 @@ from aggregator import __version__
 from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError, UsageError
-from aggregator.models import MARKS, EventQuery, EventView, ReadingState
+from aggregator.greader.api import ReaderApi, is_reader_path
+from aggregator.models import MARKS, ApiUser, EventQuery, EventView, ReadingState
 from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
@@ -158,6 +159,7 @@ class WebApp:
         images: bool = False,
         allowed_hosts: frozenset[str] | None = None,
         feed_size: int = FEED_SIZE,
+        users: Sequence[ApiUser] = (),
     ) -> None:
         self.db_path = Path(db_path)
         self.base_url = base_url.rstrip("/")
@@ -170,6 +172,11 @@ class WebApp:
         self.site = Site(
             standalone=False, images=images, feeds=FEED_LINKS, csrf_token=self.csrf_token
         )
+        # The Google Reader API (/accounts/ClientLogin, /reader/...): aggregator.greader.
+        self.reader = ReaderApi(
+            base_url=self.base_url, users=users, clock=clock, open_store=self._store,
+            images=images,
+        )  # fmt: skip
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -195,8 +202,13 @@ class WebApp:
             host = headers.get("host", "").strip().lower()
             if host not in self.allowed_hosts:
                 return self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
+        if target.startswith("//") and is_reader_path("/" + target.lstrip("/").split("?")[0]):
+            target = "/" + target.lstrip("/")  # newsboat's feedhq-url with a trailing slash
         parts = urlsplit(target)
         path = parts.path
+        if is_reader_path(path):
+            reply = self.reader.handle(method, path, parts.query, headers, body)
+            return Response(reply.status, reply.content_type, reply.body, reply.headers)
         allowed = ("POST",) if path == MARK_PATH else ("GET", "HEAD")
         if method not in allowed:
             allow = ", ".join(allowed)
