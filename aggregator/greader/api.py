@@ -61,7 +61,7 @@ from aggregator.greader.ids import (
     to_usec,
 )
 from aggregator.greader.passwords import PasswordHash, parse_hash
-from aggregator.greader.streams import MAX_ITEMS, StreamRequest, parse_stream_request
+from aggregator.greader.streams import MAX_IDS, MAX_ITEMS, StreamRequest, parse_stream_request
 from aggregator.models import ApiUser, EventQuery, FeedState, Mark, ReadingState
 from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
@@ -397,10 +397,12 @@ class ReaderApi:
         assert stream.state is not None
         return {"title": stream.state.value}
 
-    def _page(self, request: _Request, stream_id: str | None) -> StreamRequest:
+    def _page(
+        self, request: _Request, stream_id: str | None, *, cap: int = MAX_ITEMS
+    ) -> StreamRequest:
         params = {**request.params, **request.form}
         try:
-            return parse_stream_request(params, stream_id, self._key())
+            return parse_stream_request(params, stream_id, self._key(), cap=cap)
         except ValueError as exc:
             raise _bad(str(exc)) from None
 
@@ -429,7 +431,7 @@ class ReaderApi:
         return Site(FeedInfo(self.base_url, self_path), feeds, images=self.images)
 
     def _item_ids(self, request: _Request) -> Reply:
-        page = self._page(request, None)
+        page = self._page(request, None, cap=MAX_IDS)
         with self.open_store() as store:
             rows, continuation, _title = self._events_page(store, page)
         refs = [

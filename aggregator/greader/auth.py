@@ -8,6 +8,9 @@
   password (its hash in the config) changes. Nothing is written per login.
 - Edit tokens (`T` on every POST): signed the same way over the auth token, valid for
   `EDIT_TOKEN_LIFETIME`; a bad one is answered 401 with `X-Reader-Google-Bad-Token`.
+  Google's lasted 30 minutes; NetNewsWire fetches one per session and keeps it, so
+  these live as long as the auth token they are bound to (they only add to it: a
+  cross-site form can send neither).
 - Lockout: after `MAX_FAILURES` failed logins for one user name within `FAILURE_WINDOW`,
   every login for that name is refused for `LOCKOUT` (before the password is even
   hashed, so a guesser costs no scrypt work either).
@@ -29,7 +32,7 @@ from datetime import datetime, timedelta
 from aggregator.greader.passwords import PasswordHash, verify_password
 
 AUTH_TOKEN_LIFETIME = timedelta(days=30)
-EDIT_TOKEN_LIFETIME = timedelta(hours=24)
+EDIT_TOKEN_LIFETIME = AUTH_TOKEN_LIFETIME
 MAX_FAILURES = 5
 FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)

@@ -1,17 +1,19 @@
 """Google Reader identifiers (pure): item ids, stream ids, continuation tokens.
 
-Item ids are event ids. Event ids are never given to another event (`meta.last_event_id`),
-so an item id names one story for as long as the database lives, across restarts, merges
-(an id merged away follows the merge: `Store.current_event_id`) and prunes. The protocol
-writes one id three ways, and every one is accepted wherever an id is read:
+Item ids are event ids, offset by 2^62. Event ids are never given to another event
+(`meta.last_event_id`), so an item id names one story for as long as the database lives,
+across restarts, merges (an id merged away follows the merge: `Store.current_event_id`)
+and prunes. The protocol writes one id in three ways, and clients send all of them back:
 
-    tag:google.com,2005:reader/item/000000000000002a   the long form (items, Atom)
-    000000000000002a                                    the short form: 16 hex digits
-    42                                                  decimal, a signed 64-bit integer
+    tag:google.com,2005:reader/item/4000000000000001   the long form (items, Atom)
+    4000000000000001                                    16 hex digits (NetNewsWire sends
+                                                        them unpadded: the same here)
+    4611686018427387905                                 decimal, a signed 64-bit integer
                                                         (stream/items/ids)
 
-Exactly 16 hex digits are read as hex, anything else as decimal: a decimal id would need
-16 digits, a quadrillion events, to be taken for the short form.
+The offset is what makes the forms tell themselves apart: every id is in [2^62, 2^63), so
+its hex form has exactly 16 digits and its decimal form 19. A string of 16 hex digits is
+hex, anything else decimal, and no id this server gave out reads as another.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from enum import StrEnum
 from urllib.parse import unquote
 
 ITEM_PREFIX = "tag:google.com,2005:reader/item/"
-MAX_ITEM_ID = 2**63 - 1  # SQLite's largest integer, and int64's
+ITEM_BASE = 2**62  # item id = ITEM_BASE + event id
+MAX_ITEM = 2**63 - 1  # int64's largest: item ids stay positive in their signed form
 _SHORT_HEX = re.compile(r"[0-9a-fA-F]{16}")
 _DECIMAL = re.compile(r"-?[0-9]{1,20}")
 _USER_STREAM = re.compile(r"user/(?:-|[0-9A-Za-z_.@-]{1,64})/(state/com\.google|label)/(.{1,200})")
@@ -42,24 +45,32 @@ FRESH = "user/-/state/com.google/fresh"
 LABEL_PREFIX = "user/-/label/"
 
 
+def item_number(event_id: int) -> int:
+    """The 64-bit item id of an event."""
+    if not 1 <= event_id < MAX_ITEM - ITEM_BASE:
+        raise ValueError(f"no item id for event {event_id}")
+    return ITEM_BASE + event_id
+
+
 def long_item_id(event_id: int) -> str:
     """The long form of an event's item id."""
-    return f"{ITEM_PREFIX}{event_id:016x}"
+    return f"{ITEM_PREFIX}{item_number(event_id):016x}"
 
 
 def decimal_item_id(event_id: int) -> str:
-    """The decimal form (stream/items/ids): the id as a signed 64-bit integer."""
-    return str(event_id - 2**64 if event_id >= 2**63 else event_id)
+    """The decimal form (stream/items/ids): the id as a signed 64-bit integer (positive)."""
+    return str(item_number(event_id))
 
 
 def parse_item_id(text: str) -> int | None:
     """The event id an item id in any of its three forms names; None when `text` is not
-    an item id (or names no possible event: zero, negative, above int64)."""
+    an item id this server could have given out."""
     value = text.strip()
     if value.startswith(ITEM_PREFIX):
-        digits = value[len(ITEM_PREFIX) :]
-        number = int(digits, 16) if _SHORT_HEX.fullmatch(digits) else None
-    elif _SHORT_HEX.fullmatch(value):
+        value = value[len(ITEM_PREFIX) :]
+        if not _SHORT_HEX.fullmatch(value):
+            return None
+    if _SHORT_HEX.fullmatch(value):
         number = int(value, 16)
     elif _DECIMAL.fullmatch(value):
         number = int(value)
@@ -67,9 +78,9 @@ def parse_item_id(text: str) -> int | None:
             number += 2**64
     else:
         return None
-    if number is None or not 1 <= number <= MAX_ITEM_ID:
+    if not ITEM_BASE < number <= MAX_ITEM:
         return None
-    return number
+    return number - ITEM_BASE
 
 
 class State(StrEnum):

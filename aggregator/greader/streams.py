@@ -8,6 +8,7 @@ starred states (every client uses `xt=user/-/state/com.google/read`), a feed, a 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,10 +17,16 @@ from aggregator.greader.ids import Position, State, Stream, parse_stream_id, rea
 from aggregator.numbers import ascii_int
 
 DEFAULT_ITEMS = 20  # Google's default page
-MAX_ITEMS = 1_000  # items (or ids) one page returns at most; more asked is capped
+MAX_ITEMS = 1_000  # items one page returns at most; more asked is capped
+# Item ids one page of stream/items/ids returns at most. NetNewsWire asks for n=10000
+# unread ids and follows no continuation: an id missing from that page is an article it
+# marks read. Ids are cheap (no text), so the cap is theirs.
+MAX_IDS = 10_000
 MAX_ITEMS_ASKED = 100_000  # more than this asked is a mistake, answered 400
 MAX_FILTERS = 10  # xt and it values
 MAX_SECONDS = 10**11  # an `ot`/`nt` past the year 5000 is not a time
+# Seconds since 1970, with a fraction: NetNewsWire sends `ot=1733580000.123456`.
+_SECONDS = re.compile(r"[0-9]{1,11}(?:\.[0-9]{1,9})?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,30 +65,29 @@ def _state_filter(value: str, name: str) -> State:
 
 
 def _seconds(params: Mapping[str, list[str]], name: str) -> datetime | None:
-    text = _one(params, name)
-    if text is None or text == "":
+    text = (_one(params, name) or "").strip()
+    if not text:
         return None
-    value = ascii_int(text.strip(), cap=MAX_SECONDS + 1)
-    if value is None or value > MAX_SECONDS:
+    if not _SECONDS.fullmatch(text) or float(text) > MAX_SECONDS:
         raise ValueError(f"{name}: a time in seconds since 1970")
-    return datetime.fromtimestamp(value, UTC)
+    return datetime.fromtimestamp(float(text), UTC)
 
 
-def parse_limit(text: str | None, *, default: int = DEFAULT_ITEMS) -> int:
-    """`n`: a whole number from 1 to MAX_ITEMS_ASKED, capped at MAX_ITEMS."""
+def parse_limit(text: str | None, *, cap: int = MAX_ITEMS, default: int = DEFAULT_ITEMS) -> int:
+    """`n`: a whole number from 1 to MAX_ITEMS_ASKED, capped at `cap`."""
     if text is None or text.strip() == "":
         return default
     value = ascii_int(text.strip(), cap=MAX_ITEMS_ASKED + 1)
     if value is None or not 1 <= value <= MAX_ITEMS_ASKED:
         raise ValueError(f"n: a whole number from 1 to {MAX_ITEMS_ASKED}")
-    return min(value, MAX_ITEMS)
+    return min(value, cap)
 
 
 def parse_stream_request(
-    params: Mapping[str, list[str]], stream_id: str | None, key: bytes
+    params: Mapping[str, list[str]], stream_id: str | None, key: bytes, *, cap: int = MAX_ITEMS
 ) -> StreamRequest:
-    """The page asked for; `stream_id` from the path, else from `s`. ValueError for
-    anything this server would have to guess at."""
+    """The page asked for; `stream_id` from the path, else from `s`; at most `cap` items.
+    ValueError for anything this server would have to guess at."""
     text = stream_id if stream_id is not None else _one(params, "s")
     if not text:
         raise ValueError("s: a stream id is required")
@@ -128,7 +134,7 @@ def parse_stream_request(
         except ValueError as exc:
             raise ValueError(f"c: {exc}") from None
     return StreamRequest(
-        stream=stream, read=read, starred=starred, limit=parse_limit(_one(params, "n")),
+        stream=stream, read=read, starred=starred, limit=parse_limit(_one(params, "n"), cap=cap),
         oldest_first=order == "o", since=_seconds(params, "ot"),
         until=_seconds(params, "nt"), after=after, empty=empty,
     )  # fmt: skip
