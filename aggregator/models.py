@@ -400,6 +400,7 @@ class FeedState:
     effective_url: str | None = None  # where it moved (two consecutive 301/308), if it did
     retired: str | None = None  # why it is no longer fetched (`gone`), if it is not
     title: str | None = None  # the title the feed gives itself (untrusted text)
+    link: str | None = None  # the site the feed says it belongs to (untrusted text)
 
 
 @dataclass(frozen=True, slots=True)

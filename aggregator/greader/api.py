@@ -45,6 +45,7 @@ from aggregator.greader.documents import (
     feed_stream_id,
     feed_url,
     items_document,
+    site_url,
 )
 from aggregator.greader.ids import (
     LABEL_PREFIX,
@@ -345,7 +346,7 @@ class ReaderApi:
                     {"id": LABEL_PREFIX + one_line(state.group), "label": one_line(state.group)}
                 ],
                 "url": feed_url(state),
-                "htmlUrl": feed_url(state),
+                "htmlUrl": site_url(state),
                 "iconUrl": "",
                 "firstitemmsec": "0",
                 "sortid": f"{state.id:08X}",
@@ -373,7 +374,8 @@ class ReaderApi:
         for group, (count, when) in sorted(by_group.items()):
             add(LABEL_PREFIX + one_line(group), count, when)
         add(READING_LIST, total, from_db_time(newest[0][1]) if newest else None)
-        return _json({"max": total, "unreadcounts": counts})
+        # `max`: the largest count reported (Google capped counts there; these are not).
+        return _json({"max": max(total, MAX_ITEMS), "unreadcounts": counts})
 
     def _scope(self, store: Store, stream: Stream) -> dict[str, Any]:
         """The store filter of a stream, and its title; 404 for a stream that is not."""

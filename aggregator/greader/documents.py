@@ -69,12 +69,19 @@ def _content(event: EventView, site: Site) -> str:
     )
 
 
+def site_url(state: FeedState) -> str:
+    """The site a feed belongs to (its `link`), as a subscription's `htmlUrl`; "" if none."""
+    return safe_url(state.link) or ""
+
+
 def _origin(event: EventView, site: Site) -> dict[str, str]:
+    """The canonical copy's feed, named as the config names it (as the digest does)."""
     canonical = event.canonical
+    origin = {
+        "streamId": feed_stream_id(canonical.feed_id), "title": one_line(canonical.feed_name)
+    }  # fmt: skip
     state = site.feeds.get(canonical.feed_id)
-    title = one_line(state.title or state.name) if state else one_line(canonical.feed_name)
-    origin = {"streamId": feed_stream_id(canonical.feed_id), "title": title}
-    if state is not None and (html_url := safe_url(feed_url(state))):
+    if state is not None and (html_url := site_url(state)):
         origin["htmlUrl"] = html_url
     return origin
 

@@ -730,6 +730,7 @@ class Store:
                 title=row["title"],
                 effective_url=row["effective_url"],
                 retired=row["retired"],
+                link=row["link"],
             )
             for row in rows
         ]

@@ -90,6 +90,9 @@ def test_a_netnewswire_sync_of_the_seed(client: ReaderClient, seed_db: Path) -> 
     ]  # fmt: skip
     assert all(s["id"].startswith("feed/") and s["categories"] == [
         {"id": "user/-/label/seeds", "label": "seeds"}] for s in subscriptions)  # fmt: skip
+    assert {s["htmlUrl"] for s in subscriptions} == {
+        "https://seeds.invalid/000/", "https://seeds.invalid/003/"
+    }  # fmt: skip
     unread = client.unread_ids()
     assert len(unread) == len(set(unread)) == unread_count(seed_db) == 6
     assert client.starred_ids() == []
@@ -427,6 +430,17 @@ def test_a_huge_or_unsized_body_is_refused_before_it_is_read(client: ReaderClien
         assert connection.getresponse().status == 411
     finally:
         connection.close()
+
+
+def test_a_feedhq_url_with_a_trailing_slash_still_works(seed_url: str) -> None:
+    """newsboat appends /accounts/ClientLogin and /reader/... to `feedhq-url` as written:
+    with its trailing slash (its default has one), paths start with //."""
+    body = urlencode({"Email": USER, "Passwd": PASSWORD}).encode()
+    login = send(seed_url, "POST", "//accounts/ClientLogin", body=body, headers=FORM)
+    assert login.status == 200
+    auth = {"Authorization": "GoogleLogin auth=" + login.text.split("Auth=")[1].strip()}
+    answer = send(seed_url, "GET", "//reader/api/0/subscription/list?output=json", headers=auth)
+    assert answer.status == 200 and len(answer.json()["subscriptions"]) == 2
 
 
 def test_the_host_check_covers_the_api(seed_url: str) -> None:
