@@ -15,6 +15,9 @@ Routes (GET and HEAD; POST on /mark only):
     /api/events        the digest as JSON (same shape as `digest --format json`)
     /api/events/<id>   one event as JSON
     /style.css         the stylesheet
+    /accounts/ClientLogin, /reader/...   the Google Reader API (aggregator.greader), for
+                       the config's `users:`; when the server listens beyond loopback and
+                       has users, every page asks for one of them too (HTTP Basic)
 
 Every response carries a strict Content-Security-Policy (no script may run, nothing loads
 but our stylesheet), `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`
@@ -172,6 +175,9 @@ class WebApp:
         self.site = Site(
             standalone=False, images=images, feeds=FEED_LINKS, csrf_token=self.csrf_token
         )
+        # Served beyond loopback (no Host check) with API users: the pages ask for one of
+        # them too (HTTP Basic), or they would be the one open door.
+        self.pages_need_login = allowed_hosts is None and bool(users)
         # The Google Reader API (/accounts/ClientLogin, /reader/...): aggregator.greader.
         self.reader = ReaderApi(
             base_url=self.base_url, users=users, clock=clock, open_store=self._store,
@@ -209,6 +215,8 @@ class WebApp:
         if is_reader_path(path):
             reply = self.reader.handle(method, path, parts.query, headers, body)
             return Response(reply.status, reply.content_type, reply.body, reply.headers)
+        if self.pages_need_login and (refusal := self.reader.page_refusal(headers)):
+            return Response(refusal.status, refusal.content_type, refusal.body, refusal.headers)
         allowed = ("POST",) if path == MARK_PATH else ("GET", "HEAD")
         if method not in allowed:
             allow = ", ".join(allowed)

@@ -25,6 +25,8 @@ and nothing is written unless the whole request is understood.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import json
 import logging
@@ -289,6 +291,32 @@ class ReaderApi:
                 HTTPStatus.UNAUTHORIZED, "bad or missing edit token T (GET /reader/api/0/token)",
                 (("X-Reader-Google-Bad-Token", "true"),),
             )  # fmt: skip
+
+    # -- the pages, when served beyond loopback --------------------------------------------
+
+    def page_refusal(self, headers: Mapping[str, str]) -> Reply | None:
+        """None when the request carries HTTP Basic credentials of a user; else the 401
+        (or 429 when locked out) that makes the browser ask for them."""
+        scheme, _, value = headers.get("authorization", "").strip().partition(" ")
+        result: bool | timedelta = False
+        if scheme.lower() == "basic":
+            try:
+                user, _, password = (
+                    base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+                )
+            except (binascii.Error, UnicodeDecodeError):
+                user, password = "", ""
+            if user and password:
+                result = self._authenticator().basic_login(user, password)
+        if result is True:
+            return None
+        if isinstance(result, timedelta):
+            seconds = str(max(1, int(result.total_seconds())))
+            reply = _text("Too many failed logins: try again later\n", HTTPStatus.TOO_MANY_REQUESTS)
+            return Reply(reply.status, reply.content_type, reply.body, (("Retry-After", seconds),))
+        reply = _text("Log in (the API user and password)\n", HTTPStatus.UNAUTHORIZED)
+        challenge = ("WWW-Authenticate", 'Basic realm="aggregator", charset="UTF-8"')
+        return Reply(reply.status, reply.content_type, reply.body, (challenge,))
 
     # -- login ---------------------------------------------------------------------------
 

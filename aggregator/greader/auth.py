@@ -11,6 +11,8 @@
   Google's lasted 30 minutes; NetNewsWire fetches one per session and keeps it, so
   these live as long as the auth token they are bound to (they only add to it: a
   cross-site form can send neither).
+- HTTP Basic for the pages when `serve` listens beyond loopback (`basic_login`): the
+  same users and passwords, the same lockout.
 - Lockout: after `MAX_FAILURES` failed logins for one user name within `FAILURE_WINDOW`,
   every login for that name is refused for `LOCKOUT` (before the password is even
   hashed, so a guesser costs no scrypt work either).
@@ -38,6 +40,7 @@ FAILURE_WINDOW = timedelta(minutes=15)
 LOCKOUT = timedelta(minutes=15)
 MAX_TRACKED_NAMES = 10_000  # failure records kept; the oldest go first
 MAX_USER_CHARS = 128
+BASIC_CHECK_MEMORY = timedelta(minutes=5)
 
 _AUTH_TOKEN = re.compile(r"([A-Za-z0-9_-]{1,200})\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
 _EDIT_TOKEN = re.compile(r"([0-9]{1,12})\.([A-Za-z0-9_-]{43})")
@@ -65,6 +68,7 @@ class Authenticator:
         self.secret = secret
         self.clock = clock
         self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
+        self._checked: OrderedDict[bytes, datetime] = OrderedDict()
         self._lock = threading.Lock()
 
     # -- ClientLogin ---------------------------------------------------------------------
@@ -72,17 +76,43 @@ class Authenticator:
     def login(self, user: str, password: str) -> Login:
         """A token for the right password; a lockout after repeated failures."""
         now = self.clock()
+        locked = self.check_password(user, password, now)
+        if isinstance(locked, timedelta):
+            return Login(locked_for=locked)
+        return Login(token=self.issue_token(user, now) if locked else None)
+
+    def check_password(self, user: str, password: str, now: datetime) -> bool | timedelta:
+        """Whether the password is the user's, or how long the name is still locked out.
+        A failure counts towards the lockout, a success clears it."""
         name = user[:MAX_USER_CHARS]
         locked = self._locked_for(name, now)
         if locked is not None:
-            return Login(locked_for=locked)
+            return locked
         stored = self.users.get(user)
         if stored is not None and verify_password(password, stored):
             with self._lock:
                 self._failures.pop(name, None)
-            return Login(token=self.issue_token(user, now))
+            return True
         self._fail(name, now)
-        return Login()
+        return False
+
+    def basic_login(self, user: str, password: str) -> bool | timedelta:
+        """HTTP Basic on the pages (served beyond loopback): the browser sends the password
+        with every request, so a checked pair is remembered (by its HMAC, never in clear)
+        for a few minutes instead of paying scrypt on each."""
+        now = self.clock()
+        key = hmac.new(self.secret, f"basic\0{user}\0{password}".encode(), hashlib.sha256).digest()
+        with self._lock:
+            until = self._checked.get(key)
+            if until is not None and now < until:
+                return True
+        result = self.check_password(user, password, now)
+        if result is True:
+            with self._lock:
+                self._checked[key] = now + BASIC_CHECK_MEMORY
+                while len(self._checked) > MAX_TRACKED_NAMES:
+                    self._checked.popitem(last=False)
+        return result
 
     def _locked_for(self, name: str, now: datetime) -> timedelta | None:
         with self._lock:

@@ -443,6 +443,37 @@ def test_a_feedhq_url_with_a_trailing_slash_still_works(seed_url: str) -> None:
     assert answer.status == 200 and len(answer.json()["subscriptions"]) == 2
 
 
+def test_beyond_loopback_the_pages_ask_for_a_user_too(seed_db: Path) -> None:
+    """No Host check (listening beyond loopback) and users: every page wants HTTP Basic
+    with an API user's password; the API keeps its own login; five wrong passwords lock
+    the name out here too."""
+    import base64
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        pair = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {pair}"}
+
+    with served(seed_db, users=[api_user()], allowed_hosts=None) as base_url:
+        for path in ("/", "/event/1", "/feeds", "/feed.atom", "/api/events"):
+            answer = send(base_url, "GET", path)
+            assert answer.status == 401, path
+            assert answer.headers["www-authenticate"].startswith('Basic realm="aggregator"')
+        assert send(base_url, "GET", "/", headers=basic(USER, PASSWORD)).status == 200
+        assert send(base_url, "GET", "/feed.atom", headers=basic(USER, PASSWORD)).status == 200
+        assert send(base_url, "GET", "/", headers={"Authorization": "Basic !!"}).status == 401
+        client = ReaderClient(base_url)
+        assert client.login().status == 200 and client.unread_ids()
+        for _ in range(5):
+            assert send(base_url, "GET", "/", headers=basic(USER, "guess")).status == 401
+        # A browser that already logged in keeps its pair (remembered for minutes); any
+        # other password for the name is locked out.
+        assert send(base_url, "GET", "/", headers=basic(USER, PASSWORD)).status == 200
+        assert send(base_url, "GET", "/", headers=basic(USER, "guess")).status == 429
+        assert ReaderClient(base_url).login().status == 429
+    with served(seed_db, users=[api_user()]) as base_url:  # on loopback: as before
+        assert send(base_url, "GET", "/").status == 200
+
+
 def test_the_host_check_covers_the_api(seed_url: str) -> None:
     answer = send(seed_url, "POST", "/accounts/ClientLogin", headers={**FORM,
                   "Host": "evil.example"}, body=b"Email=alice&Passwd=x")  # fmt: skip

@@ -126,3 +126,14 @@ def test_a_success_clears_the_failures(clock: Clock) -> None:
     for _ in range(MAX_FAILURES - 1):
         assert auth.login("alice", "guess").locked_for is None
     assert auth.login("alice", "pw").token is not None
+
+
+def test_basic_logins_for_the_pages_share_the_lockout(clock: Clock) -> None:
+    auth = authenticator(clock)
+    assert auth.basic_login("alice", "pw") is True
+    assert auth.basic_login("alice", "pw") is True  # remembered
+    assert auth.basic_login("alice", "wrong") is False  # the pair, not the name, is kept
+    for _ in range(MAX_FAILURES - 1):
+        assert auth.basic_login("alice", "wrong") is False
+    assert isinstance(auth.basic_login("alice", "other guess"), timedelta)
+    assert auth.login("alice", "pw").locked_for is not None
