@@ -82,7 +82,9 @@ TEXT_TYPE = "text/plain; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 FORM_TYPE = "application/x-www-form-urlencoded"
-MAX_FIELDS = MAX_ITEMS + 20  # a POST of a page of ids, and its few other fields
+# A POST of a page of ids and its few other fields. NetNewsWire may post every unread id
+# of its n=10000 page to stream/items/contents at once; 10,000 ids fit in the 256 KiB body.
+MAX_FIELDS = MAX_IDS + 20
 SECRET_NAME = "greader"
 MANAGED_IN_YAML = "feeds and groups are managed in the config file (feeds.yaml), not here"
 
@@ -496,8 +498,8 @@ class ReaderApi:
         values = request.all("i")
         if not values:
             raise _bad("i: at least one item id")
-        if len(values) > MAX_ITEMS:
-            raise _bad(f"i: at most {MAX_ITEMS} item ids")
+        if len(values) > MAX_IDS:
+            raise _bad(f"i: at most {MAX_IDS} item ids")
         ids = []
         for value in values:
             event_id = parse_item_id(value)
