@@ -16,6 +16,7 @@ import pytest
 from aggregator.greader.ids import ITEM_BASE, long_item_id
 from aggregator.greader.passwords import parse_hash, verify_password
 from aggregator.models import EventQuery, ReadingState
+from aggregator.render.common import one_line
 from aggregator.store import Store
 from tests.support.browser import SEED_NOW, seed_database, served
 from tests.support.greader import (
@@ -35,6 +36,7 @@ from tests.support.greader import (
     two_feed_database,
     write_config,
 )
+from tests.support.hostile import HOSTILE_SUBJECTS, ingest, unsafe_markup, write_hostile_feeds
 
 API = "/reader/api/0"
 
@@ -238,6 +240,41 @@ def test_mark_all_as_read_keeps_what_arrived_after_ts(tmp_path: Path) -> None:
         body = f"s={READING_LIST}&ts={before + 1_000_000}&T={client.edit_token()}"
         assert client.post(f"{API}/mark-all-as-read", body).text == "OK"
         assert client.unread_ids() == [] and unread_count(db) == 0
+
+
+def test_hostile_feeds_reach_the_apps_inert(tmp_path: Path) -> None:
+    """The hostile corpus through the real pipeline, read through the API: every item's
+    content is sanitised (nothing that runs, loads or submits), titles are one clean
+    line, the Atom form re-parses, and every hostile subject is still there as text."""
+    db = tmp_path / "hostile.db"
+    ingest(db, write_hostile_feeds(tmp_path / "feeds"), now=SEED_NOW)
+    with served(db, users=[api_user()]) as base_url:
+        client = ReaderClient(base_url)
+        client.login()
+        items = client.contents(client.unread_ids()).json()["items"]
+        assert items
+        for item in items:
+            assert unsafe_markup(item["summary"]["content"]) == []
+            assert "\u202e" not in item["title"] and "\x1b" not in item["title"]
+            assert "\n" not in item["title"]
+        # Each event once, its canonical copy's title as one clean line; the copies that
+        # joined another event are that event's "also reported by" links.
+        store = Store.open(db, create=False)
+        try:
+            events = store.find_events(EventQuery())
+        finally:
+            store.close()
+        assert sorted(item["title"] for item in items) == sorted(
+            one_line(event.canonical.title) or "(no title)" for event in events
+        )
+        shown = " ".join(item["title"] + item["summary"]["content"] for item in items)
+        assert len([word for word in HOSTILE_SUBJECTS if word in shown]) >= len(events)
+        for subscription in client.subscriptions():
+            body = client.get(f"/reader/atom/{quote(subscription['id'], safe='')}").body
+            atom = feedparser.parse(body)
+            assert not atom.bozo, atom.bozo_exception
+            for entry in atom.entries:
+                assert unsafe_markup(entry.content[0].value) == []
 
 
 # -- ids and tokens over time ------------------------------------------------------------------
