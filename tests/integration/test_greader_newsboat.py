@@ -33,6 +33,7 @@ from tests.support.greader import (
     Newsboat,
     ReaderClient,
     atom_url,
+    many_feed_database,
     on_screen,
     our_unread_count,
     serve_process,
@@ -72,6 +73,15 @@ def feed_names(db: Path) -> dict[int, str]:
         store.close()
 
 
+def listed_order(db: Path) -> list[int]:
+    """The feeds in subscription/list's order (group, then name), as newsboat lists them."""
+    store = Store.open(db, create=False)
+    try:
+        return [state.id for state in store.feed_states()]
+    finally:
+        store.close()
+
+
 def config_for(tmp_path: Path, db: Path) -> Path:
     store = Store.open(db, create=False)
     try:
@@ -105,10 +115,8 @@ def test_marks_made_in_newsboat_reach_our_digest(tmp_path: Path) -> None:
     (edit-tag), "mark feed read" marks the feed's events read (mark-all-as-read); both are
     in our digest, and newsboat's next reload agrees."""
     db = seed_database(tmp_path / "seed.db")
-    names = feed_names(db)
     events = all_events(db)
-    # newsboat lists the feeds in subscription/list's order (by group, then name).
-    first, second = sorted(names, key=lambda feed_id: names[feed_id])
+    first, second = listed_order(db)
     first_events = {e for e, feeds in events.items() if first in feeds}
     assert len(first_events) == 1 and len(events) == 6
     with serve_process(config_for(tmp_path, db), db) as base_url:
@@ -126,7 +134,7 @@ def test_marks_made_in_newsboat_reach_our_digest(tmp_path: Path) -> None:
         ])  # fmt: skip
         assert our_unread_count(db) == 0
         assert newsboat.reload_and_count() == 0
-    assert second in names
+    assert {e for e, feeds in events.items() if second in feeds} == set(events) - first_events
 
 
 def test_marks_made_through_the_api_reach_newsboat(tmp_path: Path) -> None:
@@ -177,6 +185,28 @@ def test_a_story_two_feeds_carried_is_one_article_read_once(tmp_path: Path) -> N
         items = newsboat.cached_items()
         assert items[long_item_id(shared[0])][1] is False
         assert sum(unread for _, unread in items.values()) == 3
+
+
+def test_newsboat_on_a_larger_fixture_counts_every_story_once(tmp_path: Path) -> None:
+    """12 feeds in three groups, about 1,000 items, a quarter of the stories carried by two
+    or three feeds: newsboat's count is ours and each event is one article; a feed marked
+    read in newsboat is read in our digest, including its stories other feeds carried."""
+    db = many_feed_database(tmp_path)
+    events = all_events(db)
+    multi = [e for e, feeds in events.items() if len(feeds) > 1]
+    assert len(events) > 500 and len(multi) > 100
+    with serve_process(config_for(tmp_path, db), db) as base_url:
+        newsboat = Newsboat(tmp_path / "newsboat", base_url)
+        assert newsboat.reload_and_count() == our_unread_count(db) == len(events)
+        assert set(newsboat.cached_items()) == {long_item_id(e) for e in events}
+        first = listed_order(db)[0]  # newsboat lists subscription/list's order
+        of_first = {e for e, feeds in events.items() if first in feeds}
+        newsboat.interactive([
+            (b"A", when(lambda: unread_ids(db) == set(events) - of_first)),
+            (b"q", lambda _screen: True),
+        ])  # fmt: skip
+        assert newsboat.reload_and_count() == our_unread_count(db) == len(events) - len(of_first)
+        assert any(len(events[e]) > 1 for e in of_first)
 
 
 FRENCH_FEEDS = "feeds-fr-2025-02-10"

@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import pty
+import random
 import re
 import select
 import shutil
@@ -21,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -200,6 +201,66 @@ def write_two_feeds(directory: Path) -> tuple[FeedSpec, ...]:
         FeedSpec(name="Wire — world", group="world", path=directory / "wire.rss"),
         FeedSpec(name="Paper — front page", group="front", path=directory / "paper.rss"),
     )
+
+
+_VOCABULARY = (
+    "harbour council budget railway strike museum festival election river bridge storm "
+    "school hospital airport tunnel market bank court minister mayor police fire flood "
+    "drought harvest vineyard orchard factory mine port ferry island mountain valley lake "
+    "forest glacier volcano earthquake satellite rocket telescope library archive theatre "
+    "opera stadium marathon cyclist sailor pilot nurse doctor teacher student farmer baker "
+    "union treaty summit border customs tariff pension salary rent housing tram metro bus "
+    "motorway canal dam reservoir wind solar nuclear coal gas oil battery vaccine virus "
+    "census survey poll verdict appeal prison parliament senate province village city"
+)
+_WORDS = tuple(_VOCABULARY.split())
+
+
+def write_many_feeds(directory: Path, *, feeds: int = 12, items: int = 60) -> tuple[FeedSpec, ...]:
+    """A larger fixture, made up but deterministic: `feeds` feeds in three groups, each
+    with `items` stories of random words; about one story in four is also carried by one
+    or two other feeds (the same link and text), as wire copy is."""
+    rng = random.Random(20261122)
+    directory.mkdir(parents=True, exist_ok=True)
+    stories = [
+        (" ".join(rng.sample(_WORDS, 8)).capitalize(), f"https://news.invalid/{n}",
+         " ".join(rng.choice(_WORDS) for _ in range(60)) + ".")
+        for n in range(feeds * items)
+    ]  # fmt: skip
+    carried: list[list[tuple[str, str, str]]] = [[] for _ in range(feeds)]
+    for n, story in enumerate(stories):
+        home = n % feeds
+        carried[home].append(story)
+        if rng.random() < 0.25:
+            for other in rng.sample([f for f in range(feeds) if f != home], rng.randint(1, 2)):
+                carried[other].append(story)
+    specs = []
+    for index, entries in enumerate(carried):
+        dates = [
+            (FIXTURE_NOW - timedelta(minutes=17 * n)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+            for n in range(len(entries))
+        ]
+        rows = "".join(
+            f"<item><title>{title}</title><link>{link}</link><guid>{index}-{link}</guid>"
+            f"<pubDate>{date}</pubDate><description>{text}</description></item>"
+            for date, (title, link, text) in zip(dates, entries, strict=True)
+        )
+        path = directory / f"feed-{index:02d}.rss"
+        path.write_text(
+            '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+            f"<title>Outlet {index}</title><link>https://outlet{index}.invalid/</link>"
+            f"<description>d</description>{rows}</channel></rss>",
+            encoding="utf-8",
+        )
+        group = ("world", "nation", "city")[index % 3]
+        specs.append(FeedSpec(name=f"Outlet {index:02d} — {group}", group=group, path=path))
+    return tuple(specs)
+
+
+def many_feed_database(directory: Path) -> Path:
+    db = directory / "many.db"
+    ingest(db, write_many_feeds(directory / "feeds"), now=FIXTURE_NOW)
+    return db
 
 
 def two_feed_database(directory: Path) -> Path:
