@@ -240,6 +240,9 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from exc
     print(f"Serving the digest on {server.app.base_url}/ (Ctrl-C to stop)", flush=True)
+    if users:
+        names = ", ".join(user.name for user in users)
+        print(f"Google Reader API at {server.app.base_url} for {names}", flush=True)
     serve_until_stopped(server)
     return EXIT_OK
 

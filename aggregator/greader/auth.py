@@ -25,13 +25,22 @@ import binascii
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aggregator.greader.passwords import PasswordHash, verify_password
+from aggregator.greader.passwords import (
+    DEFAULT_N,
+    DEFAULT_P,
+    DEFAULT_R,
+    PasswordHash,
+    hash_password,
+    parse_hash,
+    verify_password,
+)
 
 AUTH_TOKEN_LIFETIME = timedelta(days=30)
 EDIT_TOKEN_LIFETIME = AUTH_TOKEN_LIFETIME
@@ -69,6 +78,7 @@ class Authenticator:
         self.clock = clock
         self._failures: OrderedDict[str, list[datetime]] = OrderedDict()
         self._checked: OrderedDict[bytes, datetime] = OrderedDict()
+        self._dummy: PasswordHash | None = None
         self._lock = threading.Lock()
 
     # -- ClientLogin ---------------------------------------------------------------------
@@ -93,8 +103,23 @@ class Authenticator:
             with self._lock:
                 self._failures.pop(name, None)
             return True
+        if stored is None:
+            # As slow as a real check: how fast a login fails does not tell who exists.
+            verify_password(password, self._unknown_user())
         self._fail(name, now)
         return False
+
+    def _unknown_user(self) -> PasswordHash:
+        """A hash to check the passwords of unknown names against (made once, with the
+        costs of the first user's hash, or the default ones)."""
+        with self._lock:
+            if self._dummy is None:
+                model = next(iter(self.users.values()), None)
+                costs = (model.n, model.r, model.p) if model else (DEFAULT_N, DEFAULT_R, DEFAULT_P)
+                n, r, p = costs
+                text = hash_password(secrets.token_urlsafe(16), n=n, r=r, p=p)
+                self._dummy = parse_hash(text)
+            return self._dummy
 
     def basic_login(self, user: str, password: str) -> bool | timedelta:
         """HTTP Basic on the pages (served beyond loopback): the browser sends the password
