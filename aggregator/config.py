@@ -23,6 +23,9 @@ Format (documented for users in `config/feeds.yaml`)::
             allow_private: false
             username: reader     # optional HTTP Basic credentials, sent to the
             password: secret     #   feed URL's own origin only
+    users:                       # optional: who may use the Google Reader API
+      alice:
+        password_hash: scrypt$16384$8$1$...   # `aggregator passwd alice` makes it
 
 `parse_config` is pure apart from one injectable check that local feed files exist;
 `load_config` is the thin wrapper that reads the file. `parse_duration` and `parse_size`
@@ -49,8 +52,10 @@ from yaml.reader import ReaderError
 
 from aggregator.errors import ConfigError
 from aggregator.filters import FIELDS, Action, Matcher, Rule
+from aggregator.greader.passwords import parse_hash
 from aggregator.models import (
     DEFAULT_INTERVAL,
+    ApiUser,
     CanonicalRule,
     Config,
     FeedSpec,
@@ -68,7 +73,8 @@ __all__ = [
 
 # --- accepted keys, per level -------------------------------------------------------------
 
-_TOP_KEYS = ("settings", "filters", "groups")
+_TOP_KEYS = ("settings", "filters", "groups", "users")
+_USER_KEYS = ("password_hash",)
 _GROUP_DEFAULT_KEYS = ("interval", "priority", "enabled", "allow_private")
 _GROUP_KEYS = (*_GROUP_DEFAULT_KEYS, "filters", "feeds")
 _FEED_KEYS = ("name", "url", "path", *_GROUP_DEFAULT_KEYS, "filters", "username", "password")
@@ -259,7 +265,33 @@ def parse_config(
         )
     filters = _parse_filters(ctx, top.get("filters"))
     feeds = _parse_groups(ctx, groups, filters)
-    return Config(path=path, feeds=tuple(feeds), settings=settings)
+    users = _parse_users(ctx, top.get("users"))
+    return Config(path=path, feeds=tuple(feeds), settings=settings, users=users)
+
+
+def _parse_users(ctx: _Context, field: _Field | None) -> tuple[ApiUser, ...]:
+    """The `users:` mapping: name -> {password_hash: scrypt$...}; absent means no API."""
+    if field is None or _is_null(field.value):
+        return ()
+    users = []
+    for name, user in _mapping(ctx, field.value, field.key, None, what="'users'").items():
+        shown = name
+        if not shown.strip() or _CONTROL_CHARS.search(shown) or ":" in shown:
+            raise ctx.error(user.key_node, user.key, "a user name: no colon, no line break")
+        keys = _mapping(ctx, user.value, user.key, _USER_KEYS, what=f"user {shown!r}")
+        hash_field = keys.get("password_hash")
+        if hash_field is None:
+            raise ctx.error(
+                user.value, user.key,
+                "missing 'password_hash' (make it with `aggregator passwd NAME`)",
+            )  # fmt: skip
+        text = _string(ctx, hash_field, "password_hash")
+        try:
+            parse_hash(text)
+        except ValueError as exc:
+            raise ctx.error(hash_field.value, hash_field.key, str(exc)) from None
+        users.append(ApiUser(shown, text.strip(), _line(user.key_node)))
+    return tuple(users)
 
 
 def _compose(text: str, path: Path) -> Node | None:

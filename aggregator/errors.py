@@ -12,6 +12,7 @@
     │   ├── HTTPStatusError  the server answered neither 200, 304 nor a redirect
     │   └── RetiredFeedError not fetched at all: the feed is retired
     ├── ParseError           fetched bytes are not a usable feed (carries a reason code)
+    ├── ApiError             a Google Reader API request refused (HTTP status, headers)
     └── StoreError           the database cannot be used (locked, read-only, full, wrong schema)
 
 Per-feed failures (FetchError, ParseError) are caught by the pipeline and stored on
@@ -111,6 +112,19 @@ class ParseError(AggregatorError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class ApiError(AggregatorError):
+    """A Google Reader API request answered with an error status (`aggregator.greader`):
+    the status, a one-line message and the headers the protocol wants with it."""
+
+    def __init__(
+        self, status: int, message: str, headers: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.headers = headers
+        super().__init__(message)
 
 
 class StoreError(AggregatorError):

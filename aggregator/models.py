@@ -104,12 +104,23 @@ class Settings:
 
 
 @dataclass(frozen=True, slots=True)
+class ApiUser:
+    """A user of the Google Reader API (`users:` in the config): a name and the scrypt hash
+    of the API password (`aggregator passwd` makes it), never the password itself."""
+
+    name: str
+    password_hash: str
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated feed list."""
 
     path: Path
     feeds: tuple[FeedSpec, ...]
     settings: Settings = field(default_factory=Settings)
+    users: tuple[ApiUser, ...] = ()
 
     def enabled_feeds(self) -> tuple[FeedSpec, ...]:
         return tuple(f for f in self.feeds if f.enabled)
@@ -408,6 +419,7 @@ class FeedState:
     effective_url: str | None = None  # where it moved (two consecutive 301/308), if it did
     retired: str | None = None  # why it is no longer fetched (`gone`), if it is not
     title: str | None = None  # the title the feed gives itself (untrusted text)
+    link: str | None = None  # the site the feed says it belongs to (untrusted text)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,9 @@ Routes (GET and HEAD; POST on /mark only):
     /api/events        the digest as JSON (same shape as `digest --format json`)
     /api/events/<id>   one event as JSON
     /style.css         the stylesheet
+    /accounts/ClientLogin, /reader/...   the Google Reader API (aggregator.greader), for
+                       the config's `users:`; when the server listens beyond loopback and
+                       has users, every page asks for one of them too (HTTP Basic)
 
 Every response carries a strict Content-Security-Policy (no script may run, nothing loads
 but our stylesheet), `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`
@@ -59,7 +62,8 @@ from aggregator import __version__
 from aggregator.clock import utc_now
 from aggregator.digest import Digest, build_digest, make_query, parse_window
 from aggregator.errors import StoreError, UsageError
-from aggregator.models import MARKS, EventQuery, EventView, ReadingState
+from aggregator.greader.api import ReaderApi, is_reader_path
+from aggregator.models import MARKS, ApiUser, EventQuery, EventView, ReadingState
 from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
 from aggregator.render.feeds import FEED_LINKS, FEED_ROUTES, FeedFormat
@@ -158,6 +162,7 @@ class WebApp:
         images: bool = False,
         allowed_hosts: frozenset[str] | None = None,
         feed_size: int = FEED_SIZE,
+        users: Sequence[ApiUser] = (),
     ) -> None:
         self.db_path = Path(db_path)
         self.base_url = base_url.rstrip("/")
@@ -170,6 +175,14 @@ class WebApp:
         self.site = Site(
             standalone=False, images=images, feeds=FEED_LINKS, csrf_token=self.csrf_token
         )
+        # Served beyond loopback (no Host check) with API users: the pages ask for one of
+        # them too (HTTP Basic), or they would be the one open door.
+        self.pages_need_login = allowed_hosts is None and bool(users)
+        # The Google Reader API (/accounts/ClientLogin, /reader/...): aggregator.greader.
+        self.reader = ReaderApi(
+            base_url=self.base_url, users=users, clock=clock, open_store=self._store,
+            images=images,
+        )  # fmt: skip
 
     # -- entry point ---------------------------------------------------------------------
 
@@ -195,8 +208,15 @@ class WebApp:
             host = headers.get("host", "").strip().lower()
             if host not in self.allowed_hosts:
                 return self._error(HTTPStatus.MISDIRECTED_REQUEST, "unexpected Host header")
+        if target.startswith("//") and is_reader_path("/" + target.lstrip("/").split("?")[0]):
+            target = "/" + target.lstrip("/")  # newsboat's feedhq-url with a trailing slash
         parts = urlsplit(target)
         path = parts.path
+        if is_reader_path(path):
+            reply = self.reader.handle(method, path, parts.query, headers, body)
+            return Response(reply.status, reply.content_type, reply.body, reply.headers)
+        if self.pages_need_login and (refusal := self.reader.page_refusal(headers)):
+            return Response(refusal.status, refusal.content_type, refusal.body, refusal.headers)
         allowed = ("POST",) if path == MARK_PATH else ("GET", "HEAD")
         if method not in allowed:
             allow = ", ".join(allowed)

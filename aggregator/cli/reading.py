@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import shutil
 import sys
@@ -16,7 +17,8 @@ from aggregator.clock import utc_now
 from aggregator.config import load_config
 from aggregator.digest import build_digest, make_query, parse_window
 from aggregator.errors import AggregatorError, UsageError
-from aggregator.models import MARKS, EventQuery, ReadingState
+from aggregator.greader.passwords import hash_password
+from aggregator.models import MARKS, ApiUser, EventQuery, ReadingState
 from aggregator.render import FORMATS, render_digest
 from aggregator.store import Store
 from aggregator.web import (
@@ -102,6 +104,15 @@ def register(
         " server, which then learns what you read)",
     )  # fmt: skip
 
+    passwd = subcommand(
+        commands, "passwd", "make the password hash of a Google Reader API user (for `users:`)",
+        """
+          aggregator passwd alice          # asks twice; prints the lines for the config
+          printf '%s\\n' "$PASSWORD" | aggregator passwd alice   # from a script
+        """, common,
+    )  # fmt: skip
+    passwd.add_argument("name", help="the user name the feed reader app logs in with")
+
     mark = subcommand(
         commands, "mark", "mark events read, unread, starred or unstarred",
         """
@@ -113,7 +124,7 @@ def register(
     mark.add_argument("action", choices=list(MARKS), help="what to mark")
     mark.add_argument("event_ids", type=int, nargs="+", metavar="ID", help="event ids")
 
-    return {"digest": _digest, "mark": _mark, "serve": _serve}
+    return {"digest": _digest, "mark": _mark, "serve": _serve, "passwd": _passwd}
 
 
 def print_digest(store: Store, *, since: timedelta, limit: int | None, fmt: str) -> None:
@@ -198,17 +209,28 @@ def _mark(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _api_users(config_path: Path) -> tuple[ApiUser, ...]:
+    """The Google Reader API's users (`users:` in the config), none without a config."""
+    return load_config(config_path).users if config_path.exists() else ()
+
+
 def _serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be 0 to 65535, got {args.port}")
     group_order = _group_order(args.config)
+    users = _api_users(args.config)
+    if loopback_hosts(args.host, args.port) is None and not users:
+        raise UsageError(
+            f"--host {args.host} listens beyond this machine: add API users to the config"
+            " first (`aggregator passwd NAME`), and put TLS in front (see the README)"
+        )
     Store.open(args.db, create=False).close()  # fail now, not on the first request
 
     def make_app(port: int) -> WebApp:
         return WebApp(
             args.db, base_url=args.base_url or f"http://{args.host}:{port}",
             group_order=group_order, images=args.images,
-            allowed_hosts=loopback_hosts(args.host, port, args.base_url),
+            allowed_hosts=loopback_hosts(args.host, port, args.base_url), users=users,
         )  # fmt: skip
 
     try:
@@ -218,5 +240,28 @@ def _serve(args: argparse.Namespace) -> int:
             f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
         ) from exc
     print(f"Serving the digest on {server.app.base_url}/ (Ctrl-C to stop)", flush=True)
+    if users:
+        names = ", ".join(user.name for user in users)
+        print(f"Google Reader API at {server.app.base_url} for {names}", flush=True)
     serve_until_stopped(server)
+    return EXIT_OK
+
+
+def _passwd(args: argparse.Namespace) -> int:
+    """Print the `users:` lines for a user: the password's scrypt hash, never the password.
+    The password is asked twice on a terminal, else read from the first line of stdin."""
+    name = args.name.strip()
+    if not name or ":" in name or any(ord(ch) < 0x20 for ch in name):
+        raise UsageError("the user name must not be empty or hold a colon or a line break")
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"API password for {name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise UsageError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        hashed = hash_password(password)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    print(f"users:\n  {name}:\n    password_hash: {hashed}")
     return EXIT_OK

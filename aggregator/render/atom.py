@@ -65,6 +65,9 @@ class _Writer:
         self.xml.ignorableWhitespace("\n")
 
 
+AtomWriter = _Writer  # for the Google Reader API's Atom streams (aggregator.greader)
+
+
 def render_atom(events: Sequence[EventView], *, feed: FeedInfo, generated_at: datetime) -> bytes:
     """The Atom document of `events` (newest first). The same events always give the same
     bytes: the feed's `updated` is the newest event's, not the time of the request, so an

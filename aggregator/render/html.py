@@ -631,13 +631,24 @@ def render_error_page(status: int, message: str, *, site: Site) -> str:
 # -- feed entries ---------------------------------------------------------------------------
 
 
-def render_entry_html(event: EventView, *, event_url: str, site: FeedInfo) -> Markup:
-    """The body of an event's entry in the Atom and JSON feeds: the start of the text,
-    every other copy linked, the other events of its story, and the link to why they are
-    grouped."""
+def render_entry_html(
+    event: EventView, *, event_url: str, site: FeedInfo, full_text: bool = False,
+    images: bool = False,
+) -> Markup:  # fmt: skip
+    """The body of an event's entry in the Atom and JSON feeds: the start of the text
+    (with `full_text`, the canonical item's whole content, sanitised, as the Google Reader
+    API gives it), every other copy linked, the other events of its story, and the link
+    to why they are grouped."""
     parts = []
-    text = snippet(event.canonical.text)
-    if text:
+    content = Markup("")
+    if full_text and event.canonical.html:
+        content = sanitized(event.canonical.html, images=images)
+    if full_text and not content.strip():
+        content = paragraphs(event.canonical.text)
+    text = "" if full_text else snippet(event.canonical.text)
+    if content.strip():
+        parts.append(content)
+    elif text:
         parts.append(html_format("<p>{text}</p>", text=text))
     if event.others:
         items = join(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -766,6 +767,7 @@ class Store:
                 title=row["title"],
                 effective_url=row["effective_url"],
                 retired=row["retired"],
+                link=row["link"],
             )
             for row in rows
         ]
@@ -1395,6 +1397,94 @@ class Store:
         """The groups of the known feeds, by name."""
         rows = self.db.query("select distinct grp from feeds order by grp")
         return [str(row["grp"]) for row in rows]
+
+    # -- the Google Reader API (aggregator.greader): streams, counts, its secret ----------
+
+    def secret(self, name: str) -> bytes:
+        """A random 32-byte secret kept in `meta` under `name`, made on first use (the API's
+        token signing key: tokens then survive a restart of the server)."""
+        key = f"secret.{name}"
+        stored = self._meta(key)
+        if stored is None:
+            with self.transaction():
+                stored = self._meta(key)  # another server may have made it meanwhile
+                if stored is None:
+                    stored = secrets.token_hex(32)
+                    self._set_meta(key, stored)
+        return bytes.fromhex(stored)
+
+    def stream_event_ids(
+        self, *, feed_ids: Sequence[int] | None = None, groups: Sequence[str] = (),
+        read: bool | None = None, starred: bool | None = None,
+        first_seen_from: datetime | None = None, first_seen_until: datetime | None = None,
+        after: tuple[str, int] | None = None, oldest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[tuple[int, str]]:  # fmt: skip
+        """Events (id, first_seen as stored) with a member in one of `feed_ids` or of
+        `groups` when given, in a read and starred state when given, that first arrived in
+        [first_seen_from, first_seen_until); ordered by first arrival (newest first unless
+        `oldest_first`), then id, and starting after the position `after` of that order."""
+        conditions = ["canonical_entry_id is not null", "hidden = 0"]  # filters hide
+        params: dict[str, Any] = {}
+        if feed_ids is not None:
+            params.update({f"feed_{i}": int(f) for i, f in enumerate(feed_ids)})
+            marks = ", ".join(f":feed_{i}" for i in range(len(feed_ids))) or "null"
+            conditions.append(f"id in (select event_id from entries where feed_id in ({marks}))")
+        if groups:
+            params.update({f"group_{i}": name for i, name in enumerate(groups)})
+            marks = ", ".join(f":group_{i}" for i in range(len(groups)))
+            conditions.append(
+                "id in (select entries.event_id from entries"
+                f" join feeds on feeds.id = entries.feed_id where feeds.grp in ({marks}))"
+            )
+        for column, value in (("read_at", read), ("starred_at", starred)):
+            if value is not None:
+                conditions.append(f"{column} is {'not null' if value else 'null'}")
+        if first_seen_from is not None:
+            conditions.append("first_seen >= :since")
+            params["since"] = to_db_time(first_seen_from)
+        if first_seen_until is not None:
+            conditions.append("first_seen < :until")
+            params["until"] = to_db_time(first_seen_until)
+        if after is not None:
+            conditions.append(f"(first_seen, id) {'>' if oldest_first else '<'} (:at, :at_id)")
+            params.update(at=after[0], at_id=int(after[1]))
+        order = "asc" if oldest_first else "desc"
+        sql = (
+            f"select id, first_seen from events where {' and '.join(conditions)}"
+            f" order by first_seen {order}, id {order}"
+        )
+        if limit is not None:
+            sql += " limit :limit"
+            params["limit"] = limit
+        try:
+            rows = self.db.execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            raise StoreError(f"cannot read events from {self.path}: {exc}") from exc
+        return [(int(event_id), str(first_seen)) for event_id, first_seen in rows]
+
+    def unread_by_feed(self) -> dict[int, tuple[int, datetime]]:
+        """For each feed with unread events: how many, and when the newest first arrived."""
+        rows = self.db.execute(
+            "select entries.feed_id, count(distinct events.id), max(events.first_seen)"
+            " from entries join events on events.id = entries.event_id"
+            " where events.read_at is null and events.canonical_entry_id is not null"
+            " and events.hidden = 0"
+            " group by entries.feed_id"
+        ).fetchall()
+        return {int(feed): (int(count), _required_time(newest)) for feed, count, newest in rows}
+
+    def unread_by_group(self) -> dict[str, tuple[int, datetime]]:
+        """For each config group with unread events: how many, and the newest's arrival."""
+        rows = self.db.execute(
+            "select feeds.grp, count(distinct events.id), max(events.first_seen)"
+            " from entries join events on events.id = entries.event_id"
+            " join feeds on feeds.id = entries.feed_id"
+            " where events.read_at is null and events.canonical_entry_id is not null"
+            " and events.hidden = 0"
+            " group by feeds.grp"
+        ).fetchall()
+        return {str(grp): (int(count), _required_time(newest)) for grp, count, newest in rows}
 
     def counts(self) -> dict[str, int]:
         return {

@@ -173,3 +173,18 @@ def test_a_bad_pattern_is_a_file_and_line_error(
     err = capsys.readouterr().err
     assert code != 0
     assert f"{path}:2: filters[0].block.title: invalid regular expression" in err
+
+
+def test_the_reader_api_streams_and_counts_leave_hidden_events_out(tmp_path: Path) -> None:
+    """What the Google Reader API lists and counts follows the filters as the digest does."""
+    write_feeds(tmp_path, [SUMMIT, HOROSCOPE], [])
+    store = update(tmp_path, config_text())
+    assert len(store.stream_event_ids()) == 2
+    (counted,) = store.unread_by_feed().values()
+    assert counted[0] == 2
+    store.close()
+    store = update(tmp_path, config_text("  - block: {title: horoscope}\n"))
+    (shown,) = store.find_events(EventQuery())
+    assert [event_id for event_id, _ in store.stream_event_ids()] == [shown.id]
+    assert [count for count, _ in store.unread_by_feed().values()] == [1]
+    assert [count for count, _ in store.unread_by_group().values()] == [1]
