@@ -258,6 +258,25 @@ class MemberFacts:
     hidden: bool = False  # by a filter rule
 
 
+class PlacedEntry(NamedTuple):
+    """Where a stored entry was placed and what its event vector is made of (for the
+    evaluation, which weighs placed items against each other)."""
+
+    entry_id: int
+    event_id: int | None
+    story_id: int | None
+    feed_id: int
+    feed_name: str
+    guid: str | None
+    canonical_url: str | None
+    link: str | None  # canonical, else as given
+    title: str
+    text: str
+    published: datetime | None
+    first_seen: datetime
+    headline_only: bool
+
+
 class FilterRow(NamedTuple):
     """A stored entry as filter rules read it, with the rule that hides it now."""
 

@@ -185,16 +185,13 @@ def _place_folder(
 def placed_keys(store: Store) -> dict[tuple[str, str], Placed]:
     """Where each placed item is, by (feed name, GUID) and (feed name, canonical link)."""
     placed: dict[tuple[str, str], Placed] = {}
-    rows = store.db.query(
-        "select e.id, e.event_id, ev.story_id, e.guid, e.canonical_url, f.name"
-        " from entries e join feeds f on f.id = e.feed_id"
-        " join events ev on ev.id = e.event_id"
-    )
-    for row in rows:
-        where = Placed(int(row["id"]), int(row["event_id"]), int(row["story_id"]))
-        for key in (row["guid"], row["canonical_url"]):
+    for entry in store.placed_entries():
+        if entry.event_id is None or entry.story_id is None:
+            continue
+        where = Placed(entry.entry_id, entry.event_id, entry.story_id)
+        for key in (entry.guid, entry.canonical_url):
             if key:
-                placed.setdefault((str(row["name"]), str(key)), where)
+                placed.setdefault((entry.feed_name, key), where)
     return placed
 
 

@@ -123,8 +123,9 @@ def replay(
                 on_progress(position)
         seconds = time.perf_counter() - started
         predicted = {
-            str(row["identity"])[len("guid:") :]: int(row["event_id"])
-            for row in store.db.query("select identity, event_id from entries")
+            identity[len("guid:") :]: int(event_id)
+            for identity, event_id in store.event_of_identities().items()
+            if event_id is not None
         }
         pipeline.close()
         store.close()

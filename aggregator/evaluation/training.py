@@ -52,7 +52,6 @@ from aggregator.ingest.normalize import normalize_entry
 from aggregator.ingest.prepare import prepare_entry
 from aggregator.models import Settings
 from aggregator.store import Store
-from aggregator.store.sqlite import from_db_time
 from aggregator.word_frequencies import ordinary_language
 
 L2 = 1.0  # ridge on standardised features: the fit barely moves between 0.1 and 10
@@ -235,24 +234,17 @@ def _placed_items(store: Store) -> tuple[dict[tuple[str, str], judged.Placed], _
     vectors: dict[int, TermVector] = {}
     placed_in: dict[int, int] = {}
     marks: dict[int, frozenset[Mark]] = {}
-    for row in store.db.query(
-        "select id, event_id, canonical_url, url, feed_id, title, text, published,"
-        " first_seen, headline_only from entries order by id"
-    ):
-        entry_id = int(row["id"])
-        first_seen = from_db_time(row["first_seen"])
-        assert first_seen is not None
-        vector = event_terms(
-            str(row["title"]), str(row["text"]), row["canonical_url"] or row["url"]
-        )
-        found = marks[entry_id] = title_marks(str(row["title"]))
+    for row in store.placed_entries():
+        entry_id = row.entry_id
+        vector = event_terms(row.title, row.text, row.link)
+        found = marks[entry_id] = title_marks(row.title)
         index.add_member(
-            entry_id, entry_id, vector, headline_only=bool(row["headline_only"]),
-            when=first_seen, published=from_db_time(row["published"]), observed=False,
-            feed_id=int(row["feed_id"]), marks=found,
+            entry_id, entry_id, vector, headline_only=row.headline_only, when=row.first_seen,
+            published=row.published, observed=False, feed_id=row.feed_id, marks=found,
         )  # fmt: skip
         vectors[entry_id] = vector
-        placed_in[entry_id] = int(row["event_id"])
+        assert row.event_id is not None
+        placed_in[entry_id] = row.event_id
     return keys, _Window(index, vectors, placed_in, marks)
 
 

@@ -43,6 +43,7 @@ from aggregator.models import (
     JoinLevel,
     Mark,
     MemberFacts,
+    PlacedEntry,
     ReadingState,
     Reasons,
     StoredEntry,
@@ -321,12 +322,13 @@ class Store:
         self.db.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite_utils.Database]:
+    def transaction(self) -> Iterator[None]:
         """One atomic unit of work (a savepoint when nested). A full, read-only or locked
-        database raises StoreError, after the rollback."""
+        database raises StoreError, after the rollback. It hands out nothing: every read
+        and write inside it goes through the store's methods."""
         try:
-            with self._immediate() as db:
-                yield db
+            with self._immediate():
+                yield
         except sqlite3.Error as exc:
             error = _store_error(exc, self.path)
             if error is None:
@@ -529,6 +531,31 @@ class Store:
         the entries were judged by."""
         self.db.table("entries").add_column("hidden_by", str)
         self.db.execute("alter table events add column hidden integer not null default 0")
+
+    # -- reads of the evaluation (aggregator/evaluation) -----------------------------------
+
+    def placed_entries(self) -> Iterator[PlacedEntry]:
+        """Every entry with its feed, event and story, in arrival order."""
+        cursor = self.db.conn.execute(
+            "select e.id, e.event_id, ev.story_id, e.feed_id, f.name, e.guid, e.canonical_url,"
+            " coalesce(e.canonical_url, e.url), e.title, e.text, e.published, e.first_seen,"
+            " e.headline_only from entries e join feeds f on f.id = e.feed_id"
+            " left join events ev on ev.id = e.event_id order by e.id"
+        )
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            for row in rows:
+                first_seen = from_db_time(row[11])
+                assert first_seen is not None
+                entry_id, event_id, story_id, feed_id, name, guid, canonical, link = row[:8]
+                yield PlacedEntry(
+                    entry_id, event_id, story_id, feed_id, name, guid, canonical, link,
+                    row[8], row[9], from_db_time(row[10]), first_seen, bool(row[12]),
+                )  # fmt: skip
+
+    def event_of_identities(self) -> dict[str, int | None]:
+        """Each entry's identity (`guid:...`, `link:...`) and the event it is in."""
+        rows = self.db.conn.execute("select identity, event_id from entries")
+        return {str(identity): event_id for identity, event_id in rows}
 
     # -- filter rules (aggregator/filters.py) ---------------------------------------------
 

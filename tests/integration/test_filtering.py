@@ -188,3 +188,20 @@ def test_the_reader_api_streams_and_counts_leave_hidden_events_out(tmp_path: Pat
     assert [event_id for event_id, _ in store.stream_event_ids()] == [shown.id]
     assert [count for count, _ in store.unread_by_feed().values()] == [1]
     assert [count for count, _ in store.unread_by_group().values()] == [1]
+
+
+def test_a_reload_with_new_rules_judges_what_is_stored(tmp_path: Path) -> None:
+    """The daemon's reload (SIGHUP) applies changed rules at once, without a restart."""
+    write_feeds(tmp_path, [SUMMIT, HOROSCOPE], [])
+    path = tmp_path / "feeds.yaml"
+    path.write_text(config_text(), encoding="utf-8")
+    store = Store.open(tmp_path / "agg.db")
+    pipeline = Pipeline(store=store, config=load_config(path), clock=FixedClock(PUBLISHED))
+    try:
+        pipeline.update_feeds(list(pipeline.config.feeds))
+        assert len(shown_titles(store)) == 2
+        path.write_text(config_text("  - block: {title: horoscope}\n"), encoding="utf-8")
+        pipeline.reload(load_config(path))
+        assert shown_titles(store) == [SUMMIT.title]
+    finally:
+        pipeline.close()

@@ -146,3 +146,22 @@ def test_the_error_tree_drawing_names_every_error() -> None:
     ]  # fmt: skip
     assert errors.__doc__ is not None
     assert [name for name in classes if name not in errors.__doc__] == []
+
+
+def test_no_sql_outside_the_store() -> None:
+    """Only `store/` speaks to the database: no other module reaches through a store's
+    `db` (sqlite-utils) to query it, so a second engine needs no changes elsewhere."""
+    reaching = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        name = module_name(path)
+        if name == "aggregator.store" or name.startswith("aggregator.store."):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Attribute)
+                and node.value.attr == "db"
+                and node.attr in {"query", "execute", "conn", "table", "executescript"}
+            ):
+                reaching.append(f"{name}:{node.lineno}")
+    assert reaching == []
