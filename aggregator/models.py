@@ -234,6 +234,7 @@ class StoredEntry:
     match_rule: str | None = None  # the verification rule that accepted the match
     probability: float | None = None  # the event model's, for a write-up's join
     reasons: Reasons = ()  # the features that decided that join, with their parts
+    hidden_by: str | None = None  # the filter rule that hides it (aggregator/filters.py)
 
     @property
     def effective_time(self) -> datetime:

@@ -40,6 +40,7 @@ class MemberReason:
     rule: str | None
     probability: float | None = None
     reasons: Reasons = ()
+    hidden_by: str | None = None
 
     def describe(self) -> str:
         text = _LEVEL_WORDS.get(self.level, str(self.level))
@@ -51,6 +52,8 @@ class MemberReason:
             text += f" ({self.rule})"
         if self.probability is not None:
             text += f"; {decided_by(self.probability, self.reasons)}"
+        if self.hidden_by is not None:
+            text += f"; hidden by the filter {self.hidden_by}"
         return text
 
 
@@ -149,6 +152,7 @@ def explain(
             rule=matched.get(m.id, (None, None))[1],
             probability=m.probability,
             reasons=m.reasons,
+            hidden_by=m.hidden_by,
         )
         for m in sorted(event.members, key=lambda m: m.id)
     )

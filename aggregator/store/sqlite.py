@@ -1715,7 +1715,8 @@ class Store:
                    entries.identity, entries.url, entries.title, entries.text, entries.html,
                    entries.author, entries.published, entries.first_seen, entries.event_id,
                    entries.join_level, entries.similarity, entries.matched_entry_id,
-                   entries.match_rule, join_reasons.probability, join_reasons.reasons
+                   entries.match_rule, join_reasons.probability, join_reasons.reasons,
+                   entries.hidden_by
             from entries join feeds on feeds.id = entries.feed_id
             left join join_reasons on join_reasons.entry_id = entries.id
             {where}
@@ -1725,7 +1726,7 @@ class Store:
         result = []
         for (entry_id, feed_id, feed_name, feed_group, feed_priority, identity, url, title,
              text, html, author, published, first_seen_text, event_id, join_level, similarity,
-             matched_entry_id, match_rule, probability, reasons) in rows:  # fmt: skip
+             matched_entry_id, match_rule, probability, reasons, hidden_by) in rows:  # fmt: skip
             first_seen = from_db_time(first_seen_text)
             assert first_seen is not None
             result.append(
@@ -1750,6 +1751,7 @@ class Store:
                     match_rule=match_rule,
                     probability=probability,
                     reasons=_reasons(reasons),
+                    hidden_by=hidden_by,
                 )
             )
         return result

@@ -205,3 +205,21 @@ def test_a_reload_with_new_rules_judges_what_is_stored(tmp_path: Path) -> None:
         assert shown_titles(store) == [SUMMIT.title]
     finally:
         pipeline.close()
+
+
+def test_explain_names_the_filter_hiding_a_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paper = Item("p-1", SUMMIT.title, SUMMIT.text, "https://paper.example/summit")
+    write_feeds(tmp_path, [SUMMIT], [paper])
+    text = config_text(wire_rules="          - block: {any: summit}\n")
+    update(tmp_path, text).close()
+    store = Store.open(tmp_path / "agg.db", create=False)
+    (event,) = store.find_events(EventQuery())
+    store.close()
+    code = main(["explain", str(event.id), "--config", str(tmp_path / "feeds.yaml"),
+                 "--db", str(tmp_path / "agg.db")])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    hidden = [line for line in out.splitlines() if "hidden by the filter" in line]
+    assert len(hidden) == 1 and "block any=summit" in hidden[0]
