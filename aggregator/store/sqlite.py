@@ -873,7 +873,7 @@ class Store:
         entry: Entry,
         signatures: Signatures,
         vector: Mapping[str, float] | None,
-        hidden_by: str | None,
+        hidden_by: str | None = None,
     ) -> dict[str, Any]:
         terms, weights = encode_vector(vector) if vector is not None else (None, None)
         return {

@@ -204,12 +204,14 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
             (JoinLevel.NEAR_DUPLICATE, 0.8125, 1, "same_text")
         )  # fmt: skip
         vector = event_terms(title, text) if n % 4 else None  # vectors stored or not
+        hidden = "feeds.yaml:3: block title=x" if n % 3 == 0 else None  # filtered or not
         entry_id = fast.insert_entry(
             feed, item, signatures, now=when, event_id=event, level=level,
             similarity=similarity, matched_entry_id=matched, match_rule=rule, vector=vector,
+            hidden_by=hidden,
         )  # fmt: skip
         values = {
-            **Store._entry_values(item, signatures, vector), "feed_id": feed,
+            **Store._entry_values(item, signatures, vector, hidden), "feed_id": feed,
             "identity": item.identity, "first_seen": to_db_time(when),
             "last_seen": to_db_time(when), "event_id": event,
             "join_level": str(level), "similarity": similarity, "matched_entry_id": matched,
