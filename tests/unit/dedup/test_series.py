@@ -99,7 +99,7 @@ def test_a_restart_reads_the_marks_back_from_the_titles() -> None:
     terms = WindowEntry(1, 1, False, NOW, None, None, None, title, MEME_TEXT, None, 7)
     hashes, weights = window_vector(terms)
     stored.add_stored_members([(terms, hashes, weights)])
-    assert stored.profiles[1].marks == live.profiles[1].marks == {7: {("part", "1")}}
+    assert stored.profiles[1].marks == live.profiles[1].marks == {7: frozenset({("part", "1")})}
     again = MEME.format(2, "Harold, l'ingénieur devenu mème")
     probe = event_terms(again, MEME_TEXT)
     stored.observe(probe)
