@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-from aggregator.filters import Rule
 from aggregator.urls import site_of
+
+if TYPE_CHECKING:  # the parse workers need no pattern engine to load a FeedSpec
+    from aggregator.filters import Rule
 
 DEFAULT_INTERVAL = timedelta(minutes=60)
 DEFAULT_MAX_BODY_BYTES = 15 * 1024 * 1024

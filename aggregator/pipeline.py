@@ -20,7 +20,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,6 +62,7 @@ from aggregator.models import (
     FeedReport,
     FeedSpec,
     FetchResult,
+    FilterRow,
     JoinLevel,
     Mark,
     ParsedFeed,
@@ -120,23 +121,37 @@ def refresh_event(
     )
 
 
+def judge_stored(
+    store: Store, config: Config, feed_ids: Mapping[str, int]
+) -> Iterator[tuple[FilterRow, Verdict]]:
+    """Each stored entry with what the config's filter rules say of it now. With no rule
+    anywhere, only the entries hidden until now are read (only they can change)."""
+    rules = {
+        feed_ids[spec.location]: spec.filters
+        for spec in config.feeds
+        if spec.filters and spec.location in feed_ids
+    }
+    for row in store.entries_to_filter(hidden_only=not rules):
+        feed_rules = rules.get(row.feed_id)
+        if not feed_rules:
+            yield row, SHOWN
+            continue
+        yield row, judge(feed_rules, FilterItem(row.title, row.text, row.author, row.link))
+
+
 def apply_filter_rules(
     store: Store, config: Config, feed_ids: Mapping[str, int], *, now: datetime
 ) -> int:
     """Judge every stored entry again by the config's filter rules if they are not the
     rules it was judged by (a changed rule hides or shows what is stored, not only what
     comes), refreshing the events whose members changed. Returns how many changed."""
-    rules = {feed_ids[spec.location]: spec.filters for spec in config.feeds if spec.filters}
     digest = fingerprint((spec.name, spec.filters) for spec in config.feeds)
     if store.filters_judged_by() == digest:
         return 0
     changes: list[tuple[int, str | None]] = []
     events: set[int] = set()
-    # With no rule anywhere, only the entries hidden until now can change.
-    for row in store.entries_to_filter(hidden_only=not rules):
-        feed_rules = rules.get(row.feed_id, ())
-        item = FilterItem(row.title, row.text, row.author, row.link)
-        label = judge(feed_rules, item).hidden_label if feed_rules else None
+    for row, verdict in judge_stored(store, config, feed_ids):
+        label = verdict.hidden_label
         if label != row.hidden_by:
             changes.append((row.entry_id, label))
             if row.event_id is not None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from aggregator.cli.common import EXIT_OK, Handler, Subcommand
 from aggregator.config import load_config
-from aggregator.filters import FilterItem, judge
+from aggregator.pipeline import judge_stored
 from aggregator.store import Store
 
 
@@ -34,23 +34,13 @@ def _filters(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     store = Store.open(args.db, create=False)
     try:
-        ids = {state.location: state.id for state in store.feed_states()}
-        names = {state.id: state.name for state in store.feed_states()}
-        rules = {
-            ids[spec.location]: spec.filters
-            for spec in config.feeds
-            if spec.filters and spec.location in ids
-        }
-        count = len({rule.where for spec in config.feeds for rule in spec.filters})
+        feeds = store.feed_states()
+        ids = {state.location: state.id for state in feeds}
+        names = {state.id: state.name for state in feeds}
         lines: list[str] = []
-        total = hidden = read = changed = 0
-        for row in store.entries_to_filter():
-            total += 1
-            feed_rules = rules.get(row.feed_id)
-            if not feed_rules:
-                changed += row.hidden_by is not None
-                continue
-            verdict = judge(feed_rules, FilterItem(row.title, row.text, row.author, row.link))
+        total = store.counts()["entries"]
+        hidden = read = changed = 0
+        for row, verdict in judge_stored(store, config, ids):
             label = verdict.hidden_label
             changed += label != row.hidden_by
             feed = names.get(row.feed_id, "?")
@@ -66,6 +56,7 @@ def _filters(args: argparse.Namespace) -> int:
                 lines.append(f"  slow  {timeout}\n        [{feed}] {row.title}")
     finally:
         store.close()
+    count = len({rule.where for spec in config.feeds for rule in spec.filters})
     print(f"{count} filter rules in {config.path}; {total} stored items")
     print(
         f"would hide {hidden}, mark read on arrival {read}; {changed} change from how they "

@@ -64,7 +64,13 @@ from aggregator.greader.ids import (
     to_usec,
 )
 from aggregator.greader.passwords import PasswordHash, parse_hash
-from aggregator.greader.streams import MAX_IDS, MAX_ITEMS, StreamRequest, parse_stream_request
+from aggregator.greader.streams import (
+    MAX_IDS,
+    MAX_ITEMS,
+    StreamRequest,
+    parse_stream_request,
+    required_stream,
+)
 from aggregator.models import ApiUser, EventQuery, FeedState, Mark, ReadingState
 from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
@@ -531,13 +537,10 @@ class ReaderApi:
         return _text("OK")
 
     def _mark_all_read(self, request: _Request) -> Reply:
-        text = request.one("s")
-        if not text:
-            raise _bad("s: a stream id is required")
         try:
-            stream = parse_stream_id(text)
+            stream = required_stream(request.one("s"))
         except ValueError as exc:
-            raise _bad(f"s: {exc}") from None
+            raise _bad(str(exc)) from None
         until = None
         if stamp := (request.one("ts") or "").strip():
             usec = ascii_int(stamp, cap=10**17)

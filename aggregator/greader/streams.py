@@ -83,18 +83,22 @@ def parse_limit(text: str | None, *, cap: int = MAX_ITEMS, default: int = DEFAUL
     return min(value, cap)
 
 
+def required_stream(text: str | None) -> Stream:
+    """The stream `s` names; ValueError (saying `s:`) when it is missing or unknown."""
+    if not text:
+        raise ValueError("s: a stream id is required")
+    try:
+        return parse_stream_id(text)
+    except ValueError as exc:
+        raise ValueError(f"s: {exc}") from None
+
+
 def parse_stream_request(
     params: Mapping[str, list[str]], stream_id: str | None, key: bytes, *, cap: int = MAX_ITEMS
 ) -> StreamRequest:
     """The page asked for; `stream_id` from the path, else from `s`; at most `cap` items.
     ValueError for anything this server would have to guess at."""
-    text = stream_id if stream_id is not None else _one(params, "s")
-    if not text:
-        raise ValueError("s: a stream id is required")
-    try:
-        stream = parse_stream_id(text)
-    except ValueError as exc:
-        raise ValueError(f"s: {exc}") from None
+    stream = required_stream(stream_id if stream_id is not None else _one(params, "s"))
     if stream.state in (State.TRACKING_KEPT_UNREAD,):
         raise ValueError(f"s: {stream.id} is not a stream")
     read: bool | None = None

@@ -88,6 +88,10 @@ _UPDATE_ENTRY_SQL = (
     + ", ".join(f"{name} = :{name}" for name in (*_ENTRY_CONTENT_COLUMNS, "last_seen"))
     + " where id = :id"
 )
+# An event a reader is shown: it has members (a canonical one), and filter rules do not hide
+# every one of them (`aggregator.filters`).
+_HAS_MEMBERS = "events.canonical_entry_id is not null"
+_SHOWN = f"{_HAS_MEMBERS} and events.hidden = 0"
 # An entry's date for `--date`: published, or arrival when the feed gave none (as
 # StoredEntry.effective_time). The same expression is indexed by the digest migration.
 _EFFECTIVE_TIME = "coalesce(published, first_seen)"
@@ -527,8 +531,8 @@ class Store:
 
     def _schema_filters(self) -> None:
         """Filter rules: the rule that hides an entry, if one does, and whether every
-        member of an event is hidden (then the event is), with the digest of the rules
-        the entries were judged by."""
+        member of an event is hidden (then the event is). The digest of the rules the
+        entries were judged by is kept in `meta`."""
         self.db.table("entries").add_column("hidden_by", str)
         self.db.execute("alter table events add column hidden integer not null default 0")
 
@@ -1329,9 +1333,7 @@ class Store:
 
     def _event_filter(self, query: EventQuery) -> tuple[str, dict[str, Any]] | None:
         """The WHERE clause and parameters of `query`; None when it can match nothing."""
-        conditions = ["events.canonical_entry_id is not null"]
-        if not query.hidden:
-            conditions.append("events.hidden = 0")
+        conditions = [_HAS_MEMBERS if query.hidden else _SHOWN]
         params: dict[str, Any] = {}
         if query.arrived_since is not None:
             conditions.append("events.last_seen >= :arrived_since")
@@ -1451,7 +1453,7 @@ class Store:
         `groups` when given, in a read and starred state when given, that first arrived in
         [first_seen_from, first_seen_until); ordered by first arrival (newest first unless
         `oldest_first`), then id, and starting after the position `after` of that order."""
-        conditions = ["canonical_entry_id is not null", "hidden = 0"]  # filters hide
+        conditions = [_SHOWN]
         params: dict[str, Any] = {}
         if feed_ids is not None:
             params.update({f"feed_{i}": int(f) for i, f in enumerate(feed_ids)})
@@ -1492,26 +1494,22 @@ class Store:
 
     def unread_by_feed(self) -> dict[int, tuple[int, datetime]]:
         """For each feed with unread events: how many, and when the newest first arrived."""
-        rows = self.db.execute(
-            "select entries.feed_id, count(distinct events.id), max(events.first_seen)"
-            " from entries join events on events.id = entries.event_id"
-            " where events.read_at is null and events.canonical_entry_id is not null"
-            " and events.hidden = 0"
-            " group by entries.feed_id"
-        ).fetchall()
-        return {int(feed): (int(count), _required_time(newest)) for feed, count, newest in rows}
+        return {int(feed): counted for feed, counted in self._unread_by("entries.feed_id")}
 
     def unread_by_group(self) -> dict[str, tuple[int, datetime]]:
         """For each config group with unread events: how many, and the newest's arrival."""
+        return {str(group): counted for group, counted in self._unread_by("feeds.grp")}
+
+    def _unread_by(self, column: str) -> list[tuple[Any, tuple[int, datetime]]]:
+        """Unread shown events counted by `column` of their members (an event counts once
+        under each value its members have), with the newest first arrival."""
         rows = self.db.execute(
-            "select feeds.grp, count(distinct events.id), max(events.first_seen)"
+            f"select {column}, count(distinct events.id), max(events.first_seen)"
             " from entries join events on events.id = entries.event_id"
             " join feeds on feeds.id = entries.feed_id"
-            " where events.read_at is null and events.canonical_entry_id is not null"
-            " and events.hidden = 0"
-            " group by feeds.grp"
+            f" where events.read_at is null and {_SHOWN} group by {column}"
         ).fetchall()
-        return {str(grp): (int(count), _required_time(newest)) for grp, count, newest in rows}
+        return [(key, (int(count), _required_time(newest))) for key, count, newest in rows]
 
     def counts(self) -> dict[str, int]:
         return {

@@ -5,7 +5,6 @@ input (each a clear 4xx in plain text, nothing written)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,11 +13,9 @@ from urllib.parse import quote, urlencode
 import feedparser
 import pytest
 
-from aggregator.config import parse_config
 from aggregator.greader.ids import ITEM_BASE, long_item_id
 from aggregator.greader.passwords import parse_hash, verify_password
 from aggregator.models import EventQuery, ReadingState
-from aggregator.pipeline import Pipeline
 from aggregator.render.common import one_line
 from aggregator.store import Store
 from tests.support.browser import SEED_NOW, seed_database, served
@@ -41,6 +38,7 @@ from tests.support.greader import (
     write_config,
 )
 from tests.support.hostile import HOSTILE_SUBJECTS, ingest, unsafe_markup, write_hostile_feeds
+from tests.support.pipelines import ChangingFeeds
 
 API = "/reader/api/0"
 
@@ -595,68 +593,24 @@ def test_api_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> Non
     """The pipeline updates changing feeds in a thread while an app marks every unread
     item read through edit-tag, a page at a time: every request succeeds, every mark is
     kept, every update stores."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    names = [f"f{n}" for n in range(4)]
-    config_text = "groups:\n  live:\n    feeds:\n" + "".join(
-        f"      - name: {name}\n        path: feeds/{name}.xml\n" for name in names
-    )
-
-    def write(round_: int) -> None:
-        for n, name in enumerate(names):
-            items = "".join(
-                f"<item><guid>{name}-{round_}-{i}</guid><title>Story {name} {round_} {i} on"
-                f" subject {n * 100 + round_ * 10 + i} in place {i}</title>"
-                f"<description>Text {round_} {i} of {name}, figure {n * 1000 + i}.</description>"
-                "</item>"
-                for i in range(10)
-            )
-            (feeds / f"{name}.xml").write_text(
-                f'<rss version="2.0"><channel><title>{name}</title>{items}</channel></rss>'
-            )
-
-    db = tmp_path / "live.db"
-    write(0)
-    store = Store.open(db)
-    clock = {"now": SEED_NOW}
-    pipeline = Pipeline(
-        store=store, config=parse_config(config_text, tmp_path / "feeds.yaml"),
-        clock=lambda: clock["now"],
-    )  # fmt: skip
-    pipeline.run(all_feeds=True)
-    done = threading.Event()
-    failures: list[str] = []
-
-    def update() -> None:
-        try:
-            for round_ in range(1, 6):
-                write(round_)
-                clock["now"] += timedelta(minutes=1)
-                failures.extend(str(r.error) for r in pipeline.run(all_feeds=True).failed)
-        except Exception as exc:  # reported by the assertion below, not lost in the thread
-            failures.append(repr(exc))
-        finally:
-            done.set()
-
+    live = ChangingFeeds(tmp_path, SEED_NOW)
     marked: set[int] = set()
-    with served(db, users=[api_user()]) as base_url:
+    with served(live.db, users=[api_user()]) as base_url:
         reader = ReaderClient(base_url)
         assert reader.login().status == 200
-        writer = threading.Thread(target=update)
-        writer.start()
+        live.start()
         try:
-            while not done.is_set() or not marked:
+            while live.running() or not marked:
                 unread = reader.unread_ids()[:5]
                 if unread:
                     answer = reader.set_state(unread, READ, add=True)
                     assert answer.status == 200, answer
                     marked.update(unread)
         finally:
-            writer.join(timeout=120)
-            pipeline.close()
+            failures = live.finish()
         assert failures == []
         still_unread = set(reader.unread_ids())
-    check = Store.open(db, create=False)
+    check = Store.open(live.db, create=False)
     try:
         stored = check.counts()["entries"]
         read = {e.id for e in check.find_events(EventQuery()) if e.read}
@@ -666,4 +620,4 @@ def test_api_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> Non
         check.close()
     assert marked and not marked & still_unread
     assert now_in <= read
-    assert stored == 4 * 10 * 6
+    assert stored == ChangingFeeds.STORED

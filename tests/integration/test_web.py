@@ -6,12 +6,10 @@ command); the database is a real SQLite file filled by the real pipeline.
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +28,7 @@ from tests.support.hostile import (
     unsafe_markup,
     write_hostile_feeds,
 )
+from tests.support.http_client import Answer, send
 
 SECURITY_HEADERS = {
     "content-security-policy": (
@@ -42,30 +41,11 @@ SECURITY_HEADERS = {
 }
 
 
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-
 def request(
     base_url: str, path: str, *, method: str = "GET", headers: dict[str, str] | None = None
 ) -> Answer:
     """One request with http.client (no redirects followed, any Host header allowed)."""
-    parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        connection.request(method, path, headers=headers or {})
-        response = connection.getresponse()
-        body = response.read()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, body)
-    finally:
-        connection.close()
+    return send(base_url, method, path, headers=headers)
 
 
 @pytest.fixture(scope="module")

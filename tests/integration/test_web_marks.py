@@ -6,20 +6,17 @@ from __future__ import annotations
 
 import http.client
 import re
-import threading
-from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from aggregator.config import parse_config
 from aggregator.models import EventQuery, ReadingState
-from aggregator.pipeline import Pipeline
 from aggregator.store import Store
 from aggregator.web import WebApp, loopback_hosts
 from tests.support.browser import SEED_NOW, seed_database, served
 from tests.support.hostile import unsafe_markup
+from tests.support.pipelines import ChangingFeeds
 
 HOST = {"host": "127.0.0.1:8080"}
 FORM = {**HOST, "content-type": "application/x-www-form-urlencoded"}
@@ -207,54 +204,13 @@ def test_marks_over_real_http(db: Path) -> None:
 def test_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> None:
     """The pipeline updates changing feeds in a thread while the page marks every event
     read, one POST at a time: every POST succeeds, every mark is kept, every update stores."""
-    feeds = tmp_path / "feeds"
-    feeds.mkdir()
-    names = [f"f{n}" for n in range(4)]
-    config_text = "groups:\n  live:\n    feeds:\n" + "".join(
-        f"      - name: {name}\n        path: feeds/{name}.xml\n" for name in names
-    )
-
-    def write(round_: int) -> None:
-        for n, name in enumerate(names):
-            items = "".join(
-                f"<item><guid>{name}-{round_}-{i}</guid><title>Story {name} {round_} {i} about"
-                f" topic {n * 100 + round_ * 10 + i} in town {i}</title>"
-                f"<description>Text {round_} {i} of {name}, number {n * 1000 + i}.</description>"
-                "</item>"
-                for i in range(10)
-            )
-            (feeds / f"{name}.xml").write_text(
-                f'<rss version="2.0"><channel><title>{name}</title>{items}</channel></rss>'
-            )
-
-    db = tmp_path / "live.db"
-    write(0)
-    config = parse_config(config_text, tmp_path / "feeds.yaml")
-    store = Store.open(db)
-    clock = {"now": SEED_NOW}
-    pipeline = Pipeline(store=store, config=config, clock=lambda: clock["now"])
-    pipeline.run(all_feeds=True)
-    app = WebApp(db, base_url="http://127.0.0.1:8080", clock=lambda: SEED_NOW,
+    live = ChangingFeeds(tmp_path, SEED_NOW)
+    app = WebApp(live.db, base_url="http://127.0.0.1:8080", clock=lambda: SEED_NOW,
                  allowed_hosts=loopback_hosts("127.0.0.1", 8080))  # fmt: skip
-    done = threading.Event()
-    failures: list[str] = []
-
-    def update() -> None:
-        try:
-            for round_ in range(1, 6):
-                write(round_)
-                clock["now"] += timedelta(minutes=1)
-                failures.extend(str(report.error) for report in pipeline.run(all_feeds=True).failed)
-        except Exception as exc:  # reported by the assertion below, not lost in the thread
-            failures.append(repr(exc))
-        finally:
-            done.set()
-
-    writer = threading.Thread(target=update)
-    writer.start()
+    live.start()
     marked: set[int] = set()
     try:
-        while not done.is_set() or not marked:
+        while live.running() or not marked:
             html = page(app, "/?since=all&limit=5000")
             for event_id in shown_ids(html)[:3]:
                 answer = post(
@@ -263,17 +219,16 @@ def test_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> None:
                 assert answer.status == 303, answer.body[:300]
                 marked.add(event_id)
     finally:
-        writer.join(timeout=120)
-        pipeline.close()
+        failures = live.finish()
     assert failures == []
-    check = Store.open(db, create=False)
+    check = Store.open(live.db, create=False)
     try:
         unread = {e.id for e in check.find_events(EventQuery(state=ReadingState.UNREAD))}
         stored = check.counts()["entries"]
     finally:
         check.close()
     assert marked and not marked & unread
-    assert stored == 4 * 10 * 6
+    assert stored == ChangingFeeds.STORED
 
 
 def test_an_event_page_marks_its_event_and_comes_back(app: WebApp, db: Path) -> None:

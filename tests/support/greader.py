@@ -5,7 +5,6 @@ serve` as a real process, and newsboat run in a throwaway home."""
 from __future__ import annotations
 
 import fcntl
-import http.client
 import json
 import os
 import pty
@@ -25,11 +24,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 from aggregator.greader.passwords import hash_password
 from aggregator.models import ApiUser, FeedSpec
 from tests.support.hostile import ingest
+from tests.support.http_client import Answer, send
 
 REPO = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "correct horse battery staple"
@@ -44,37 +44,6 @@ READING_LIST = "user/-/state/com.google/reading-list"
 
 def api_user(name: str = USER, password: str = PASSWORD) -> ApiUser:
     return ApiUser(name, hash_password(password, n=CHEAP_N))
-
-
-@dataclass
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode("utf-8")
-
-    def json(self) -> Any:
-        assert self.headers["content-type"].startswith("application/json"), self.headers
-        return json.loads(self.body)
-
-
-def send(
-    base_url: str, method: str, path: str, *, body: bytes | None = None,
-    headers: dict[str, str] | None = None,
-) -> Answer:  # fmt: skip
-    """One request with http.client (nothing added but what is given and Host)."""
-    parts = urlsplit(base_url)
-    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
-    finally:
-        connection.close()
 
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
