@@ -684,6 +684,21 @@ SETTINGS: tuple[SettingSpec, ...] = (
         "parse_memory", "parse_memory", "512MiB",
         "A parse worker is stopped when it needs more memory than this.", MIN_PARSE_MEMORY,
     ),
+    SettingSpec(
+        "database", "database", "data/aggregator.db",
+        "Where everything is stored: a SQLite file (the embedded default), or a PostgreSQL"
+        " server shared by several processes and hosts. `--db` and $AGGREGATOR_DB override"
+        " it.",
+        "A file path, or postgresql://user@host:port/database (no password in it).",
+        lambda ctx, field: _database(ctx, field),
+    ),
+    SettingSpec(
+        "database_password_file", "database_password_file", "null",
+        "A file whose first line is the PostgreSQL password; without it the password comes"
+        " from $AGGREGATOR_DATABASE_PASSWORD, then from libpq's PGPASSWORD or ~/.pgpass.",
+        "A file path, or null.",
+        lambda ctx, field: None if _is_null(field.value) else Path(_string(ctx, field, "path")),
+    ),
 )  # fmt: skip
 _SETTINGS_BY_KEY = {spec.key: spec for spec in SETTINGS}
 
@@ -711,6 +726,30 @@ def _parse_settings(ctx: _Context, field: _Field | None) -> Settings:
         for key, value in fields.items()
     }
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def _database(ctx: _Context, field: _Field) -> str:
+    """A SQLite path or a PostgreSQL URL without a password (config files get shared)."""
+    value = _string(ctx, field, "database")
+    if value.startswith(("postgresql://", "postgres://")):
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (reading it validates it)
+        except ValueError as exc:
+            raise ctx.error(field.value, field.key, f"not a PostgreSQL URL: {exc}") from None
+        if parts.password is not None:
+            raise ctx.error(
+                field.value, field.key,
+                "the URL holds a password: put it in database_password_file or in"
+                " $AGGREGATOR_DATABASE_PASSWORD instead",
+            )  # fmt: skip
+        if not parts.hostname or not parts.path.strip("/"):
+            raise ctx.error(field.value, field.key, "a PostgreSQL URL names a host and a database")
+    elif "://" in value:
+        raise ctx.error(
+            field.value, field.key, "only file paths and postgresql:// URLs are databases"
+        )
+    return value
 
 
 def _count(ctx: _Context, field: _Field, low: int, high: int) -> int:

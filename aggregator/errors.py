@@ -8,6 +8,7 @@
     ├── ModelFileError       the event model's parameter file cannot be read
     ├── StartupError         the environment cannot run the aggregator safely
     ├── AlreadyRunning       another process holds the database's writer lock
+    ├── LeadershipLost       a writer's lock on a shared database is gone: it stops writing
     ├── FetchError           a feed could not be fetched (carries a short reason code)
     │   ├── HTTPStatusError  the server answered neither 200, 304 nor a redirect
     │   └── RetiredFeedError not fetched at all: the feed is retired
@@ -76,6 +77,11 @@ class StartupError(AggregatorError):
 
 class AlreadyRunning(AggregatorError):
     """Another process holds the database's writer lock."""
+
+
+class LeadershipLost(AggregatorError):
+    """The writer lock of a shared database was lost (its session ended): the process that
+    held it must write nothing more; a standby has taken or will take over."""
 
 
 class FetchError(AggregatorError):

@@ -19,10 +19,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from aggregator.errors import AlreadyRunning, StoreError
+from aggregator.store.locations import database_password, is_server_url
 
-__all__ = ["Holder", "WriterLock", "holder", "lock_path"]
+__all__ = ["Holder", "WriterLock", "holder", "lock_path", "writer_lock"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +40,14 @@ def lock_path(database: Path) -> Path:
     return database.with_name(database.name + ".lock")
 
 
-def holder(database: Path) -> Holder | None:
-    """Who holds the writer lock of `database` now, or None when nobody does."""
-    path = lock_path(database)
+def holder(database: Path | str, password_file: Path | None = None) -> Holder | None:
+    """Who holds the writer lock of `database` (a path or a server URL) now, or None."""
+    if is_server_url(str(database)):
+        from aggregator.store.coordination import server_holder
+
+        found = server_holder(str(database), database_password(password_file))
+        return Holder(pid=found[0], command=found[1]) if found is not None else None
+    path = lock_path(Path(database))
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
@@ -120,3 +127,25 @@ class WriterLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+class _Lock(Protocol):
+    def __enter__(self) -> object: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+def writer_lock(database: Path | str, *, command: str, password_file: Path | None = None) -> _Lock:
+    """The writer lock of a database: a file beside a SQLite database, a session advisory
+    lock on a PostgreSQL server (`store.coordination`)."""
+    if is_server_url(str(database)):
+        from aggregator.store.coordination import ServerWriterLock
+
+        return ServerWriterLock(
+            str(database), command=command, password=database_password(password_file)
+        )
+    return WriterLock(Path(database), command=command)

@@ -103,6 +103,8 @@ class Settings:
     fetch_per_host: int = 2  # at most this many at once to one host (politeness)
     retention_days: int = 30  # entries and events older than this are pruned
     tombstone_days: int = 60  # a pruned entry's keys are remembered this much longer
+    database: str = "data/aggregator.db"  # a SQLite path or a PostgreSQL URL
+    database_password_file: Path | None = None  # the PostgreSQL password's file
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,7 +47,7 @@ class Status:
     """Everything `aggregator status` shows."""
 
     generated_at: datetime
-    database: Path
+    database: str  # a path or a URL without its password
     database_bytes: int
     wal_bytes: int
     writer: Holder | None  # who holds the writer lock now
@@ -115,12 +115,13 @@ def gather(
 ) -> Status:  # fmt: skip
     """Read everything the status needs: the database, the lock file, file sizes."""
     counts = store.counts()
+    database_bytes, wal_bytes = store.storage_bytes()
     return Status(
         generated_at=now,
-        database=store.path,
-        database_bytes=_size(store.path),
-        wal_bytes=_size(store.path.with_name(store.path.name + "-wal")),
-        writer=holder(store.path),
+        database=store.location,
+        database_bytes=database_bytes,
+        wal_bytes=wal_bytes,
+        writer=holder(store.location),
         heartbeat=store.heartbeat(),
         config_path=config_path,
         config_error=config_error,
@@ -130,13 +131,6 @@ def gather(
         tombstones=store.tombstone_count(),
         maintenance=store.maintenance_runs(),
     )
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
 
 
 # -- text ----------------------------------------------------------------------------------

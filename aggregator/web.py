@@ -81,7 +81,7 @@ from aggregator.render.html import (
 )
 from aggregator.render.json import dumps, event_to_dict, render_json
 from aggregator.render.style import STYLESHEET
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class WebApp:
 
     def __init__(
         self,
-        db_path: Path,
+        db_path: Path | str,
         *,
         base_url: str,
         clock: Callable[[], datetime] = utc_now,
@@ -163,8 +163,10 @@ class WebApp:
         allowed_hosts: frozenset[str] | None = None,
         feed_size: int = FEED_SIZE,
         users: Sequence[ApiUser] = (),
+        password_file: Path | None = None,
     ) -> None:
-        self.db_path = Path(db_path)
+        self.db_path = db_path  # a SQLite path or a PostgreSQL URL
+        self.password_file = password_file
         self.base_url = base_url.rstrip("/")
         self.clock = clock
         self.group_order = tuple(group_order)
@@ -271,7 +273,7 @@ class WebApp:
     @contextmanager
     def _store(self) -> Iterator[Store]:
         """The database for one request, closed when it is answered."""
-        store = Store.open(self.db_path, create=False)
+        store = open_store(self.db_path, create=False, password_file=self.password_file)
         try:
             yield store
         finally:

@@ -52,7 +52,7 @@ from aggregator.dedup.text import tokens
 from aggregator.dedup.vectors import TERM_VECTOR_RECIPE, event_terms
 from aggregator.models import Config, Entry, FeedSpec, JoinLevel, Settings
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store, to_db_time
+from aggregator.store import Store, open_store, to_db_time
 from aggregator.word_frequencies import ordinary_language
 from bench.corpus import DATA
 
@@ -255,7 +255,7 @@ def lsh_rates(count: int, queries: int = 2000, *, peer: bool = True) -> dict[str
 
 def _rebuild_store(count: int, path: Path) -> Store:
     """A store holding `count` entries with random signatures, all in the window."""
-    store = Store.open(path)
+    store = open_store(path)
     columns = synthetic_columns(count)
     first_seen = to_db_time(NOW)
     with store.transaction():
@@ -416,7 +416,7 @@ def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
         path = Path(scratch) / "window.db"
         spec = FeedSpec(name="bench", group="bench", url="http://127.0.0.1/feed")
         config = Config(path=Path(scratch) / "feeds.yaml", feeds=(spec,), settings=Settings())
-        store = Store.open(path)
+        store = open_store(path)
         store.check_term_recipe(TERM_VECTOR_RECIPE)
         feed_id = store.sync_feeds([spec], NOW)[spec.location]
         started = time.perf_counter()
@@ -438,7 +438,7 @@ def restart_time(count: int, *, derive: bool = True) -> dict[str, Any]:
         store.close()
         del prepared, items, corpus
         started = time.perf_counter()
-        store = Store.open(path)
+        store = open_store(path)
         pipeline = Pipeline(store=store, config=config, signer=signer, clock=lambda: NOW)
         from_vectors = time.perf_counter() - started
         result: dict[str, Any] = {

@@ -35,7 +35,7 @@ def _urls(port: int, feeds: int) -> list[str]:
 def run_ours(port: int, feeds: int, workers: int, scratch: Path) -> dict[str, Any]:
     from aggregator.config import parse_config
     from aggregator.pipeline import Pipeline
-    from aggregator.store import Store
+    from aggregator.store import open_store
     from bench.stages import StageTimer
 
     lines = "\n".join(f"      - name: feed{i}\n        url: {url}"
@@ -53,7 +53,7 @@ groups:
     config = parse_config(text, scratch / "feeds.yaml")
     timer = StageTimer()
     timer.install()
-    store = Store.open(scratch / "ours.db")
+    store = open_store(scratch / "ours.db")
     started = time.perf_counter()
     pipeline = Pipeline(store=store, config=config)
     startup = time.perf_counter() - started

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aggregator.evaluation.datasets import load_ecbplus, load_rpm2, load_uci
 from aggregator.evaluation.replay import replay
-from aggregator.store import Store
+from aggregator.store import open_store
 
 LOADERS = {"ecbplus": load_ecbplus, "rpm2": load_rpm2, "uci": load_uci}
 
@@ -26,7 +26,7 @@ def decisions(dataset: str, path: Path, limit: int | None = None) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="bench-groups-") as scratch:
         database = Path(scratch) / "groups.db"
         result = replay(items, database=database)
-        store = Store.open(database, create=False)
+        store = open_store(database, create=False)
         rows = store.db.query(
             "select identity, event_id, join_level, similarity, matched_entry_id, match_rule"
             " from entries order by id"

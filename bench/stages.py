@@ -30,6 +30,8 @@ from aggregator.ingest.fetch import Fetcher
 from aggregator.ingest.fetch_pool import FetchPool
 from aggregator.ingest.parse_worker import ParserPool
 from aggregator.store import Store
+from aggregator.store.sql import SqlStore
+from aggregator.store.sqlite import SqliteStore
 
 DEDUP_METHODS = {
     Signer: ("sign",),
@@ -100,12 +102,15 @@ class StageTimer:
                 self._patch(owner, name, self._wrap("dedup", getattr(owner, name)))
         for name in DEDUP_FUNCTIONS:
             self._patch(pipeline_module, name, self._wrap("dedup", getattr(pipeline_module, name)))
-        for name, member in list(vars(Store).items()):
-            if name.startswith("_") or name in ("transaction", "open", "close"):
-                continue
-            if inspect.isfunction(member):
-                self._patch(Store, name, self._wrap("store", member))
-        self._patch(Store, "transaction", self._timed_transaction(Store.transaction))
+        for owner in (SqlStore, SqliteStore):
+            for name, member in list(vars(owner).items()):
+                if name.startswith("_") or name in ("transaction", "open", "close"):
+                    continue
+                if inspect.isfunction(member):
+                    self._patch(owner, name, self._wrap("store", member))
+        self._patch(
+            SqliteStore, "transaction", self._timed_transaction(SqliteStore.transaction)
+        )
 
     def _timed_transaction(self, original: Callable[[Store], Any]) -> Callable[[Store], Any]:
         """The commit happens when the block ends: time entering and leaving as store."""

@@ -1,8 +1,11 @@
-"""Shared fixtures: paths of the repository, the seed config, a fixed clock."""
+"""Shared fixtures: paths of the repository, the seed config, a fixed clock, a database of
+each backend (a SQLite file, a real PostgreSQL server)."""
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.clock import FixedClock
+from tests.support.postgresql import Server
+from tests.support.postgresql import binaries as postgresql_binaries
+from tests.support.postgresql import start as start_postgresql
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
@@ -50,3 +56,32 @@ def shared_data() -> Callable[[str], Path]:
         return path
 
     return locate
+
+
+@pytest.fixture(scope="session")
+def postgresql_server() -> Iterator[Server]:
+    """A real PostgreSQL server for the session (skips when PostgreSQL is not installed:
+    Debian's `postgresql` package; CI installs it)."""
+    if postgresql_binaries() is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    # Not under pytest's tmp dir: the server runs as `nobody` when the tests run as root,
+    # and pytest's directories are private to their owner.
+    root = Path(tempfile.mkdtemp(prefix="aggregator-pg-"))
+    server = start_postgresql(root)
+    try:
+        yield server
+    finally:
+        from aggregator.store.postgresql import close_pools
+
+        close_pools()
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A new, empty database of each backend: a SQLite path, a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "aggregator.db")
+    server: Server = request.getfixturevalue("postgresql_server")
+    return server.database()

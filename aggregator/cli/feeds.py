@@ -15,7 +15,7 @@ from aggregator.errors import AggregatorError, OpmlError, StoreError, UsageError
 from aggregator.models import Config, FeedState
 from aggregator.opml import add_feeds, new_feeds, read_opml, write_opml
 from aggregator.schedule import is_failing
-from aggregator.store import Store
+from aggregator.store import open_store
 
 
 def register(
@@ -52,7 +52,7 @@ def _feeds(args: argparse.Namespace) -> int:
         return _feeds_export(args)
     config = load_config(args.config)
     try:
-        store = Store.open(args.db, create=False)
+        store = open_store(args.db, password_file=args.db_password_file, create=False)
     except StoreError:
         states = {}  # nothing fetched yet: every feed shows as never fetched
     else:

@@ -8,7 +8,7 @@ from typing import Any
 from aggregator.cli.common import EXIT_OK, Handler, Subcommand
 from aggregator.config import load_config
 from aggregator.pipeline import judge_stored
-from aggregator.store import Store
+from aggregator.store import open_store
 
 
 def register(
@@ -32,7 +32,7 @@ def register(
 
 def _filters(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         feeds = store.feed_states()
         ids = {state.location: state.id for state in feeds}

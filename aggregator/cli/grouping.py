@@ -25,9 +25,9 @@ from aggregator.evaluation import calibration, datasets, heldout, judged, syndic
 from aggregator.evaluation.folds import FoldReport
 from aggregator.evaluation.metrics import Scores
 from aggregator.evaluation.replay import replay, replay_pairs
-from aggregator.lock import WriterLock
+from aggregator.lock import writer_lock
 from aggregator.pipeline import REBUILD_BATCH, refresh_event
-from aggregator.store import Store
+from aggregator.store import open_store
 from aggregator.word_frequencies import ordinary_language
 
 EVAL_DATASETS = (*datasets.DATASETS, "syndication", "judged", "calibration")
@@ -306,7 +306,7 @@ def _write_report(args: argparse.Namespace, name: str, text: str, document: dict
 
 def _explain(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         event = store.event(args.event_id)
         if event is None:
@@ -338,8 +338,8 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _events(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    with WriterLock(args.db, command=f"events {args.action}"):
-        store = Store.open(args.db, create=False)
+    with writer_lock(args.db, password_file=args.db_password_file, command=f"events {args.action}"):
+        store = open_store(args.db, password_file=args.db_password_file, create=False)
         try:
             now = utc_now()
             with store.transaction():
@@ -373,7 +373,7 @@ def _events(args: argparse.Namespace) -> int:
 
 
 def _stats(args: argparse.Namespace) -> int:
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         rows = store.feed_overlap()
     finally:
@@ -392,8 +392,8 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    with WriterLock(args.db, command="reindex"):
-        store = Store.open(args.db, create=False)
+    with writer_lock(args.db, password_file=args.db_password_file, command="reindex"):
+        store = open_store(args.db, password_file=args.db_password_file, create=False)
         try:
             signer = Signer(DEFAULT_PARAMS)
             count = 0

@@ -25,6 +25,7 @@ from aggregator.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     Handler,
+    database_of,
     subcommand,
 )
 from aggregator.clock import utc_now
@@ -45,8 +46,9 @@ def _common_options() -> argparse.ArgumentParser:
         help="feed list (YAML); default: $AGGREGATOR_CONFIG or %(default)s",
     )  # fmt: skip
     common.add_argument(
-        "--db", type=Path, default=Path(os.environ.get("AGGREGATOR_DB", DEFAULT_DB)),
-        help="SQLite database; default: $AGGREGATOR_DB or %(default)s",
+        "--db", default=None, metavar="PATH|URL",
+        help="a SQLite file or a postgresql://user@host/db URL; default: $AGGREGATOR_DB,"
+        f" else `settings.database` of the config, else {DEFAULT_DB}",
     )  # fmt: skip
     common.add_argument(
         "--log-level", default="INFO", choices=LOG_LEVELS,
@@ -86,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(level=args.log_level, fmt=args.log_format)
     try:
+        args.db, args.db_password_file = database_of(args.db, args.config)
         return handlers[args.command](args)
     except (ConfigError, UsageError) as exc:
         print(f"aggregator: {exc}", file=sys.stderr)

@@ -20,7 +20,7 @@ from aggregator.errors import AggregatorError, UsageError
 from aggregator.greader.passwords import hash_password
 from aggregator.models import MARKS, ApiUser, EventQuery, ReadingState
 from aggregator.render import FORMATS, render_digest
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from aggregator.web import (
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -167,7 +167,7 @@ def _digest(args: argparse.Namespace) -> int:
     if args.search is not None and not args.search.split():
         raise UsageError("--search needs at least one word")
     group_order = _group_order(args.config)
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         known = store.group_names()
         unknown = [name for name in args.group if name not in known]
@@ -191,7 +191,7 @@ def _mark(args: argparse.Namespace) -> int:
     """Mark events; an id merged into another event marks the event it is part of now.
     Runs beside the daemon: a mark is one short transaction, not a writer of feeds."""
     change = MARKS[args.action]
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         targets: dict[int, int] = {}
         for event_id in args.event_ids:
@@ -224,13 +224,16 @@ def _serve(args: argparse.Namespace) -> int:
             f"--host {args.host} listens beyond this machine: add API users to the config"
             " first (`aggregator passwd NAME`), and put TLS in front (see the README)"
         )
-    Store.open(args.db, create=False).close()  # fail now, not on the first request
+    open_store(
+        args.db, password_file=args.db_password_file, create=False
+    ).close()  # fail now, not on the first request
 
     def make_app(port: int) -> WebApp:
         return WebApp(
             args.db, base_url=args.base_url or f"http://{args.host}:{port}",
             group_order=group_order, images=args.images,
             allowed_hosts=loopback_hosts(args.host, port, args.base_url), users=users,
+            password_file=args.db_password_file,
         )  # fmt: skip
 
     try:

@@ -15,11 +15,11 @@ from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
 from aggregator.errors import ConfigError, UsageError
-from aggregator.lock import WriterLock
+from aggregator.lock import writer_lock
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline, RunReport
 from aggregator.status import gather, render_json, render_text
-from aggregator.store import Store
+from aggregator.store import open_store
 
 
 def register(
@@ -78,8 +78,8 @@ def _writer(args: argparse.Namespace, command: str) -> Iterator[Pipeline]:
     database's writer lock (one writer per database) until it is done."""
     config = load_config(args.config)  # a bad config is exit 2, whatever else is wrong
     check_libraries()
-    with WriterLock(args.db, command=command):
-        store = Store.open(args.db)
+    with writer_lock(args.db, password_file=args.db_password_file, command=command):
+        store = open_store(args.db, password_file=args.db_password_file)
         try:
             check_writable(store)
             pipeline = Pipeline(store=store, config=config)
@@ -133,7 +133,7 @@ def _status(args: argparse.Namespace) -> int:
         config = load_config(args.config)
     except ConfigError as exc:
         config_error = str(exc)
-    store = Store.open(args.db, create=False)
+    store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         status = gather(
             store, config=config, config_path=args.config, config_error=config_error,

@@ -28,7 +28,7 @@ from aggregator.evaluation.learning import Params
 from aggregator.ingest.normalize import canonical_url, clean_text
 from aggregator.models import Config, FeedSpec, Settings
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 
 # The set shipped with the code: identifiers and verdicts only, never publisher text.
 SHIPPED_PAIRS = Path(__file__).with_name("judged_pairs.csv")
@@ -161,7 +161,7 @@ def placed_folder(
         for path in files
     ]
     with tempfile.TemporaryDirectory(prefix="aggregator-judged-") as scratch:
-        store = Store.open(Path(scratch) / "judged.db")
+        store = open_store(Path(scratch) / "judged.db")
         config = Config(path=Path(scratch) / "judged.yaml", feeds=tuple(specs),
                         settings=settings)  # fmt: skip
         pipeline = Pipeline(store=store, config=config, clock=lambda: now, model=model)

@@ -25,7 +25,7 @@ from aggregator.evaluation.metrics import Scores, bcubed, decision_accuracy, pai
 from aggregator.ingest.normalize import normalize_entry
 from aggregator.models import Config, FeedSpec, RawEntry, Settings
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 
 # How often the replay trims the window: the daemon's default tick (`aggregator.daemon`).
 REPLAY_TICK = timedelta(seconds=30)
@@ -103,7 +103,7 @@ def replay(
     specs = _specs(items)
     with tempfile.TemporaryDirectory(prefix="aggregator-eval-") as scratch:
         path = database or Path(scratch) / "eval.db"
-        store = Store.open(path)
+        store = open_store(path)
         clock = _HandClock(items[0].published if items else datetime.now().astimezone())
         config = Config(
             path=Path(scratch) / "eval.yaml", feeds=tuple(specs.values()),

@@ -74,8 +74,7 @@ from aggregator.greader.streams import (
 from aggregator.models import ApiUser, EventQuery, FeedState, Mark, ReadingState
 from aggregator.numbers import ascii_int
 from aggregator.render.common import FeedInfo, one_line
-from aggregator.store import Store
-from aggregator.store.sqlite import from_db_time
+from aggregator.store import Store, from_db_time
 
 log = logging.getLogger(__name__)
 

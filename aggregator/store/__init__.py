@@ -1,17 +1,17 @@
-"""The database: every read and write of the aggregator's state goes through `Store`.
+"""The database: every read and write of the aggregator's state goes through a `Store`.
 
-sqlite.py   the SQLite implementation (the embedded default)
+protocols.py   what the rest of the code may ask of a store (Store and its four parts)
+records.py     what a store hands out besides the models; how times are encoded
+sql.py         the reads and writes both engines run (SqlStore)
+sqlite.py      the SQLite backend (the embedded default)
+postgresql.py  the PostgreSQL backend (several processes and hosts)
+locations.py   which backend a `--db` or `settings.database` names, opened by `open_store`
 """
 
-from aggregator.store.sqlite import (
-    SCHEMA_VERSION,
-    Heartbeat,
-    Store,
-    from_db_time,
-    fts5_available,
-    sqlite_version,
-    to_db_time,
-)
+from aggregator.store.locations import is_server_url, open_store
+from aggregator.store.protocols import Store
+from aggregator.store.records import Heartbeat, from_db_time, to_db_time
+from aggregator.store.sqlite import SCHEMA_VERSION, fts5_available, sqlite_version
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -19,6 +19,8 @@ __all__ = [
     "Store",
     "from_db_time",
     "fts5_available",
+    "is_server_url",
+    "open_store",
     "sqlite_version",
     "to_db_time",
 ]

@@ -18,7 +18,7 @@ import pytest
 
 from aggregator.digest import build_digest, make_query
 from aggregator.render.html import render_html
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.conftest import MAISON_BLANCHE
 from tests.support.browser import (
     SEED_NOW,
@@ -145,7 +145,7 @@ def test_seed_digest_event_page_search_and_feeds(
 def test_standalone_html_file(driver: Any, seed_db: Path, tmp_path: Path) -> None:
     """`digest --format html` opened from disk: styled by its own hashed <style>, the
     explanation behind a <details> click, nothing blocked, nothing run."""
-    store = Store.open(seed_db, create=False)
+    store = open_store(seed_db, create=False)
     try:
         query = make_query(now=SEED_NOW)
         digest = build_digest(store.find_events(query), now=SEED_NOW, query=query)

@@ -25,7 +25,7 @@ import pytest
 from aggregator.config import parse_config
 from aggregator.models import FeedReport
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Request, Response
 
@@ -75,7 +75,7 @@ def update_corpus(root: Path, tmp_path: Path) -> dict[str, FeedReport]:
             url = server.url("/" + quote(name))
             lines += [f"      - name: {json.dumps(name)}", f"        url: {json.dumps(url)}"]
         config = parse_config("\n".join(lines) + "\n", tmp_path / "corpus.yaml")
-        store = Store.open(tmp_path / "corpus.db")
+        store = open_store(tmp_path / "corpus.db")
         pipeline = Pipeline(store=store, config=config, clock=clock)
         try:
             reports = {r.feed: r for r in pipeline.run(all_feeds=True).feeds}

@@ -26,7 +26,7 @@ import pytest
 from aggregator.config import parse_config
 from aggregator.errors import StoreError
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.daemon import DaemonProcess, Item, rows, rss, run_cli, wait_for, write_config
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from tests.support.http_server import http_server as http_server
@@ -225,7 +225,7 @@ def test_disk_full_is_a_clear_error_and_loses_nothing(tmp_path: Path) -> None:
     feed = tmp_path / "big.rss"
     local_feed(feed, "first", 5)
     config = parse_config("groups:\n  g:\n    feeds:\n      - path: big.rss\n", tmp_path / "f.yaml")
-    store = Store.open(tmp_path / "full.db")
+    store = open_store(tmp_path / "full.db")
     pipeline = Pipeline(store=store, config=config)
     try:
         assert pipeline.run(all_feeds=True).total("new") == 5

@@ -20,7 +20,7 @@ import pytest
 from aggregator.config import load_config, parse_config
 from aggregator.daemon import Daemon
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store, to_db_time
+from aggregator.store import open_store, to_db_time
 from tests.conftest import REPO
 from tests.support.clock import FixedClock
 from tests.support.daemon import (
@@ -118,7 +118,7 @@ def test_hung_feeds_do_not_delay_healthy_ones(
         f"  healthy:\n    allow_private: true\n    interval: 1m\n    feeds:\n{healthy_feeds}\n"
     )
     db = tmp_path / "tarpit.db"
-    store = Store.open(db)
+    store = open_store(db)
     pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
     daemon = Daemon(pipeline, tick_seconds=0.2, maintenance=())
     healthy_names = [f"healthy-{n}" for n in range(HEALTHY)]
@@ -160,7 +160,7 @@ def test_maintenance_jobs_run_on_the_scheduler(tmp_path: Path) -> None:
         f"groups:\n  g:\n    feeds:\n      - path: {REPO / 'seeds/feeds/000-article.atom'}\n",
         tmp_path / "f.yaml",
     )
-    store = Store.open(tmp_path / "m.db")
+    store = open_store(tmp_path / "m.db")
     pipeline = Pipeline(store=store, config=config)
     daemon = Daemon(pipeline, tick_seconds=0.2, maintenance_delay=timedelta(0))
     daemon.start()
@@ -345,7 +345,7 @@ def test_reload_waits_a_tick_reports_a_missing_file_once_then_recovers(
     feed_file(tmp_path, "alpha", 1)
     feed_file(tmp_path, "beta", 1)
     config = local_config(tmp_path / "feeds.yaml", {"alpha": "1m"})
-    store = Store.open(tmp_path / "t.db")
+    store = open_store(tmp_path / "t.db")
     pipeline = Pipeline(store=store, config=load_config(config))
     daemon = Daemon(pipeline, tick_seconds=60, maintenance=())
     try:

@@ -13,7 +13,7 @@ from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.models import EventQuery, ReadingState
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from tests.support.clock import FixedClock
 from tests.support.daemon import PUBLISHED, Item, rss
 
@@ -55,7 +55,7 @@ def update(directory: Path, text: str) -> Store:
     """One pass over both feeds with the config `text`; the store, open."""
     path = directory / "feeds.yaml"
     path.write_text(text, encoding="utf-8")
-    store = Store.open(directory / "agg.db")
+    store = open_store(directory / "agg.db")
     pipeline = Pipeline(store=store, config=load_config(path), clock=FixedClock(PUBLISHED))
     try:
         pipeline.update_feeds(list(pipeline.config.feeds))
@@ -195,7 +195,7 @@ def test_a_reload_with_new_rules_judges_what_is_stored(tmp_path: Path) -> None:
     write_feeds(tmp_path, [SUMMIT, HOROSCOPE], [])
     path = tmp_path / "feeds.yaml"
     path.write_text(config_text(), encoding="utf-8")
-    store = Store.open(tmp_path / "agg.db")
+    store = open_store(tmp_path / "agg.db")
     pipeline = Pipeline(store=store, config=load_config(path), clock=FixedClock(PUBLISHED))
     try:
         pipeline.update_feeds(list(pipeline.config.feeds))
@@ -214,7 +214,7 @@ def test_explain_names_the_filter_hiding_a_copy(
     write_feeds(tmp_path, [SUMMIT], [paper])
     text = config_text(wire_rules="          - block: {any: summit}\n")
     update(tmp_path, text).close()
-    store = Store.open(tmp_path / "agg.db", create=False)
+    store = open_store(tmp_path / "agg.db", create=False)
     (event,) = store.find_events(EventQuery())
     store.close()
     code = main(["explain", str(event.id), "--config", str(tmp_path / "feeds.yaml"),

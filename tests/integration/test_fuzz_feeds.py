@@ -55,7 +55,7 @@ from aggregator.ingest.parse import parse_feed
 from aggregator.ingest.prepare import normalize_feed
 from aggregator.models import FeedReport
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.conftest import REPO, SHARED
 from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer
@@ -271,7 +271,7 @@ def test_mutated_feeds_fail_alone_in_the_pipeline(
     outcomes: dict[str, int] = {}
     with LocalHTTPServer() as server:
         config = parse_config(config_text(server), tmp_path / "feeds.yaml")
-        store = Store.open(tmp_path / "fuzz.db")
+        store = open_store(tmp_path / "fuzz.db")
         pipeline = Pipeline(store=store, config=config, clock=clock)
         healthy_count: int | None = None
         try:

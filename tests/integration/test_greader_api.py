@@ -17,7 +17,7 @@ from aggregator.greader.ids import ITEM_BASE, long_item_id
 from aggregator.greader.passwords import parse_hash, verify_password
 from aggregator.models import EventQuery, ReadingState
 from aggregator.render.common import one_line
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.browser import SEED_NOW, seed_database, served
 from tests.support.greader import (
     FIXTURE_NOW,
@@ -62,7 +62,7 @@ def client(seed_url: str) -> ReaderClient:
 
 
 def states(db: Path) -> dict[int, tuple[bool, bool]]:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return {e.id: (e.read, e.starred) for e in store.find_events(EventQuery())}
     finally:
@@ -70,7 +70,7 @@ def states(db: Path) -> dict[int, tuple[bool, bool]]:
 
 
 def unread_count(db: Path) -> int:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return store.count_events(EventQuery(state=ReadingState.UNREAD))
     finally:
@@ -290,7 +290,7 @@ def test_hostile_feeds_reach_the_apps_inert(tmp_path: Path) -> None:
             assert "\n" not in item["title"]
         # Each event once, its canonical copy's title as one clean line; the copies that
         # joined another event are that event's "also reported by" links.
-        store = Store.open(db, create=False)
+        store = open_store(db, create=False)
         try:
             events = store.find_events(EventQuery())
         finally:
@@ -326,7 +326,7 @@ def test_an_id_follows_its_event_through_a_merge_and_is_never_reused(tmp_path: P
         assert [item["id"] for item in answer["items"]] == [long_item_id(kept)]
         assert client.set_state([ITEM_BASE + gone], READ, add=True).text == "OK"
         assert states(db)[kept] == (True, False)
-        store = Store.open(db, create=False)
+        store = open_store(db, create=False)
         try:
             with store.transaction():
                 store.prune(
@@ -339,7 +339,7 @@ def test_an_id_follows_its_event_through_a_merge_and_is_never_reused(tmp_path: P
         assert client.contents([ITEM_BASE + kept]).json()["items"] == []
         missing = client.set_state([ITEM_BASE + kept], READ, add=True)
         assert missing.status == 404 and "no such item" in missing.text
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         with store.transaction():
             assert store.create_event(SEED_NOW) > max(ids)  # the next event: a new id
@@ -610,7 +610,7 @@ def test_api_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> Non
             failures = live.finish()
         assert failures == []
         still_unread = set(reader.unread_ids())
-    check = Store.open(live.db, create=False)
+    check = open_store(live.db, create=False)
     try:
         stored = check.counts()["entries"]
         read = {e.id for e in check.find_events(EventQuery()) if e.read}

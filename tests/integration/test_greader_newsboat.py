@@ -21,7 +21,7 @@ import pytest
 
 from aggregator.greader.ids import ITEM_BASE, long_item_id
 from aggregator.models import EventQuery, FeedSpec, ReadingState
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.browser import seed_database
 from tests.support.greader import (
     FIXTURE_NOW,
@@ -49,7 +49,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def unread_ids(db: Path) -> set[int]:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return {e.id for e in store.find_events(EventQuery(state=ReadingState.UNREAD))}
     finally:
@@ -58,7 +58,7 @@ def unread_ids(db: Path) -> set[int]:
 
 def all_events(db: Path) -> dict[int, set[int]]:
     """Every event -> the feeds that carried a copy of it."""
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return {e.id: {m.feed_id for m in e.members} for e in store.find_events(EventQuery())}
     finally:
@@ -66,7 +66,7 @@ def all_events(db: Path) -> dict[int, set[int]]:
 
 
 def feed_names(db: Path) -> dict[int, str]:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return {state.id: state.name for state in store.feed_states()}
     finally:
@@ -75,7 +75,7 @@ def feed_names(db: Path) -> dict[int, str]:
 
 def listed_order(db: Path) -> list[int]:
     """The feeds in subscription/list's order (group, then name), as newsboat lists them."""
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         return [state.id for state in store.feed_states()]
     finally:
@@ -83,7 +83,7 @@ def listed_order(db: Path) -> list[int]:
 
 
 def config_for(tmp_path: Path, db: Path) -> Path:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         groups = store.group_names()
     finally:

@@ -27,7 +27,7 @@ import aggregator.ingest.fetch
 from aggregator.config import parse_config
 from aggregator.models import FeedReport, FeedState
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from tests.conftest import REPO
 from tests.support.clock import FixedClock
 from tests.support.http_server import (
@@ -335,7 +335,7 @@ def torture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pass]:
     with LocalHTTPServer() as server:
         feeds = serve_torture(server, tmp)
         config = parse_config(config_text(server, feeds), tmp / "feeds.yaml")
-        store = Store.open(tmp / "torture.db")
+        store = open_store(tmp / "torture.db")
         pipeline = Pipeline(store=store, config=config, clock=clock)
         try:
             yield run_pass(pipeline, store, server, all_feeds=True)
@@ -499,7 +499,7 @@ def make_pipeline(
     *, private: bool = True, extra: str = "",
 ) -> tuple[Pipeline, Store]:  # fmt: skip
     text = config_text(server, feeds, private=private) + extra
-    store = Store.open(tmp_path / "feeds.db")
+    store = open_store(tmp_path / "feeds.db")
     return Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock), store
 
 

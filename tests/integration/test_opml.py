@@ -12,7 +12,7 @@ from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.opml import read_opml, write_opml
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
 
@@ -162,7 +162,7 @@ def test_feeds_lists_effective_url_retired_and_failing(
         )
     )
     db = tmp_path / "feeds.db"
-    store = Store.open(db)
+    store = open_store(db)
     clock = FixedClock(datetime(2026, 11, 22, tzinfo=UTC))
     pipeline = Pipeline(store=store, config=load_config(config_path), clock=clock)
     try:

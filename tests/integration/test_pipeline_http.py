@@ -13,7 +13,7 @@ from aggregator.config import parse_config
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from tests.conftest import MAISON_BLANCHE, REPO
 from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Response
@@ -50,7 +50,7 @@ def serve_seeds(server: LocalHTTPServer) -> None:
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
-    db = Store.open(tmp_path / "http.db")
+    db = open_store(tmp_path / "http.db")
     yield db
     db.close()
 

@@ -19,7 +19,7 @@ from aggregator.errors import FetchError
 from aggregator.ingest.fetch import Fetcher
 from aggregator.models import FeedSpec
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.support.clock import FixedClock
 from tests.support.http_server import LocalHTTPServer, Request, Response
 from tests.support.http_server import http_server as http_server
@@ -66,7 +66,7 @@ def test_twenty_feeds_on_one_host_get_at_most_two_requests_at_once(
     config = parse_config(
         f"groups:\n  g:\n    allow_private: true\n    feeds:\n{lines}\n", tmp_path / "f.yaml"
     )
-    store = Store.open(tmp_path / "polite.db")
+    store = open_store(tmp_path / "polite.db")
     pipeline = Pipeline(store=store, config=config, clock=clock)
     try:
         fetched: set[str] = set()

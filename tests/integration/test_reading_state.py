@@ -1,5 +1,6 @@
-"""Read and starred state per event on a real SQLite file: marks, merges, splits, pruning,
-ids that are never given twice, and the upgrade of a database that had no state."""
+"""Read and starred state per event on a real SQLite file and a real PostgreSQL server:
+marks, merges, splits, pruning, ids that are never given twice, and the upgrade of a
+SQLite database that had no state."""
 
 from __future__ import annotations
 
@@ -9,17 +10,19 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import EventQuery, Mark, ReadingState
-from aggregator.store import Store
-from aggregator.store.sqlite import MIGRATIONS
+from aggregator.store import Store, open_store
+from aggregator.store.sqlite import MIGRATIONS, SqliteStore
 from tests.integration.test_store import store_before
+from tests.support import sql
 from tests.support.browser import SEED_NOW, seed_database
 
 LATER = SEED_NOW + timedelta(hours=1)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    opened = Store.open(seed_database(tmp_path / "seed.db"))
+def store(database: str) -> Store:
+    """The seed's events in a database of each backend."""
+    opened = open_store(seed_database(database))
     yield opened
     opened.close()
 
@@ -81,10 +84,10 @@ def test_a_split_gives_the_new_event_the_old_state(store: Store) -> None:
         new = store.move_entry_to_new_event(entry, now=LATER)
     view = store.event_members(new)
     assert [member.id for member in view] == [entry]
-    new_state = store.db.execute(
-        "select read_at is not null, starred_at is not null from events where id = ?", [new]
-    ).fetchone()
-    assert new_state == (1, 1)
+    new_state = sql.one(
+        store, "select read_at is not null, starred_at is not null from events where id = ?", [new]
+    )
+    assert new_state == (True, True)
 
 
 def test_ids_are_never_given_twice_and_old_ids_follow_merges(store: Store) -> None:
@@ -110,7 +113,7 @@ def test_pruning_removes_the_state_with_the_event(store: Store) -> None:
     later = SEED_NOW + timedelta(days=400)
     store.prune(before=later, keep_tombstones_until=later, now=later)
     assert ids(store) == []
-    assert store.db.execute("select count(*) from events").fetchone() == (0,)
+    assert sql.one(store, "select count(*) from events") == (0,)
     assert store.current_event_id(every[0]) is None
 
 
@@ -118,7 +121,7 @@ def test_upgrade_leaves_every_event_unread_and_ids_above_every_old_one(tmp_path:
     """A database from before reading state: every event unread, and the next event's
     id above every id used, even one merged away."""
     path = tmp_path / "old.db"
-    old = store_before(path, Store._schema_reading)
+    old = store_before(path, SqliteStore._schema_reading)
     for event_id in (1, 2, 3):
         old.db.execute(
             "insert into events (id, first_seen, last_seen, member_count, source_count,"
@@ -130,7 +133,7 @@ def test_upgrade_leaves_every_event_unread_and_ids_above_every_old_one(tmp_path:
         " values (1, 9, 'auto', 'x')"
     )
     old.close()
-    upgraded = Store.open(path)
+    upgraded = open_store(path)
     rows = upgraded.db.execute("select read_at, starred_at from events").fetchall()
     assert rows == [(None, None)] * 3
     with upgraded.transaction():

@@ -11,7 +11,7 @@ import pytest
 from aggregator.config import parse_config
 from aggregator.maintenance import prune
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store, to_db_time
+from aggregator.store import Store, open_store, to_db_time
 from tests.support.clock import FixedClock
 from tests.support.daemon import Item, rss
 
@@ -49,7 +49,7 @@ def pipeline(tmp_path: Path, feeds: Feeds, clock: FixedClock) -> Iterator[Pipeli
     text = "groups:\n  g:\n    feeds:\n" + "".join(
         f"      - {{name: {name}, path: {name}.rss}}\n" for name in ("a", "b", "c")
     )
-    store = Store.open(tmp_path / "r.db")
+    store = open_store(tmp_path / "r.db")
     made = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
     yield made
     made.close()
@@ -146,7 +146,7 @@ def test_pruning_inside_the_dedup_window_rebuilds_the_indexes(
         "settings:\n  retention_days: 1\n  dedup_window: 5d\n"
         "groups:\n  g:\n    feeds:\n      - {name: a, path: a.rss}\n"
     )
-    store = Store.open(tmp_path / "w.db")
+    store = open_store(tmp_path / "w.db")
     pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
     try:
         pipeline.run(all_feeds=True)

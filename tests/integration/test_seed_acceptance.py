@@ -13,7 +13,7 @@ import pytest
 from aggregator.config import load_config
 from aggregator.models import JoinLevel
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from tests.conftest import MAISON_BLANCHE, SEED_CONFIG
 from tests.support.clock import FixedClock
 
@@ -22,7 +22,7 @@ UNRELATED = ("Tesla va transformer", "Taille et prévisions", "NWTC recherche", 
 
 @pytest.fixture
 def pipeline(tmp_path: Path, clock: FixedClock) -> Pipeline:
-    store = Store.open(tmp_path / "seed.db")
+    store = open_store(tmp_path / "seed.db")
     pipe = Pipeline(store=store, config=load_config(SEED_CONFIG), clock=clock)
     yield pipe
     pipe.close()
@@ -115,7 +115,7 @@ def test_reparsing_unchanged_content_changes_nothing(pipeline: Pipeline) -> None
 def test_restart_rebuilds_the_window_and_still_groups(tmp_path: Path, clock: FixedClock) -> None:
     """A new process over the same database finds copies of entries stored before."""
     config = load_config(SEED_CONFIG)
-    store = Store.open(tmp_path / "seed.db")
+    store = open_store(tmp_path / "seed.db")
     first = Pipeline(store=store, config=config, clock=clock)
     first.run(all_feeds=True)
     first.close()

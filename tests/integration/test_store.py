@@ -12,14 +12,14 @@ import sqlite_utils
 from aggregator.dedup.signature import MinHashParams
 from aggregator.dedup.text import distinctive_content
 from aggregator.errors import StoreError
-from aggregator.store import SCHEMA_VERSION, Store
-from aggregator.store.sqlite import MIGRATIONS
+from aggregator.store import SCHEMA_VERSION, Store, open_store
+from aggregator.store.sqlite import MIGRATIONS, SqliteStore
 
 
 def store_before(path: Path, migration: Callable[[Store], None]) -> Store:
     """A database as an older aggregator left it: every migration before `migration`."""
     db = sqlite_utils.Database(sqlite3.connect(str(path), isolation_level=None))
-    store = Store(db, path)
+    store = SqliteStore(db, path)
     before = MIGRATIONS.index(migration)
     for step in MIGRATIONS[:before]:
         step(store)
@@ -29,30 +29,30 @@ def store_before(path: Path, migration: Callable[[Store], None]) -> Store:
 
 def test_new_database_has_schema_wal_and_version(tmp_path: Path) -> None:
     """A new file gets every table, WAL mode and the current schema version."""
-    store = Store.open(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     assert {"meta", "feeds", "entries", "events"} <= set(store.db.table_names())
     assert store.db.journal_mode == "wal"
     assert store.db.execute("select value from meta where key='schema_version'").fetchone()[0] == (
         str(SCHEMA_VERSION)
     )
     store.close()
-    reopened = Store.open(tmp_path / "a.db")  # opening again migrates nothing and works
+    reopened = open_store(tmp_path / "a.db")  # opening again migrates nothing and works
     assert reopened.counts() == {"feeds": 0, "entries": 0, "events": 0}
     reopened.close()
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     """A database from a newer aggregator is refused with a message, not corrupted."""
-    store = Store.open(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     store.db.execute("update meta set value = ? where key = 'schema_version'", [SCHEMA_VERSION + 1])
     store.close()
     with pytest.raises(StoreError, match="newer than this aggregator"):
-        Store.open(tmp_path / "a.db")
+        open_store(tmp_path / "a.db")
 
 
 def test_other_minhash_parameters_are_refused(tmp_path: Path) -> None:
     """Signatures made with other MinHash parameters are never mixed: reindex is asked for."""
-    store = Store.open(tmp_path / "a.db")
+    store = open_store(tmp_path / "a.db")
     store.check_dedup_params(MinHashParams())
     store.check_dedup_params(MinHashParams())  # same parameters: fine
     with pytest.raises(StoreError, match="reindex"):
@@ -63,7 +63,7 @@ def test_other_minhash_parameters_are_refused(tmp_path: Path) -> None:
 def test_missing_database_without_create(tmp_path: Path) -> None:
     """Readers do not create a database: they say how to make one."""
     with pytest.raises(StoreError, match="aggregator update"):
-        Store.open(tmp_path / "none.db", create=False)
+        open_store(tmp_path / "none.db", create=False)
     assert not (tmp_path / "none.db").exists()
 
 
@@ -71,7 +71,7 @@ def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
     """A database path that is a directory gives a StoreError, not a raw sqlite3 error."""
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(StoreError):
-        Store.open(tmp_path / "dir.db")
+        open_store(tmp_path / "dir.db")
 
 
 def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
@@ -79,14 +79,14 @@ def test_not_a_database_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(StoreError, match=r"junk\.db"):
-        Store.open(path)
+        open_store(path)
 
 
 def test_upgrade_marks_which_stored_entries_are_distinctive(tmp_path: Path) -> None:
     """A database of the previous schema gains `distinctive`, computed from each stored
     title and text by the rule new entries use."""
     path = tmp_path / "old.db"
-    store = store_before(path, Store._schema_distinctive)
+    store = store_before(path, SqliteStore._schema_distinctive)
     feed = store.db.execute("insert into feeds (location, name, grp) values ('f', 'f', 'g')")
     rows = [
         ("a", "Live updates", ""),  # a short title and no text: nothing to match on
@@ -100,7 +100,7 @@ def test_upgrade_marks_which_stored_entries_are_distinctive(tmp_path: Path) -> N
             [feed.lastrowid, identity, title, text, identity],
         )
     store.close()
-    upgraded = Store.open(path)
+    upgraded = open_store(path)
     found = dict(upgraded.db.execute("select identity, distinctive from entries").fetchall())
     assert found == {
         identity: int(distinctive_content(title, text)) for identity, title, text in rows

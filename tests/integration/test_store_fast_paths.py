@@ -26,7 +26,8 @@ from aggregator.dedup.text import distinctive_content
 from aggregator.dedup.vectors import event_terms
 from aggregator.errors import StoreError
 from aggregator.models import CanonicalRule, Entry, FeedSpec, JoinLevel
-from aggregator.store import Store, from_db_time, to_db_time
+from aggregator.store import Store, from_db_time, open_store, to_db_time
+from aggregator.store.sql import SqlStore
 
 NOW = datetime(2026, 1, 10, 12, 0, 0, 250_001, tzinfo=UTC)
 PERM = DEFAULT_PARAMS.num_perm
@@ -58,7 +59,7 @@ def entry(n: int, title: str, text: str, *, published: datetime | None) -> Entry
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """A store with a window of entries: some published, some not, two feeds."""
-    store = Store.open(tmp_path / "fast.db")
+    store = open_store(tmp_path / "fast.db")
     signer = Signer(DEFAULT_PARAMS)
     feeds = store.sync_feeds(
         [
@@ -131,7 +132,7 @@ def test_fingerprints_and_columns_equal_a_row_by_row_read(store: Store) -> None:
 
 
 def test_columns_are_read_in_batches(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aggregator.store.sqlite as store_module
+    import aggregator.store.sql as store_module
 
     whole = store.fingerprint_columns_since(NOW - timedelta(days=30), PERM)
     monkeypatch.setattr(store_module, "_FETCH_ROWS", 7)
@@ -183,7 +184,7 @@ def all_rows(store: Store, table: str) -> list[tuple[Any, ...]]:
 
 def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
     signer = Signer(DEFAULT_PARAMS)
-    fast, plain = Store.open(tmp_path / "fast.db"), Store.open(tmp_path / "plain.db")
+    fast, plain = open_store(tmp_path / "fast.db"), open_store(tmp_path / "plain.db")
     spec = FeedSpec(name="feed", group="news", url="https://example.org/feed.xml")
     feed = fast.sync_feeds([spec], NOW)[spec.location]
     assert plain.sync_feeds([spec], NOW)[spec.location] == feed
@@ -211,7 +212,7 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
             hidden_by=hidden,
         )  # fmt: skip
         values = {
-            **Store._entry_values(item, signatures, vector, hidden), "feed_id": feed,
+            **SqlStore._entry_values(item, signatures, vector, hidden), "feed_id": feed,
             "identity": item.identity, "first_seen": to_db_time(when),
             "last_seen": to_db_time(when), "event_id": event,
             "join_level": str(level), "similarity": similarity, "matched_entry_id": matched,
@@ -226,7 +227,7 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
         4, changed, signer.sign(changed.title, changed.text), now=later, vector=vector
     )
     plain.db.table("entries").update(
-        4, {**Store._entry_values(changed, signer.sign(changed.title, changed.text), vector),
+        4, {**SqlStore._entry_values(changed, signer.sign(changed.title, changed.text), vector),
             "last_seen": to_db_time(later)},
     )  # fmt: skip
     with pytest.raises(Exception, match="no entry"):
@@ -260,7 +261,7 @@ def test_writes_equal_sqlite_utils_writes(tmp_path: Path) -> None:
 def one_event(path: Path, texts: Sequence[tuple[str, str]]) -> tuple[Store, int]:
     """A store of two feeds (the second of priority 3) and one event of these texts, seven
     minutes apart, alternating feeds, the third without a published time."""
-    store = Store.open(path)
+    store = open_store(path)
     signer = Signer(DEFAULT_PARAMS)
     specs = [FeedSpec(name=f"f{i}", group="g", url=f"https://example.org/{i}") for i in (1, 2)]
     feeds = list(store.sync_feeds(specs, NOW).values())

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.models import EventQuery, FeedSpec
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from tests.conftest import MAISON_BLANCHE
 from tests.support.browser import SEED_NOW, seed_database
 from tests.support.hostile import ingest
@@ -26,8 +26,9 @@ def rss(*items: str) -> bytes:
 
 
 @pytest.fixture
-def seed_store(tmp_path: Path) -> Store:
-    store = Store.open(seed_database(tmp_path / "seed.db"))
+def seed_store(database: str) -> Store:
+    """The seed's events in a database of each backend: search reads alike in both."""
+    store = open_store(seed_database(database))
     yield store
     store.close()
 
@@ -98,7 +99,7 @@ def test_search_index_follows_updates_in_place(tmp_path: Path) -> None:
     os.utime(feed, (later, later))
     report = ingest(tmp_path / "u.db", (spec,), now=SEED_NOW + timedelta(hours=2))
     assert report.feeds[0].updated == 1
-    store = Store.open(tmp_path / "u.db")
+    store = open_store(tmp_path / "u.db")
     try:
         assert len(store.find_events(EventQuery(search="pears"))) == 1
         assert store.find_events(EventQuery(search="apples")) == []
@@ -106,8 +107,9 @@ def test_search_index_follows_updates_in_place(tmp_path: Path) -> None:
         store.close()
 
 
-def test_search_migration_indexes_existing_entries(seed_store: Store) -> None:
-    """Adding the index to a database that already holds entries indexes them all."""
+def test_search_migration_indexes_existing_entries(tmp_path: Path) -> None:
+    """Adding the index to a SQLite database that already holds entries indexes them all."""
+    seed_store = open_store(seed_database(tmp_path / "seed.db"))
     seed_store.db["entries"].disable_fts()
     seed_store.db.execute("drop index entries_effective_time")
     seed_store._schema_digest()

@@ -22,9 +22,11 @@ from aggregator.render.html import Site, render_event_page
 from aggregator.render.json import event_to_dict
 from aggregator.render.jsonfeed_writer import render_json_feed
 from aggregator.render.text import render_text
-from aggregator.store import Store
+from aggregator.store import Store, open_store
+from aggregator.store.sqlite import SqliteStore
 from tests.conftest import SEED_CONFIG
 from tests.integration.test_store import store_before
+from tests.support import sql
 from tests.support.browser import SEED_NOW
 from tests.support.models import linking_model
 
@@ -39,10 +41,10 @@ def cosine_story_model(cosine: float) -> EventModel:
 
 
 def seeded(
-    path: Path, model: EventModel | None = None, *, order: tuple[int, ...] = (0, 1)
+    path: Path | str, model: EventModel | None = None, *, order: tuple[int, ...] = (0, 1)
 ) -> Store:
     """The seed feeds through the real pipeline, one feed at a time in `order`."""
-    store = Store.open(path)
+    store = open_store(path)
     config = load_config(SEED_CONFIG)
     pipeline = Pipeline(store=store, config=config, clock=lambda: SEED_NOW, model=model)
     try:
@@ -54,9 +56,9 @@ def seeded(
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """The seeds with the storyline linked (a link at cosine 0.3)."""
-    opened = seeded(tmp_path / "seed.db", cosine_story_model(0.3))
+def store(database: str) -> Store:
+    """The seeds with the storyline linked (a link at cosine 0.3), in each backend."""
+    opened = seeded(database, cosine_story_model(0.3))
     yield opened
     opened.close()
 
@@ -70,12 +72,12 @@ def by_title(store: Store, start: str) -> EventView:
 
 @pytest.mark.parametrize("order", [(0, 1), (1, 0)])
 def test_a_related_event_links_to_the_story_in_either_arrival_order(
-    tmp_path: Path, order: tuple[int, ...]
+    database: str, order: tuple[int, ...]
 ) -> None:
     """000 (March: food for arms) and 003 (July: Shoigu in Pyongyang) are two events of
     one story whichever feed comes first: 000 founding its event beside 003's, or 003's
     article joining its own headline beside 000; every unrelated headline stays alone."""
-    store = seeded(tmp_path / "seed.db", cosine_story_model(0.3), order=order)
+    store = seeded(database, cosine_story_model(0.3), order=order)
     march, july = by_title(store, ARTICLE_000), by_title(store, ARTICLE_003)
     assert march.id != july.id and march.story_id == july.story_id
     assert [other.id for other in march.story] == [july.id]
@@ -92,10 +94,10 @@ def test_a_related_event_links_to_the_story_in_either_arrival_order(
     store.close()
 
 
-def test_a_stricter_link_leaves_the_events_alone(tmp_path: Path) -> None:
-    store = seeded(tmp_path / "seed.db", cosine_story_model(0.6))
+def test_a_stricter_link_leaves_the_events_alone(database: str) -> None:
+    store = seeded(database, cosine_story_model(0.6))
     assert all(not event.story for event in store.events_since(SEED_NOW - timedelta(days=3650)))
-    assert store.db.execute("select count(*) from story_links").fetchone() == (0,)
+    assert sql.one(store, "select count(*) from story_links") == (0,)
     store.close()
 
 
@@ -134,19 +136,19 @@ def test_a_merge_unites_the_two_stories_and_a_split_stays_in_the_story(store: St
 def test_pruning_removes_the_links_with_the_events(store: Store) -> None:
     later = SEED_NOW + timedelta(days=400)
     store.prune(before=later, keep_tombstones_until=later, now=later)
-    assert store.db.execute("select count(*) from story_links").fetchone() == (0,)
+    assert sql.one(store, "select count(*) from story_links") == (0,)
 
 
 def test_upgrade_makes_every_event_its_own_story(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    store = store_before(path, Store._schema_stories)
+    store = store_before(path, SqliteStore._schema_stories)
     for number in (1, 2):
         store.db.execute(
             "insert into events (id, first_seen, last_seen) values (?, '2025-01-01', '2025-01-01')",
             [number],
         )
     store.close()
-    upgraded = Store.open(path)
+    upgraded = open_store(path)
     rows = upgraded.db.execute("select id, story_id from events order by id").fetchall()
     assert rows == [(1, 1), (2, 2)]
     assert "story_links" in upgraded.db.table_names()

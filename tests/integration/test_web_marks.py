@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from aggregator.models import EventQuery, ReadingState
-from aggregator.store import Store
+from aggregator.store import open_store
 from aggregator.web import WebApp, loopback_hosts
 from tests.support.browser import SEED_NOW, seed_database, served
 from tests.support.hostile import unsafe_markup
@@ -57,7 +57,7 @@ def post(app: WebApp, fields: list[tuple[str, object]], headers: dict[str, str] 
 
 
 def state(db: Path, event_id: int) -> tuple[bool, bool]:
-    store = Store.open(db, create=False)
+    store = open_store(db, create=False)
     try:
         event = store.event(event_id)
     finally:
@@ -221,7 +221,7 @@ def test_marks_while_the_daemon_writes_are_never_lost(tmp_path: Path) -> None:
     finally:
         failures = live.finish()
     assert failures == []
-    check = Store.open(live.db, create=False)
+    check = open_store(live.db, create=False)
     try:
         unread = {e.id for e in check.find_events(EventQuery(state=ReadingState.UNREAD))}
         stored = check.counts()["entries"]

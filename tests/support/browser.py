@@ -29,7 +29,7 @@ from typing import Any
 
 from aggregator.config import load_config
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import open_store
 from aggregator.web import WebApp, WebServer, loopback_hosts
 
 REPO = Path(__file__).resolve().parents[2]
@@ -114,9 +114,9 @@ def page_problems(driver: Any) -> list[str]:
     return problems
 
 
-def seed_database(db: Path, *, now: datetime = SEED_NOW) -> Path:
+def seed_database(db: Path | str, *, now: datetime = SEED_NOW) -> Path | str:
     """The seed feeds (config/feeds.yaml) through the real pipeline into `db`."""
-    store = Store.open(db)
+    store = open_store(db)
     pipeline = Pipeline(store=store, config=load_config(SEED_CONFIG), clock=lambda: now)
     try:
         pipeline.run(all_feeds=True)

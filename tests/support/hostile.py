@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from aggregator.models import Config, FeedSpec
 from aggregator.pipeline import Pipeline, RunReport
-from aggregator.store import Store
+from aggregator.store import open_store
 
 HOSTILE_GROUP = "hostile"
 # One distinctive word per hostile item: every one must be shown on some page. (Items may
@@ -191,7 +191,7 @@ def sanitize_corpus_specs(folder: Path) -> tuple[FeedSpec, ...]:
 
 def ingest(db: Path, specs: tuple[FeedSpec, ...], *, now: datetime) -> RunReport:
     """Every spec through the real pipeline (fetch, parse, normalise, dedup, store)."""
-    store = Store.open(db)
+    store = open_store(db)
     config = Config(path=db.parent / "feeds.yaml", feeds=specs)
     pipeline = Pipeline(store=store, config=config, clock=lambda: now)
     try:

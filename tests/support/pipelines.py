@@ -10,7 +10,7 @@ from pathlib import Path
 from aggregator.config import parse_config
 from aggregator.models import Config, FeedSpec, Settings
 from aggregator.pipeline import Pipeline
-from aggregator.store import Store
+from aggregator.store import Store, open_store
 from tests.support.clock import FixedClock
 
 
@@ -19,7 +19,7 @@ def hand_fed_pipeline(
 ) -> tuple[Store, list[FeedSpec], Config, FixedClock, Pipeline]:
     """A store at `database`, three feeds ("feed 0" .. "feed 2"), a clock at `start`, and
     the pipeline over them."""
-    store = Store.open(database)
+    store = open_store(database)
     specs = [FeedSpec(name=f"feed {n}", group="news", url=f"https://{n}.example/feed")
              for n in range(3)]  # fmt: skip
     config = Config(path=database.parent / "feeds.yaml", feeds=tuple(specs), settings=Settings())
@@ -46,7 +46,7 @@ class ChangingFeeds:
         self._write(0)
         self.now = start
         self.pipeline = Pipeline(
-            store=Store.open(self.db), config=parse_config(text, directory / "feeds.yaml"),
+            store=open_store(self.db), config=parse_config(text, directory / "feeds.yaml"),
             clock=lambda: self.now,
         )  # fmt: skip
         self.pipeline.run(all_feeds=True)

@@ -33,6 +33,13 @@ LAYERS = [
     "aggregator.ingest.fetch_pool",
     "aggregator.schedule",
     "aggregator.feed_policy",
+    "aggregator.store.records",
+    "aggregator.store.protocols",
+    "aggregator.store.sql",
+    "aggregator.store.sqlite",
+    "aggregator.store.postgresql",
+    "aggregator.store.coordination",
+    "aggregator.store.locations",
     "aggregator.store",
     "aggregator.lock",
     "aggregator.checks",
@@ -103,9 +110,10 @@ def test_imports_point_to_earlier_layers_only() -> None:
 
 
 def test_only_fetch_touches_the_network_and_only_store_touches_sqlite() -> None:
-    """urllib3/socket only in fetch; sqlite3/sqlite_utils only in store."""
+    """urllib3/socket only in fetch; the database drivers only in store."""
     owners = {"urllib3": "aggregator.ingest.fetch", "socket": "aggregator.ingest.fetch",
-              "sqlite3": "aggregator.store", "sqlite_utils": "aggregator.store"}  # fmt: skip
+              "sqlite3": "aggregator.store", "sqlite_utils": "aggregator.store",
+              "psycopg": "aggregator.store", "psycopg_pool": "aggregator.store"}  # fmt: skip
     for path in PACKAGE.rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):

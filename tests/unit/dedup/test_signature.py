@@ -34,7 +34,7 @@ from aggregator.dedup.signature import (
 )
 from aggregator.dedup.text import tokens
 from aggregator.errors import StoreError
-from aggregator.store import Store
+from aggregator.store import open_store
 
 ARTICLE = (
     "Le ministre a rencontré les responsables de la capitale au sujet des obus et des "
@@ -168,7 +168,7 @@ def test_a_database_signed_with_the_old_hash_asks_for_reindex(tmp_path: Path) ->
     assert DEFAULT_PARAMS.hashfunc == "xxh64-tokens"
     with pytest.raises(ValueError, match="unsupported shingle hash"):
         Signer(MinHashParams(hashfunc="xxh32"))
-    store = Store.open(tmp_path / "old.db")
+    store = open_store(tmp_path / "old.db")
     try:
         store.set_dedup_params(MinHashParams(hashfunc="xxh32"))
         with pytest.raises(StoreError, match="reindex"):
