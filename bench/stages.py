@@ -108,9 +108,7 @@ class StageTimer:
                     continue
                 if inspect.isfunction(member):
                     self._patch(owner, name, self._wrap("store", member))
-        self._patch(
-            SqliteStore, "transaction", self._timed_transaction(SqliteStore.transaction)
-        )
+        self._patch(SqliteStore, "transaction", self._timed_transaction(SqliteStore.transaction))
 
     def _timed_transaction(self, original: Callable[[Store], Any]) -> Callable[[Store], Any]:
         """The commit happens when the block ends: time entering and leaving as store."""
