@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aggregator import __version__
-from aggregator.cli import feeds, filtering, grouping, reading, running
+from aggregator.cli import feeds, filtering, grouping, moving, reading, running
 from aggregator.cli.common import (
     DEFAULT_CONFIG,
     DEFAULT_DB,
@@ -35,7 +35,7 @@ from aggregator.logs import LOG_FORMATS, LOG_LEVELS, configure_logging
 log = logging.getLogger("aggregator")
 
 # The command families, in the order `aggregator --help` lists them.
-FAMILIES = (running, reading, feeds, grouping, filtering)
+FAMILIES = (running, reading, feeds, grouping, filtering, moving)
 
 
 def _common_options() -> argparse.ArgumentParser:

@@ -5,7 +5,9 @@ records.py     what a store hands out besides the models; how times are encoded
 sql.py         the reads and writes both engines run (SqlStore)
 sqlite.py      the SQLite backend (the embedded default)
 postgresql.py  the PostgreSQL backend (several processes and hosts)
+coordination.py  the writer lock of a PostgreSQL database (a session advisory lock)
 locations.py   which backend a `--db` or `settings.database` names, opened by `open_store`
+copying.py     a whole database copied into an empty one (`aggregator migrate`)
 """
 
 from aggregator.store.locations import is_server_url, open_store

@@ -334,6 +334,21 @@ class PostgresStore(SqlStore):
             [when, when, when],
         )
 
+    def last_event_id(self) -> int:
+        (given, called) = self._execute("select last_value, is_called from event_ids").fetchone()
+        return int(given) if called else 0
+
+    def set_last_event_id(self, value: int) -> None:
+        if value > self.last_event_id():
+            self._execute("select setval('event_ids', ?)", [value])
+
+    def _restart_ids(self) -> None:
+        for table in _IDENTITY_TABLES:
+            self._execute(
+                f"select setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" coalesce(max(id), 1), max(id) is not null) from {table}"
+            )
+
     def _search_condition(self, words: str) -> tuple[str, dict[str, Any]] | None:
         if not any(character.isalnum() for character in words):
             return None
@@ -458,6 +473,9 @@ _BASELINE = (
     )
     """,
 )
+
+# The tables whose ids an identity column gives (events' come from `event_ids`).
+_IDENTITY_TABLES = ("feeds", "entries", "tombstones", "event_merges", "story_links")
 
 # Migration n brings the schema from version BASELINE_VERSION + n - 1 to BASELINE_VERSION + n.
 # Append, never edit a released one; SQLite's list grows by the same versions.

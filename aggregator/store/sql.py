@@ -191,6 +191,18 @@ class SqlStore(ABC):
         """A new, empty event, unread, under an id no event has had before."""
 
     @abstractmethod
+    def last_event_id(self) -> int:
+        """The highest event id ever given (0: none yet): ids above it are new."""
+
+    @abstractmethod
+    def set_last_event_id(self, value: int) -> None:
+        """Give no event id at or below `value` from now on (a copied database's ids)."""
+
+    @abstractmethod
+    def _restart_ids(self) -> None:
+        """After rows were inserted with their ids: new rows get ids above them."""
+
+    @abstractmethod
     def _search_condition(self, words: str) -> tuple[str, dict[str, Any]] | None:
         """`events.id in (...)` for the events with a member matching every word of
         `words` in its title or text (accents and case ignored); None: no word."""

@@ -377,6 +377,16 @@ class SqliteStore(SqlStore):
             [when, when, when],
         )
 
+    def last_event_id(self) -> int:
+        return int(self._meta("last_event_id") or 0)
+
+    def set_last_event_id(self, value: int) -> None:
+        if value > self.last_event_id():
+            self._set_meta("last_event_id", str(value))
+
+    def _restart_ids(self) -> None:
+        """Nothing to do: SQLite gives a new row the highest id plus one."""
+
     def _search_condition(self, words: str) -> tuple[str, dict[str, Any]] | None:
         # Every word quoted: user input is words, never FTS5 syntax (NOT, OR, NEAR, *).
         match = self.db.quote_fts(words)

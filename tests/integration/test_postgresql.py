@@ -17,7 +17,7 @@ import psycopg
 import pytest
 
 from aggregator.errors import AlreadyRunning, LeadershipLost, StoreError
-from aggregator.models import EventQuery, EventView
+from aggregator.models import EventQuery, EventView, Mark
 from aggregator.store import SCHEMA_VERSION, Store, open_store
 from aggregator.store.coordination import ServerWriterLock, server_holder
 from aggregator.store.locations import PASSWORD_ENV
@@ -210,3 +210,47 @@ def test_status_names_the_server_and_the_writer(postgresql_server: Server) -> No
     done = run_cli("status", "--db", url, "--config", str(SEED_CONFIG))
     assert done.returncode in (0, 1), done.stderr
     assert display_url(url) in done.stdout and PASSWORD not in done.stdout
+
+
+def test_migrate_moves_a_sqlite_database_into_postgresql_and_back(
+    postgresql_server: Server, tmp_path: Path
+) -> None:
+    """Counts, events, members, marks, merges and stories equal after the move; the moved
+    database goes on: a new pass adds nothing, a new event gets an id above every old one."""
+    path = tmp_path / "old.db"
+    store = seeded(path)
+    views = store.events_since(SEED_NOW - timedelta(days=3650))
+    first, second, third = (view.id for view in views[:3])
+    with store.transaction():
+        store.mark_events([first], Mark(read=True, starred=True), now=SEED_NOW)
+        store.merge_events(first, second, similarity=None, reason="merged by hand", now=SEED_NOW)
+        store.link_stories(first, third, similarity=0.5, probability=None, now=SEED_NOW)
+    before = [shape(v) for v in store.events_since(SEED_NOW - timedelta(days=3650))]
+    history, counts = store.event_merge_history(first), store.counts()
+    store.close()
+    url = postgresql_server.database()
+    done = run_cli("migrate", "--db", str(path), "--to", url)
+    assert done.returncode == 0, done.stderr
+    assert "copied" in done.stdout and PASSWORD not in done.stdout
+    moved = open_store(url)
+    try:
+        assert [shape(v) for v in moved.events_since(SEED_NOW - timedelta(days=3650))] == before
+        assert moved.event_merge_history(first) == history and moved.counts() == counts
+        assert moved.current_event_id(second) == first
+        with moved.transaction():
+            assert moved.create_event(SEED_NOW) > max(v[0] for v in before)
+    finally:
+        moved.close()
+    again = run_cli("migrate", "--db", str(path), "--to", url)
+    assert again.returncode == 1 and "is not empty" in again.stderr
+    back = tmp_path / "back.db"
+    assert run_cli("migrate", "--db", url, "--to", str(back)).returncode == 0
+    returned = open_store(back)
+    try:
+        shapes = [shape(v) for v in returned.events_since(SEED_NOW - timedelta(days=3650))]
+        assert shapes == before
+    finally:
+        returned.close()
+    update = run_cli("update", "--all", "--db", url, "--config", str(SEED_CONFIG))
+    assert update.returncode == 0, update.stderr
+    assert open_store(url).counts()["entries"] == counts["entries"]

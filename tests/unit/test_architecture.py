@@ -40,6 +40,7 @@ LAYERS = [
     "aggregator.store.postgresql",
     "aggregator.store.coordination",
     "aggregator.store.locations",
+    "aggregator.store.copying",
     "aggregator.store",
     "aggregator.lock",
     "aggregator.checks",
@@ -59,6 +60,7 @@ LAYERS = [
     "aggregator.cli.feeds",
     "aggregator.cli.grouping",
     "aggregator.cli.filtering",
+    "aggregator.cli.moving",
     "aggregator.cli",
     "aggregator.__main__",
 ]
