@@ -42,7 +42,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import load_config
-from aggregator.errors import ConfigError, StoreError
+from aggregator.errors import ConfigError, LeadershipLost, StoreError
 from aggregator.maintenance import JOBS, MaintenanceJob, due_jobs, next_run, run_job
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline, RunReport
@@ -89,13 +89,17 @@ class Daemon:
         maintenance: Sequence[MaintenanceJob] = JOBS,
         maintenance_delay: timedelta = MAINTENANCE_START_DELAY,
         load: ConfigLoader = load_config,
+        command: str | None = "run",
     ) -> None:
+        """`command`: how the heartbeat names this process (`status` reads it); None: no
+        heartbeat (a fetch worker: the leader's is the cluster's)."""
         self.pipeline = pipeline
         self.tick_seconds = tick_seconds
         self.after_first_pass = after_first_pass
         self.maintenance = tuple(maintenance)
         self.maintenance_delay = maintenance_delay
         self._load = load
+        self.command = command
         self.config_path = pipeline.config.path
         self._config_stamp = _stamp(self.config_path)
         # Wrapped in a 1-tuple, so that "nothing" (None) differs from "the file is gone"
@@ -105,6 +109,7 @@ class Daemon:
         self._stop = threading.Event()
         self._reload = threading.Event()
         self._first_poll: RunReport | None = RunReport()  # None once reported
+        self.lost: LeadershipLost | None = None  # the writer lock, when it was lost
         self.started = pipeline.clock()
         self.scheduler = BackgroundScheduler(
             timezone=UTC,
@@ -173,7 +178,7 @@ class Daemon:
                 self.scheduler.shutdown(wait=True)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
-        return 0
+        return 0 if self.lost is None else 1
 
     def run_once(self) -> RunReport:
         """One tick with no time limit, then the maintenance jobs that are due: what cron
@@ -215,7 +220,13 @@ class Daemon:
             report = self.pipeline.run(
                 stop=self._stop, budget=self.tick_seconds * TICK_BUDGET_FRACTION
             )
-            self._heartbeat(command="run", tick_seconds=self.tick_seconds)
+            if self.command is not None:
+                self._heartbeat(command=self.command, tick_seconds=self.tick_seconds)
+        except LeadershipLost as exc:
+            log.error("%s", exc)
+            self.lost = exc
+            self._stop.set()  # a standby leads now: this process must write nothing more
+            return
         except StoreError as exc:
             log.error("database error, trying again at the next tick: %s", exc)
             return
@@ -229,7 +240,12 @@ class Daemon:
     def maintain(self, job: MaintenanceJob) -> None:
         """One maintenance job (a scheduler job); skipped once stopping."""
         if not self._stop.is_set():
-            run_job(job, self.pipeline, self.pipeline.clock())
+            try:
+                run_job(job, self.pipeline, self.pipeline.clock())
+            except LeadershipLost as exc:
+                log.error("%s", exc)
+                self.lost = exc
+                self._stop.set()
 
     def _after_tick(self, report: RunReport) -> None:
         """Call `after_first_pass` once every feed of the first poll has been stored."""

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aggregator.errors import StoreError
+from aggregator.errors import LeadershipLost, StoreError
 from aggregator.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -102,6 +102,8 @@ def run_job(job: MaintenanceJob, pipeline: Pipeline, now: datetime) -> bool:
     except StoreError as exc:
         log.error("maintenance %s failed: %s", job.name, exc)
         return False
+    except LeadershipLost:
+        raise  # not the job's failure: this process no longer writes (`Daemon`)
     except Exception:  # a bug: logged with its traceback, the daemon goes on
         log.exception("maintenance %s failed unexpectedly", job.name)
         return False

@@ -252,7 +252,9 @@ class Pipeline:
         clock: Callable[[], datetime] = utc_now,
         rng: random.Random | None = None,
         model: EventModel | None = None,
+        window: bool = True,
     ) -> None:
+        """`window` False: no dedup window is read (a fetch worker, which groups nothing)."""
         self.store = store
         self.model = model
         self.config = config
@@ -269,7 +271,8 @@ class Pipeline:
             log.info("term vectors changed recipe: %d stored vectors to derive again", forgotten)
         self.index = SimilarityIndex(self.signer)
         self.events = EventIndex(config.settings.dedup_window, background=ordinary_language)
-        self.rebuild_window(self.clock())
+        if window:
+            self.rebuild_window(self.clock())
         self._feed_ids = self.store.sync_feeds(config.feeds, self.clock())
         apply_filter_rules(self.store, config, self._feed_ids, now=self.clock())
         self._owns_fetcher = fetcher is None  # a reload may replace only our own

@@ -62,7 +62,8 @@ class Status:
 
     @property
     def daemon_running(self) -> bool:
-        return self.writer is not None and self.writer.command == "run"
+        command = self.writer.command if self.writer is not None else ""
+        return command == "run" or command.startswith("run --role")
 
     @property
     def heartbeat_stale(self) -> bool:

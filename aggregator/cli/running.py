@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from aggregator.checks import check_libraries, check_writable
@@ -18,8 +20,14 @@ from aggregator.errors import ConfigError, UsageError
 from aggregator.lock import writer_lock
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline, RunReport
+from aggregator.roles import LEASE, FetchWorker, GroupLeader
 from aggregator.status import gather, render_json, render_text
-from aggregator.store import open_store
+from aggregator.store import is_server_url, open_store
+from aggregator.store.coordination import ServerWriterLock
+from aggregator.store.locations import database_password
+
+ROLES = ("all", "fetch", "group")
+log = logging.getLogger(__name__)
 
 
 def register(
@@ -42,6 +50,17 @@ def register(
     run.add_argument(
         "--digest", action="store_true",
         help="print the digest (last 24 h) to stdout after the first poll",
+    )  # fmt: skip
+    run.add_argument(
+        "--role", choices=ROLES, default="all",
+        help="all: this process does everything (the default); with a PostgreSQL database,"
+        " fetch: a fetch worker (any number, any host), group: the grouping leader (one"
+        " leads, others wait as standbys and take over)",
+    )  # fmt: skip
+    run.add_argument(
+        "--lease", type=float, default=LEASE.total_seconds(), metavar="SECONDS",
+        help="--role fetch: how long a claimed feed stays this worker's (a dead worker's"
+        " feeds are claimed again after it); default: %(default)s",
     )  # fmt: skip
     run.add_argument(
         "--once", action="store_true",
@@ -94,6 +113,8 @@ def _writer(args: argparse.Namespace, command: str) -> Iterator[Pipeline]:
 def _run(args: argparse.Namespace) -> int:
     if args.tick <= 0:
         raise UsageError(f"--tick must be positive, got {args.tick}")
+    if args.role != "all":
+        return _run_role(args)
     with _writer(args, "run --once" if args.once else "run") as pipeline:
 
         def show_digest(report: RunReport) -> None:
@@ -107,6 +128,49 @@ def _run(args: argparse.Namespace) -> int:
             return daemon.run()
         report = daemon.run_once()
     return _report(report)
+
+
+def _run_role(args: argparse.Namespace) -> int:
+    """A fetch worker or the grouping leader (and its standbys) of a shared database."""
+    if not is_server_url(args.db):
+        raise UsageError(
+            f"--role {args.role} needs a PostgreSQL database (--db postgresql://...);"
+            f" {args.db} is a SQLite file: run one process with --role all"
+        )
+    if args.once:
+        raise UsageError("--once runs every role in one process: leave --role out")
+    config = load_config(args.config)
+    check_libraries()
+    store = open_store(args.db, password_file=args.db_password_file)
+    try:
+        if args.role == "fetch":
+            if args.lease <= 0:
+                raise UsageError(f"--lease must be positive, got {args.lease}")
+            worker = FetchWorker(store=store, config=config, lease=timedelta(seconds=args.lease))
+            try:
+                daemon = Daemon(worker, tick_seconds=args.tick, maintenance=(), command=None)
+                return daemon.run()
+            finally:
+                worker.close()
+        lock = ServerWriterLock(
+            args.db, command="run --role group",
+            password=database_password(args.db_password_file),
+        )  # fmt: skip
+        log.info("waiting to lead: another process groups now, or none yet")
+        lock.wait()
+        try:
+            log.info("leading: rebuilding the window from the database")
+            store.set_fence(lock.check)
+            leader = GroupLeader(store=store, config=config)
+            try:
+                daemon = Daemon(leader, tick_seconds=args.tick, command="run --role group")
+                return daemon.run()
+            finally:
+                leader.close()
+        finally:
+            lock.release()
+    finally:
+        store.close()
 
 
 def _update(args: argparse.Namespace) -> int:

@@ -128,6 +128,10 @@ class FetchPool(Generic[T]):
             job.key == key for job in self._running.values()
         )
 
+    def keys(self) -> list[str]:
+        """The keys of the fetches queued or running."""
+        return [job.key for job in (*self._queued, *self._running.values())]
+
     def __len__(self) -> int:
         """Jobs queued or running (abandoned ones excluded)."""
         return len(self._queued) + len(self._running)

@@ -13,6 +13,7 @@ writing beside the new one.
 from __future__ import annotations
 
 import os
+import threading
 from types import TracebackType
 from typing import Any
 
@@ -27,6 +28,10 @@ APPLICATION_PREFIX = "aggregator "
 # Seconds without an answer after which the server drops a writer's session (TCP
 # keepalives): a writer on a host that vanished frees the lock within about this.
 KEEPALIVE_S = 5
+# The lock's session pings the server this often; a session silent for LOCK_IDLE_MS (its
+# process stopped or hung) is ended by the server, which frees the lock for a standby.
+PING_S = 3.0
+LOCK_IDLE_MS = 15_000
 
 
 def _holder_query() -> str:
@@ -69,6 +74,7 @@ class ServerWriterLock:
         self.command = command
         self._password = password
         self._connection: psycopg.Connection[Any] | None = None
+        self._stop_pinging = threading.Event()
 
     def _connect(self) -> psycopg.Connection[Any]:
         name = f"{APPLICATION_PREFIX}{os.getpid()} {self.command}"[:63]
@@ -77,6 +83,7 @@ class ServerWriterLock:
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
                 password=self._password, application_name=name, keepalives=1,
                 keepalives_idle=KEEPALIVE_S, keepalives_interval=1, keepalives_count=3,
+                options=f"-c idle_session_timeout={LOCK_IDLE_MS}",
             )  # fmt: skip
         except psycopg.Error as exc:
             raise connect_error(self.url, exc) from exc
@@ -99,7 +106,22 @@ class ServerWriterLock:
         except BaseException:
             connection.close()
             raise
+        self._hold(connection)
+
+    def _hold(self, connection: psycopg.Connection[Any]) -> None:
         self._connection = connection
+        self._stop_pinging.clear()
+        threading.Thread(
+            target=self._ping, args=(connection,), name="writer-lock", daemon=True
+        ).start()
+
+    def _ping(self, connection: psycopg.Connection[Any]) -> None:
+        """Keep the lock's session busy enough that the server does not end it."""
+        while not self._stop_pinging.wait(PING_S):
+            try:
+                connection.execute("select 1")
+            except psycopg.Error:
+                return  # the session is gone: `check` says so at the next write
 
     def wait(self) -> None:
         """Block until this process holds the lock (a standby waiting to lead)."""
@@ -111,7 +133,7 @@ class ServerWriterLock:
             raise StoreError(
                 f"lost the connection to database {display_url(self.url)} while waiting to lead"
             ) from exc
-        self._connection = connection
+        self._hold(connection)
 
     def check(self) -> None:
         """Raise LeadershipLost unless the lock's session is alive and holds the lock."""
@@ -136,6 +158,7 @@ class ServerWriterLock:
         if self._connection is None:
             return
         connection, self._connection = self._connection, None
+        self._stop_pinging.set()
         connection.close()  # ending the session releases the lock
 
     def __enter__(self) -> ServerWriterLock:

@@ -17,7 +17,7 @@ from aggregator.store.sql import SqlStore
 
 # Parents before children (entries name feeds and events).
 TABLES = ("feeds", "events", "entries", "tombstones", "event_merges", "event_separations",
-          "story_links", "join_reasons")  # fmt: skip
+          "story_links", "join_reasons", "staged_updates")  # fmt: skip
 # Keys of `meta` that belong to the target itself, never copied.
 OWN_META = frozenset({"schema_version", "last_event_id"})
 # Columns a backend computes itself (PostgreSQL's search vector).

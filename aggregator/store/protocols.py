@@ -8,7 +8,7 @@ dedup (`Signatures`, `dedup.vectors`); the store keeps them as bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,7 +35,9 @@ from aggregator.store.records import (
     ExistingEntry,
     FeedFetchState,
     Heartbeat,
+    Lease,
     PruneResult,
+    StagedUpdate,
 )
 
 
@@ -400,8 +402,45 @@ class Operations(Protocol):
         ...
 
 
-class Store(FeedStore, EntryEventStore, DigestReads, Operations, Protocol):
-    """A whole database: the four protocols, a transaction, where it is, and closing it."""
+class Cluster(Protocol):
+    """Several processes on one database (`aggregator.roles`): fetch workers lease due
+    feeds and stage what they fetched; the one grouping leader applies it in order."""
+
+    def claim_feeds(
+        self, owner: str, *, now: datetime, until: datetime, limit: int, per_host: int,
+        host_of: Callable[[str], str | None],
+    ) -> list[int]:  # fmt: skip
+        """Lease up to `limit` due feeds to `owner` until `until` (none leased to another
+        owner meanwhile, at most `per_host` at once per host across owners); their ids."""
+        ...
+
+    def release_leases(self, owner: str, feed_ids: Iterable[int]) -> None: ...
+
+    def holds_lease(self, feed_id: int, owner: str, now: datetime) -> bool: ...
+
+    def stage_update(self, feed_id: int, entries: bytes, *, now: datetime) -> int:
+        """Stage a fetched feed's entries (`ingest.staged`) for the leader; its id."""
+        ...
+
+    def staged_updates(self, limit: int) -> list[StagedUpdate]:
+        """The oldest staged updates, in the order they were staged."""
+        ...
+
+    def delete_staged(self, staged_id: int) -> None: ...
+
+    def staged_count(self) -> int: ...
+
+    def leases(self, now: datetime) -> list[Lease]:
+        """The running leases, by owner and feed."""
+        ...
+
+    def set_fence(self, check: Callable[[], None]) -> None:
+        """Call `check` as every outermost transaction begins (the leader's lock check)."""
+        ...
+
+
+class Store(FeedStore, EntryEventStore, DigestReads, Operations, Cluster, Protocol):
+    """A whole database: the five protocols, a transaction, where it is, and closing it."""
 
     @property
     def location(self) -> str:

@@ -107,6 +107,27 @@ class PruneResult:
 
 
 @dataclass(frozen=True, slots=True)
+class StagedUpdate:
+    """A feed update a fetch worker staged for the grouping leader: the feed's entries,
+    encoded by `ingest.staged`, in the order they were staged."""
+
+    id: int
+    feed_id: int
+    staged_at: datetime
+    entries: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A feed claimed by a fetch worker until `until`."""
+
+    feed_id: int
+    feed_name: str
+    owner: str
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Heartbeat:
     """What the daemon (or a `run --once`) last wrote about itself."""
 

@@ -50,7 +50,9 @@ from aggregator.store.records import (
     ExistingEntry,
     FeedFetchState,
     Heartbeat,
+    Lease,
     PruneResult,
+    StagedUpdate,
     event_view,
     from_db_time,
     int_set,
@@ -189,6 +191,13 @@ class SqlStore(ABC):
     @abstractmethod
     def create_event(self, now: datetime) -> int:
         """A new, empty event, unread, under an id no event has had before."""
+
+    @abstractmethod
+    def _serialise_claims(self) -> None:
+        """Inside a claim's transaction: make claims of every process take turns."""
+
+    # `for update skip locked` where the engine has it: rows another claim holds are left.
+    SKIP_LOCKED: ClassVar[str] = ""
 
     @abstractmethod
     def last_event_id(self) -> int:
@@ -1218,6 +1227,101 @@ class SqlStore(ABC):
             name: int(self._execute(f"select count(*) from {name}").fetchone()[0])
             for name in ("feeds", "entries", "events")
         }
+
+    # -- several processes: fetch leases and staged updates (`aggregator.roles`) -------
+
+    def claim_feeds(
+        self, owner: str, *, now: datetime, until: datetime, limit: int, per_host: int,
+        host_of: Callable[[str], str | None],
+    ) -> list[int]:  # fmt: skip
+        """Lease up to `limit` due feeds to `owner` until `until`, never one leased to
+        another owner whose lease is still running, and never more than `per_host` leased
+        at once to one host (`host_of` a feed's URL) across every owner. Returns their ids,
+        the longest overdue first."""
+        when = to_db_time(now)
+        with self.transaction():
+            self._serialise_claims()
+            active = self._execute(
+                "select coalesce(effective_url, location) from feeds"
+                " where lease_owner is not null and lease_until >= ?",
+                [when],
+            ).fetchall()
+            busy: dict[str | None, int] = {}
+            for (url,) in active:
+                host = host_of(str(url))
+                busy[host] = busy.get(host, 0) + 1
+            candidates = self._execute(
+                "select id, coalesce(effective_url, location) from feeds"
+                " where enabled = 1 and retired is null and (next_due is null or next_due <= ?)"
+                " and (lease_owner is null or lease_until < ?)"
+                f" order by next_due, id limit ?{self.SKIP_LOCKED}",
+                [when, when, limit * 4],
+            ).fetchall()
+            chosen: list[int] = []
+            for feed_id, url in candidates:
+                host = host_of(str(url))
+                if len(chosen) == limit or (host is not None and busy.get(host, 0) >= per_host):
+                    continue
+                busy[host] = busy.get(host, 0) + 1
+                chosen.append(int(feed_id))
+            for start in range(0, len(chosen), _READ_BATCH):
+                batch = chosen[start : start + _READ_BATCH]
+                marks = ",".join("?" * len(batch))
+                self._execute(
+                    f"update feeds set lease_owner = ?, lease_until = ? where id in ({marks})",
+                    [owner, to_db_time(until), *batch],
+                )
+        return chosen
+
+    def release_leases(self, owner: str, feed_ids: Iterable[int]) -> None:
+        ids = sorted(set(feed_ids))
+        for start in range(0, len(ids), _READ_BATCH):
+            batch = ids[start : start + _READ_BATCH]
+            marks = ",".join("?" * len(batch))
+            self._execute(
+                "update feeds set lease_owner = null, lease_until = null"
+                f" where lease_owner = ? and id in ({marks})",
+                [owner, *batch],
+            )
+
+    def holds_lease(self, feed_id: int, owner: str, now: datetime) -> bool:
+        row = self._execute(
+            "select 1 from feeds where id = ? and lease_owner = ? and lease_until >= ?",
+            [feed_id, owner, to_db_time(now)],
+        ).fetchone()
+        return row is not None
+
+    def stage_update(self, feed_id: int, entries: bytes, *, now: datetime) -> int:
+        """Stage a fetched feed's entries for the grouping leader; returns its id."""
+        return self._insert(
+            "staged_updates",
+            {"feed_id": feed_id, "staged_at": to_db_time(now), "entries": entries},
+        )
+
+    def staged_updates(self, limit: int) -> list[StagedUpdate]:
+        """The oldest staged updates, in the order they were staged."""
+        rows = self._execute(
+            "select id, feed_id, staged_at, entries from staged_updates order by id limit ?",
+            [limit],
+        ).fetchall()
+        return [
+            StagedUpdate(int(i), int(f), required_time(at), bytes(blob)) for i, f, at, blob in rows
+        ]
+
+    def delete_staged(self, staged_id: int) -> None:
+        self._execute("delete from staged_updates where id = ?", [staged_id])
+
+    def staged_count(self) -> int:
+        return int(self._execute("select count(*) from staged_updates").fetchone()[0])
+
+    def leases(self, now: datetime) -> list[Lease]:
+        """The running leases, by owner and feed."""
+        rows = self._execute(
+            "select id, name, lease_owner, lease_until from feeds"
+            " where lease_owner is not null and lease_until >= ? order by lease_owner, id",
+            [to_db_time(now)],
+        ).fetchall()
+        return [Lease(int(i), str(n), str(o), required_time(u)) for i, n, o, u in rows]
 
     # -- operations: scheduling help, retention, maintenance, health (the daemon's) -----
 

@@ -93,6 +93,10 @@ class SqliteStore(SqlStore):
     def __init__(self, db: sqlite_utils.Database, path: Path) -> None:
         self.db = db
         self.path = path
+        self._fence: Callable[[], None] | None = None
+
+    def set_fence(self, check: Callable[[], None]) -> None:
+        self._fence = check
 
     @property
     def location(self) -> str:
@@ -138,6 +142,8 @@ class SqliteStore(SqlStore):
         """One atomic unit of work (a savepoint when nested). A full, read-only or locked
         database raises StoreError, after the rollback. It hands out nothing: every read
         and write inside it goes through the store's methods."""
+        if self._fence is not None and not self.db.conn.in_transaction:
+            self._fence()
         try:
             with self._immediate():
                 yield
@@ -337,6 +343,17 @@ class SqliteStore(SqlStore):
         )
         self.db.table("story_links").add_column("reasons", str)
 
+    def _schema_cluster(self) -> None:
+        """Fetch leases and staged updates (`aggregator.roles`): used by the roles of a
+        shared PostgreSQL database; kept here too so that both schemas are one history."""
+        feeds = self.db.table("feeds")
+        feeds.add_column("lease_owner", str)
+        feeds.add_column("lease_until", str)
+        self.db.table("staged_updates").create(
+            {"id": int, "feed_id": int, "staged_at": str, "entries": bytes},
+            pk="id", not_null=["feed_id", "staged_at", "entries"],
+        )  # fmt: skip
+
     def _schema_filters(self) -> None:
         """Filter rules: the rule that hides an entry, if one does, and whether every
         member of an event is hidden (then the event is). The digest of the rules the
@@ -376,6 +393,9 @@ class SqliteStore(SqlStore):
             " where key = 'last_event_id'), ?, ?, 0, 0, ?)",
             [when, when, when],
         )
+
+    def _serialise_claims(self) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already lets one writer in at a time."""
 
     def last_event_id(self) -> int:
         return int(self._meta("last_event_id") or 0)
@@ -448,5 +468,6 @@ MIGRATIONS: list[Callable[[SqliteStore], None]] = [
     SqliteStore._schema_stories,
     SqliteStore._schema_reasons,
     SqliteStore._schema_filters,
+    SqliteStore._schema_cluster,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
