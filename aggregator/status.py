@@ -23,6 +23,7 @@ from aggregator.lock import Holder, holder
 from aggregator.models import Config, FeedState
 from aggregator.schedule import is_failing
 from aggregator.store import Heartbeat, Store
+from aggregator.store.records import Lease
 
 STATES = ("ok", "retrying", "failing", "new", "retired")
 # A heartbeat older than this many ticks means the daemon is stuck or gone.
@@ -59,6 +60,8 @@ class Status:
     events: int
     tombstones: int
     maintenance: dict[str, datetime]
+    leases: tuple[Lease, ...] = ()  # feeds fetch workers hold now (a shared database)
+    staged: int = 0  # fetched updates the grouping leader has yet to apply
 
     @property
     def daemon_running(self) -> bool:
@@ -131,6 +134,8 @@ def gather(
         events=counts["events"],
         tombstones=store.tombstone_count(),
         maintenance=store.maintenance_runs(),
+        leases=tuple(store.leases(now)),
+        staged=store.staged_count(),
     )
 
 
@@ -148,6 +153,8 @@ def render_text(status: Status) -> str:
         f"(WAL {_bytes(status.wal_bytes)})",
         f"maintenance  {_maintenance_line(status)}",
     ]
+    if status.leases or status.staged:
+        lines.append(f"workers      {_workers_line(status)}")
     problems = [feed for feed in status.feeds if feed.state in ("retrying", "failing", "retired")]
     for feed in sorted(problems, key=lambda f: (f.state, f.group, f.name)):
         lines.append(f"  {feed.state:8} {feed.name} ({feed.group}): {_problem(feed)}")
@@ -174,6 +181,18 @@ def _daemon_line(status: Status) -> str:
     if status.heartbeat_stale:
         line += " — STALE: the daemon holds the lock but has stopped ticking"
     return line
+
+
+def _workers_line(status: Status) -> str:
+    held: dict[str, int] = {}
+    for lease in status.leases:
+        held[lease.owner] = held.get(lease.owner, 0) + 1
+    owners = ", ".join(f"{owner}: {count}" for owner, count in sorted(held.items()))
+    return (
+        f"{len(status.leases)} feeds leased to {len(held)} fetch workers"
+        + (f" ({owners})" if owners else "")
+        + f"; {status.staged} fetched updates waiting for the leader"
+    )
 
 
 def _config_line(status: Status) -> str:
@@ -274,6 +293,11 @@ def render_json(status: Status) -> str:
             "wal_bytes": status.wal_bytes,
         },
         "maintenance": {name: _iso(when) for name, when in sorted(status.maintenance.items())},
+        "leases": [
+            {"feed": lease.feed_name, "owner": lease.owner, "until": _iso(lease.until)}
+            for lease in status.leases
+        ],
+        "staged": status.staged,
     }
     return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
 

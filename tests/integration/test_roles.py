@@ -270,5 +270,11 @@ def test_a_stopped_or_cut_off_leader_is_replaced_and_stands_down(
         settled(store, feeds)
         consistent(store, feeds)
         assert took < 30
+        shown = subprocess.run(
+            [sys.executable, "-m", "aggregator", "status", "--db", url, "--config",
+             str(processes.config)], capture_output=True, text=True, cwd=REPO, check=False,
+        )  # fmt: skip
+        leader = processes.processes["group-c"].pid
+        assert f"running, pid {leader}" in shown.stdout, shown.stdout + shown.stderr
     finally:
         store.close()
