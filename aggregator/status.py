@@ -1,7 +1,7 @@
 """`aggregator status`: is the daemon running, is it ticking, which feeds fail and why.
 
-`gather` reads (the database, the lock file, file sizes); `feed_status` (pure) decides
-each feed's state; `render_text` and `render_json` write it out. Reading
+`gather` reads the database (its caller asks who holds the writer lock); `feed_status`
+(pure) decides each feed's state; `render_text` and `render_json` write it out. Reading
 takes no lock and writes nothing, so it works while the daemon runs.
 
 Feed states, for an operator: **ok** (last fetch worked or was not modified); **retrying**
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from aggregator.lock import Holder, holder
+from aggregator.lock import Holder
 from aggregator.models import Config, FeedState
 from aggregator.schedule import is_failing
 from aggregator.store import Heartbeat, Store
@@ -115,7 +115,7 @@ def _retired_reason(state: FeedState, config: Config | None) -> str:
 
 def gather(
     store: Store, *, config: Config | None, config_path: Path, config_error: str | None,
-    now: datetime,
+    now: datetime, writer: Holder | None,
 ) -> Status:  # fmt: skip
     """Read everything the status needs: the database, the lock file, file sizes."""
     counts = store.counts()
@@ -125,7 +125,7 @@ def gather(
         database=store.location,
         database_bytes=database_bytes,
         wal_bytes=wal_bytes,
-        writer=holder(store.location),
+        writer=writer,
         heartbeat=store.heartbeat(),
         config_path=config_path,
         config_error=config_error,

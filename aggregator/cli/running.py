@@ -17,7 +17,7 @@ from aggregator.clock import utc_now
 from aggregator.config import load_config, parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
 from aggregator.errors import ConfigError, UsageError
-from aggregator.lock import writer_lock
+from aggregator.lock import holder, writer_lock
 from aggregator.models import Config
 from aggregator.pipeline import Pipeline, RunReport
 from aggregator.roles import LEASE, FetchWorker, GroupLeader
@@ -201,7 +201,7 @@ def _status(args: argparse.Namespace) -> int:
     try:
         status = gather(
             store, config=config, config_path=args.config, config_error=config_error,
-            now=utc_now(),
+            now=utc_now(), writer=holder(args.db, args.db_password_file),
         )  # fmt: skip
     finally:
         store.close()
