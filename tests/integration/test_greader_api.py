@@ -44,8 +44,9 @@ API = "/reader/api/0"
 
 
 @pytest.fixture
-def seed_db(tmp_path: Path) -> Path:
-    return seed_database(tmp_path / "seed.db")
+def seed_db(database: str) -> Path | str:
+    """The seed in a database of each backend: the API reads both alike."""
+    return seed_database(database)
 
 
 @pytest.fixture

@@ -48,9 +48,12 @@ def request(
     return send(base_url, method, path, headers=headers)
 
 
-@pytest.fixture(scope="module")
-def seed_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return seed_database(tmp_path_factory.mktemp("web") / "seed.db")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def seed_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path | str:
+    """The seed in a database of each backend: every page reads both alike."""
+    if request.param == "sqlite":
+        return seed_database(tmp_path_factory.mktemp("web") / "seed.db")
+    return seed_database(request.getfixturevalue("postgresql_server").database("web"))
 
 
 @pytest.fixture(scope="module")

@@ -127,7 +127,7 @@ def seed_database(db: Path | str, *, now: datetime = SEED_NOW) -> Path | str:
 
 
 @contextmanager
-def served(db: Path, *, now: datetime = SEED_NOW, **options: Any) -> Iterator[str]:
+def served(db: Path | str, *, now: datetime = SEED_NOW, **options: Any) -> Iterator[str]:
     """`aggregator serve` on 127.0.0.1 and a free port, in a thread; yields its base URL."""
 
     def make_app(port: int) -> WebApp:
