@@ -108,6 +108,9 @@ class WriterLock:
         os.pwrite(fd, f"{os.getpid()} {self.command}\n".encode(), 0)
         self._fd = fd
 
+    def check(self) -> None:
+        """Nothing to check: the kernel keeps a flock for as long as the process lives."""
+
     def release(self) -> None:
         if self._fd is None:
             return
@@ -130,6 +133,10 @@ class WriterLock:
 
 
 class _Lock(Protocol):
+    def check(self) -> None:
+        """Raise LeadershipLost if the lock is no longer held."""
+        ...
+
     def __enter__(self) -> object: ...
     def __exit__(
         self,

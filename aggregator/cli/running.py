@@ -97,8 +97,10 @@ def _writer(args: argparse.Namespace, command: str) -> Iterator[Pipeline]:
     database's writer lock (one writer per database) until it is done."""
     config = load_config(args.config)  # a bad config is exit 2, whatever else is wrong
     check_libraries()
-    with writer_lock(args.db, password_file=args.db_password_file, command=command):
+    lock = writer_lock(args.db, password_file=args.db_password_file, command=command)
+    with lock:
         store = open_store(args.db, password_file=args.db_password_file)
+        store.set_fence(lock.check)  # a writer that lost its lock writes nothing more
         try:
             check_writable(store)
             pipeline = Pipeline(store=store, config=config)

@@ -254,3 +254,50 @@ def test_migrate_moves_a_sqlite_database_into_postgresql_and_back(
     update = run_cli("update", "--all", "--db", url, "--config", str(SEED_CONFIG))
     assert update.returncode == 0, update.stderr
     assert open_store(url).counts()["entries"] == counts["entries"]
+
+
+def test_the_daemon_rides_out_a_dropped_connection(
+    postgresql_server: Server, tmp_path: Path
+) -> None:
+    """Its store's session ended by the server between passes: the daemon reconnects and
+    goes on (no traceback); its writer lock's session ended: it stands down, exit 1."""
+    import time
+
+    url = postgresql_server.database()
+    log = tmp_path / "daemon.log"
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--db", url, "--config", str(SEED_CONFIG),
+         "--tick", "1"], cwd=REPO, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        store = None
+        for _ in range(120):
+            try:
+                store = open_store(url, create=False)
+                if store.counts()["entries"] > 0:
+                    break
+                store.close()
+            except StoreError:
+                pass
+            time.sleep(0.5)
+        assert store is not None
+        seen = len(log.read_text())
+        assert terminate(postgresql_server, application=f"aggregator {daemon.pid} store") >= 1
+        sql.execute(store, "update feeds set next_due = null")  # work for its next tick
+        for _ in range(60):
+            if "feeds updated" in log.read_text()[seen:]:
+                break
+            time.sleep(0.5)
+        else:
+            raise AssertionError("no pass after the connection was dropped:\n" + log.read_text())
+        assert daemon.poll() is None  # still running
+        assert terminate(postgresql_server, application=f"aggregator {daemon.pid} run") == 1
+        sql.execute(store, "update feeds set next_due = null")
+        assert daemon.wait(timeout=60) == 1
+        store.close()
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+    text = log.read_text()
+    assert "Traceback" not in text, text
+    assert "standing down" in text
