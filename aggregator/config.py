@@ -61,6 +61,7 @@ from aggregator.models import (
     FeedSpec,
     Settings,
 )
+from aggregator.urls import is_database_url
 
 __all__ = [
     "SETTINGS",
@@ -731,7 +732,7 @@ def _parse_settings(ctx: _Context, field: _Field | None) -> Settings:
 def _database(ctx: _Context, field: _Field) -> str:
     """A SQLite path or a PostgreSQL URL without a password (config files get shared)."""
     value = _string(ctx, field, "database")
-    if value.startswith(("postgresql://", "postgres://")):
+    if is_database_url(value):
         try:
             parts = urlsplit(value)
             parts.port  # noqa: B018 (reading it validates it)

@@ -223,9 +223,7 @@ class Daemon:
             if self.command is not None:
                 self._heartbeat(command=self.command, tick_seconds=self.tick_seconds)
         except LeadershipLost as exc:
-            log.error("%s", exc)
-            self.lost = exc
-            self._stop.set()  # a standby leads now: this process must write nothing more
+            self._stand_down(exc)
             return
         except StoreError as exc:
             log.error("database error, trying again at the next tick: %s", exc)
@@ -243,9 +241,13 @@ class Daemon:
             try:
                 run_job(job, self.pipeline, self.pipeline.clock())
             except LeadershipLost as exc:
-                log.error("%s", exc)
-                self.lost = exc
-                self._stop.set()
+                self._stand_down(exc)
+
+    def _stand_down(self, exc: LeadershipLost) -> None:
+        """A standby leads now: this process must write nothing more, so it stops."""
+        log.error("%s", exc)
+        self.lost = exc
+        self._stop.set()
 
     def _after_tick(self, report: RunReport) -> None:
         """Call `after_first_pass` once every feed of the first poll has been stored."""

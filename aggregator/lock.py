@@ -22,7 +22,8 @@ from types import TracebackType
 from typing import Protocol
 
 from aggregator.errors import AlreadyRunning, StoreError
-from aggregator.store.locations import database_password, is_server_url
+from aggregator.store.locations import database_password
+from aggregator.urls import is_database_url
 
 __all__ = ["Holder", "WriterLock", "holder", "lock_path", "writer_lock"]
 
@@ -42,7 +43,7 @@ def lock_path(database: Path) -> Path:
 
 def holder(database: Path | str, password_file: Path | None = None) -> Holder | None:
     """Who holds the writer lock of `database` (a path or a server URL) now, or None."""
-    if is_server_url(str(database)):
+    if is_database_url(str(database)):
         from aggregator.store.coordination import server_holder
 
         found = server_holder(str(database), database_password(password_file))
@@ -149,7 +150,7 @@ class _Lock(Protocol):
 def writer_lock(database: Path | str, *, command: str, password_file: Path | None = None) -> _Lock:
     """The writer lock of a database: a file beside a SQLite database, a session advisory
     lock on a PostgreSQL server (`store.coordination`)."""
-    if is_server_url(str(database)):
+    if is_database_url(str(database)):
         from aggregator.store.coordination import ServerWriterLock
 
         return ServerWriterLock(

@@ -89,17 +89,20 @@ class FetchWorker(Pipeline):
     ) -> FeedReport:  # fmt: skip
         """Stage the entries for the leader instead of grouping them here."""
         plain = [item.entry if isinstance(item, PreparedEntry) else item for item in entries]
-        if not self.store.holds_lease(feed_id, self.owner, now):
-            log.warning("feed=%r: lease ran out before its entries were staged: dropped",
-                        spec.name)  # fmt: skip
-            return FeedReport(spec.name, "error", error="lease expired")
         self.store.stage_update(feed_id, encode_entries(plain), now=now)
         return FeedReport(spec.name, "ok", new=len(plain))
 
     def _store_prepared(self, spec: FeedSpec, preparing: _Preparing) -> FeedReport:
-        """Stage, record the fetch and give back the lease in one transaction."""
+        """Stage, record the fetch and give back the lease in one transaction; a worker
+        whose lease ran out writes nothing at all (not even the fetch's validators: the
+        worker holding the feed now must not get a 304 for entries nobody staged)."""
         feed_id = self._feed_ids[spec.location]
         with self.store.transaction():
+            if not self.store.holds_lease(feed_id, self.owner, self.clock()):
+                log.warning("feed=%r: lease ran out before its entries were staged: dropped",
+                            spec.name)  # fmt: skip
+                self._leased.discard(feed_id)
+                return FeedReport(spec.name, "error", error="lease expired")
             report = super()._store_prepared(spec, preparing)
             self.store.release_leases(self.owner, [feed_id])
         self._leased.discard(feed_id)
@@ -117,6 +120,8 @@ class GroupLeader(Pipeline):
         self.trim_window(self.clock())
         report = RunReport()
         ends = None if budget is None else started + budget
+        by_id = {self._feed_ids[spec.location]: spec for spec in self.config.feeds
+                 if spec.location in self._feed_ids}  # fmt: skip
         while staged := self.store.staged_updates(STAGED_BATCH):
             for update in staged:
                 if (stop is not None and stop.is_set()) or (
@@ -124,16 +129,15 @@ class GroupLeader(Pipeline):
                 ):
                     report.elapsed = time.monotonic() - started
                     return report
-                applied = self.apply(update)
+                applied = self.apply(update, by_id.get(update.feed_id))
                 if applied is not None:
                     report.feeds.append(applied)
         report.elapsed = time.monotonic() - started
         return report
 
-    def apply(self, update: StagedUpdate) -> FeedReport | None:
-        """Group one staged update and delete it, in one transaction."""
-        spec = next((s for s in self.config.feeds if self._feed_ids.get(s.location)
-                     == update.feed_id), None)  # fmt: skip
+    def apply(self, update: StagedUpdate, spec: FeedSpec | None) -> FeedReport | None:
+        """Group one staged update of `spec` (None: the feed left the config, or the
+        update cannot be read: it is dropped) and delete it, in one transaction."""
         try:
             entries = decode_entries(update.entries)
         except ValueError as exc:

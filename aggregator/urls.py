@@ -1,4 +1,4 @@
-"""URL text shared by the fetcher and OPML export (pure)."""
+"""URL text shared by the fetcher, OPML export and the database location (pure)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,15 @@ def without_userinfo(url: str) -> str:
     """`url` as it may be stored, shown or exported: no `user:password@`. A regular
     expression rather than a URL parser, so that no malformed address can raise."""
     return _USERINFO.sub(r"\1", url, count=1)
+
+
+# A database location with one of these is a PostgreSQL server; anything else a SQLite file.
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_database_url(location: object) -> bool:
+    """Whether `location` (a `--db` value or `settings.database`) names a server."""
+    return isinstance(location, str) and location.startswith(DATABASE_URL_SCHEMES)
 
 
 # Second-level labels under which a country's sites register (bbc.co.uk, abc.net.au,

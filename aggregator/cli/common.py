@@ -9,14 +9,16 @@ from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
-from aggregator.models import Settings
+from aggregator.config import load_config
+from aggregator.errors import ConfigError
+from aggregator.models import Config, Settings
+from aggregator.urls import is_database_url
 
 DEFAULT_CONFIG = Path("config/feeds.yaml")
 DEFAULT_DB = Path(Settings().database)
 DEFAULT_SINCE = "24h"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-SERVER_SCHEMES = ("postgresql://", "postgres://")
 
 Handler = Callable[[argparse.Namespace], int]
 Subcommand = Callable[..., argparse.ArgumentParser]
@@ -34,23 +36,34 @@ def subcommand(
     return parser
 
 
-def database_of(explicit: str | None, config_path: Path) -> tuple[Path | str, Path | None]:
-    """The database a command uses, and the PostgreSQL password's file if one is set:
-    `--db`, else $AGGREGATOR_DB, else `settings.database` of the config (when the config
-    reads; a command that needs it reports its errors itself), else DEFAULT_DB. A URL
-    stays text; a file is a Path."""
-    from aggregator.config import load_config
-    from aggregator.errors import ConfigError
+def location_of(text: str) -> Path | str:
+    """A database location as the store takes it: a server URL stays text, a file is a Path."""
+    return text if is_database_url(text) else Path(text)
 
+
+def database_of(
+    explicit: str | None, config_path: Path
+) -> tuple[Path | str, Path | None, Config | None]:
+    """The database a command uses, the PostgreSQL password's file if one is set, and the
+    config if it had to be read for them: `--db`, else $AGGREGATOR_DB, else
+    `settings.database` of the config, else DEFAULT_DB. The config is read only when the
+    location or the password file may come from it (no `--db` or $AGGREGATOR_DB, or a
+    server); a config that does not read is left for the command to report."""
     location = explicit or os.environ.get("AGGREGATOR_DB")
-    password_file = None
-    if config_path.is_file():
+    config = None
+    if (location is None or is_database_url(location)) and config_path.is_file():
         try:
-            settings = load_config(config_path).settings
+            config = load_config(config_path)
         except ConfigError:
-            settings = None
-        if settings is not None:
-            location = location or settings.database
-            password_file = settings.database_password_file
-    location = location or str(DEFAULT_DB)
-    return (location if location.startswith(SERVER_SCHEMES) else Path(location)), password_file
+            config = None
+    if config is not None:
+        location = location or config.settings.database
+    password_file = config.settings.database_password_file if config is not None else None
+    return location_of(location or str(DEFAULT_DB)), password_file, config
+
+
+def config_of(args: argparse.Namespace) -> Config:
+    """The command's config: the one `database_of` already read, else read now (its
+    ConfigError then reaches the command)."""
+    loaded: Config | None = getattr(args, "loaded_config", None)
+    return loaded if loaded is not None else load_config(args.config)

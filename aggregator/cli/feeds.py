@@ -8,9 +8,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from aggregator.cli.common import EXIT_OK, Handler, Subcommand
+from aggregator.cli.common import EXIT_OK, Handler, Subcommand, config_of
 from aggregator.clock import utc_now
-from aggregator.config import load_config, parse_config
+from aggregator.config import parse_config
 from aggregator.errors import AggregatorError, OpmlError, StoreError, UsageError
 from aggregator.models import Config, FeedState
 from aggregator.opml import add_feeds, new_feeds, read_opml, write_opml
@@ -50,7 +50,7 @@ def _feeds(args: argparse.Namespace) -> int:
         raise UsageError(f"'feeds {args.action}' takes no file argument")
     if args.action == "export":
         return _feeds_export(args)
-    config = load_config(args.config)
+    config = config_of(args)
     try:
         store = open_store(args.db, password_file=args.db_password_file, create=False)
     except StoreError:
@@ -76,7 +76,7 @@ def _feeds_import(args: argparse.Namespace) -> int:
         found, skipped = read_opml(data)
     except OpmlError as exc:
         raise UsageError(f"{args.file}: {exc}") from None
-    config = load_config(args.config)
+    config = config_of(args)
     fresh, left_out = new_feeds(config, found)
     text = args.config.read_text(encoding="utf-8")
     updated = add_feeds(text, fresh)
@@ -94,7 +94,7 @@ def _feeds_import(args: argparse.Namespace) -> int:
 
 def _feeds_export(args: argparse.Namespace) -> int:
     """OPML 2.0 of the configured URL feeds, to stdout or --output."""
-    data = write_opml(load_config(args.config), now=utc_now())
+    data = write_opml(config_of(args), now=utc_now())
     if args.output is None:
         sys.stdout.write(data.decode("utf-8"))
         sys.stdout.flush()

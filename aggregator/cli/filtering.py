@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from aggregator.cli.common import EXIT_OK, Handler, Subcommand
-from aggregator.config import load_config
+from aggregator.cli.common import EXIT_OK, Handler, Subcommand, config_of
 from aggregator.pipeline import judge_stored
 from aggregator.store import open_store
 
@@ -31,7 +30,7 @@ def register(
 
 
 def _filters(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = config_of(args)
     store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         feeds = store.feed_states()

@@ -12,9 +12,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from aggregator.cli.common import Handler, Subcommand
+from aggregator.cli.common import Handler, Subcommand, config_of
 from aggregator.clock import utc_now
-from aggregator.config import load_config
 from aggregator.dedup.event_model import SHIPPED_MODEL
 from aggregator.dedup.explain import explain
 from aggregator.dedup.signature import DEFAULT_PARAMS, Signer
@@ -305,7 +304,7 @@ def _write_report(args: argparse.Namespace, name: str, text: str, document: dict
 
 
 def _explain(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = config_of(args)
     store = open_store(args.db, password_file=args.db_password_file, create=False)
     try:
         event = store.event(args.event_id)
@@ -337,7 +336,7 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _events(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    config = config_of(args)
     with writer_lock(args.db, password_file=args.db_password_file, command=f"events {args.action}"):
         store = open_store(args.db, password_file=args.db_password_file, create=False)
         try:

@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(level=args.log_level, fmt=args.log_format)
     try:
-        args.db, args.db_password_file = database_of(args.db, args.config)
+        args.db, args.db_password_file, args.loaded_config = database_of(args.db, args.config)
         return handlers[args.command](args)
     except (ConfigError, UsageError) as exc:
         print(f"aggregator: {exc}", file=sys.stderr)

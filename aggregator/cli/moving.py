@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
-from aggregator.cli.common import EXIT_OK, SERVER_SCHEMES, Handler, Subcommand
+from aggregator.cli.common import EXIT_OK, Handler, Subcommand, location_of
 from aggregator.lock import writer_lock
 from aggregator.store import open_store
 from aggregator.store.copying import copy_database
@@ -34,7 +33,7 @@ def register(
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    target_location: Path | str = args.to if args.to.startswith(SERVER_SCHEMES) else Path(args.to)
+    target_location = location_of(args.to)
     # No writer on either side meanwhile: the copy is of one moment, and whole.
     with (
         writer_lock(args.db, command="migrate", password_file=args.db_password_file),

@@ -11,10 +11,17 @@ from datetime import timedelta
 from typing import Any
 
 from aggregator.checks import check_libraries, check_writable
-from aggregator.cli.common import DEFAULT_SINCE, EXIT_FAILED, EXIT_OK, Handler, Subcommand
+from aggregator.cli.common import (
+    DEFAULT_SINCE,
+    EXIT_FAILED,
+    EXIT_OK,
+    Handler,
+    Subcommand,
+    config_of,
+)
 from aggregator.cli.reading import print_digest
 from aggregator.clock import utc_now
-from aggregator.config import load_config, parse_duration
+from aggregator.config import parse_duration
 from aggregator.daemon import DEFAULT_TICK_SECONDS, Daemon
 from aggregator.errors import ConfigError, UsageError
 from aggregator.lock import holder, writer_lock
@@ -22,9 +29,10 @@ from aggregator.models import Config
 from aggregator.pipeline import Pipeline, RunReport
 from aggregator.roles import LEASE, FetchWorker, GroupLeader
 from aggregator.status import gather, render_json, render_text
-from aggregator.store import is_server_url, open_store
+from aggregator.store import open_store
 from aggregator.store.coordination import ServerWriterLock
 from aggregator.store.locations import database_password
+from aggregator.urls import is_database_url
 
 ROLES = ("all", "fetch", "group")
 log = logging.getLogger(__name__)
@@ -95,7 +103,7 @@ def register(
 def _writer(args: argparse.Namespace, command: str) -> Iterator[Pipeline]:
     """The pipeline of a command that writes, after the start-up checks, holding the
     database's writer lock (one writer per database) until it is done."""
-    config = load_config(args.config)  # a bad config is exit 2, whatever else is wrong
+    config = config_of(args)  # a bad config is exit 2, whatever else is wrong
     check_libraries()
     lock = writer_lock(args.db, password_file=args.db_password_file, command=command)
     with lock:
@@ -134,14 +142,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _run_role(args: argparse.Namespace) -> int:
     """A fetch worker or the grouping leader (and its standbys) of a shared database."""
-    if not is_server_url(args.db):
+    if not is_database_url(args.db):
         raise UsageError(
             f"--role {args.role} needs a PostgreSQL database (--db postgresql://...);"
             f" {args.db} is a SQLite file: run one process with --role all"
         )
     if args.once:
         raise UsageError("--once runs every role in one process: leave --role out")
-    config = load_config(args.config)
+    config = config_of(args)
     check_libraries()
     store = open_store(args.db, password_file=args.db_password_file)
     try:
@@ -196,7 +204,7 @@ def _status(args: argparse.Namespace) -> int:
     config: Config | None = None
     config_error: str | None = None
     try:
-        config = load_config(args.config)
+        config = config_of(args)
     except ConfigError as exc:
         config_error = str(exc)
     store = open_store(args.db, password_file=args.db_password_file, create=False)

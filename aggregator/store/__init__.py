@@ -10,7 +10,7 @@ locations.py   which backend a `--db` or `settings.database` names, opened by `o
 copying.py     a whole database copied into an empty one (`aggregator migrate`)
 """
 
-from aggregator.store.locations import is_server_url, open_store
+from aggregator.store.locations import open_store
 from aggregator.store.protocols import Store
 from aggregator.store.records import Heartbeat, from_db_time, to_db_time
 from aggregator.store.sqlite import SCHEMA_VERSION, fts5_available, sqlite_version
@@ -21,7 +21,6 @@ __all__ = [
     "Store",
     "from_db_time",
     "fts5_available",
-    "is_server_url",
     "open_store",
     "sqlite_version",
     "to_db_time",

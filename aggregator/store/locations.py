@@ -9,17 +9,13 @@ from pathlib import Path
 
 from aggregator.errors import StoreError
 from aggregator.store.protocols import Store
+from aggregator.urls import DATABASE_URL_SCHEMES
 
 # The environment variable a PostgreSQL password may come from (libpq's own PGPASSWORD
 # and ~/.pgpass work too): never in the URL of a config file that is shared.
 PASSWORD_ENV = "AGGREGATOR_DATABASE_PASSWORD"
-SERVER_SCHEMES = ("postgresql://", "postgres://")
 
 Opener = Callable[[str, bool, str | None], Store]
-
-
-def is_server_url(location: str | Path) -> bool:
-    return isinstance(location, str) and location.startswith(SERVER_SCHEMES)
 
 
 def _open_sqlite(location: str, create: bool, password: str | None) -> Store:
@@ -35,7 +31,7 @@ def _open_postgresql(location: str, create: bool, password: str | None) -> Store
 
 
 # Backends by URL scheme; a location with none of them is a SQLite path.
-BACKENDS: dict[str, Opener] = {scheme: _open_postgresql for scheme in SERVER_SCHEMES}
+BACKENDS: dict[str, Opener] = {scheme: _open_postgresql for scheme in DATABASE_URL_SCHEMES}
 
 
 def database_password(password_file: Path | None = None) -> str | None:

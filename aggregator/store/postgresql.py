@@ -177,9 +177,10 @@ class PostgresStore(SqlStore):
         False: refuse a database the aggregator never wrote). StoreError, one line, when
         the server cannot be reached or the database cannot be used."""
         try:
-            # A direct first connection: a refused or unknown server fails at once with
-            # libpq's reason, where a pool would retry until its timeout.
-            psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, password=password).close()
+            if (url, password) not in _pools:
+                # A direct first connection: a refused or unknown server fails at once
+                # with libpq's reason, where a new pool would retry until its timeout.
+                psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, password=password).close()
             connection = _pool(url, password).getconn()
         except (psycopg.Error, PoolTimeout) as exc:
             raise connect_error(url, exc) from exc
