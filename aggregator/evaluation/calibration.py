@@ -20,7 +20,7 @@ import numpy as np
 from aggregator.dedup.event_model import EventModel, shipped_model
 from aggregator.evaluation import judged
 from aggregator.evaluation.folds import FOLD_SEED, split
-from aggregator.evaluation.training import Examples, PairFeatures, fit_story
+from aggregator.evaluation.training import Examples, PairFeatures, fit_story, story_streams
 
 BINS = 10
 
@@ -121,10 +121,11 @@ def judged_calibration(
     join_y: list[bool] = []
     story_p: list[float] = []
     story_y: list[bool] = []
+    streams = story_streams(root)
     folds = split(pairs, lambda pair: pair.items, k)
     for index, held_out in enumerate(folds):
         train = [pair for other, fold in enumerate(folds) if other != index for pair in fold]
-        story = fit_story(features.story_examples(train), "judged training folds")
+        story = fit_story([("judged training folds", features.story_examples(train)), *streams])
         tested = features.story_examples(held_out)
         story_p += _probabilities(story, tested)
         story_y += [label > 0 for label in tested.labels]

@@ -51,25 +51,26 @@ def test_judged_real_feed_pairs(shared_data: Callable[[str], Path]) -> None:
     """778 judged pairs of the real feeds, five folds by connected pairs, the story link
     fitted on the training folds: reached mean same-event together 0.840, different events
     apart 0.816 and precision of "together" 0.673 (far from the issue's targets, 0.85 and
-    0.97: what the next change must move); at story level, precision of "one story" 0.857,
-    same-story pairs in one story 0.534 (target 0.80), unrelated pairs in two stories
-    0.847."""
+    0.97: what the next change must move); at story level, precision of "one story" 0.817,
+    same-story pairs in one story 0.575 (target 0.80), unrelated pairs in two stories
+    0.810 (the link learnt from RPM2's themes too: 0.857, 0.534 and 0.847 before, when it
+    kept the seed's storyline apart)."""
     report = heldout.judged_folds(shared_data(""), FOLDS)
     mean = report.mean()
     assert mean["same_together"] >= 0.840 - MARGIN, report.text()
     assert mean["different_apart"] >= 0.816 - MARGIN, report.text()
     assert mean["event_p"] >= 0.673 - MARGIN, report.text()
-    assert mean["story_p"] >= 0.857 - MARGIN, report.text()
-    assert mean["story_together"] >= 0.534 - MARGIN, report.text()
-    assert mean["unrelated_apart"] >= 0.847 - MARGIN, report.text()
+    assert mean["story_p"] >= 0.817 - MARGIN, report.text()
+    assert mean["story_together"] >= 0.575 - MARGIN, report.text()
+    assert mean["unrelated_apart"] >= 0.810 - MARGIN, report.text()
 
 
 def test_story_link_is_calibrated_on_held_out_folds(shared_data: Callable[[str], Path]) -> None:
     """The story link fitted on training folds, on the held-out items' candidates: reached
-    expected calibration error 0.002 (`aggregator eval calibration`). The join as shipped
+    expected calibration error 0.004 (`aggregator eval calibration`). The join as shipped
     is not fitted and reads 0.202: what fitting it must bring down."""
     report = calibration.judged_calibration(shared_data(""), FOLDS)
-    assert report.story.ece <= 0.002 + MARGIN, report.text()
+    assert report.story.ece <= 0.004 + MARGIN, report.text()
     assert report.story.count > 0 and report.join.count > 0
 
 

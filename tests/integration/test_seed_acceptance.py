@@ -1,5 +1,5 @@
 """Acceptance on the seed feeds: the repeated headline is one event, nothing else merges;
-the two events of the storyline (000 and the 003 article) should be one story (not yet).
+the two events of the storyline (000 and the 003 article) are one story.
 
 Runs the real pipeline over config/feeds.yaml into a real SQLite file.
 """
@@ -65,12 +65,6 @@ def test_every_other_item_is_its_own_event(pipeline: Pipeline) -> None:
         assert sum(fragment in title for title in titles) == 1, fragment
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the story link fitted on the judged pairs weighs the four months between 000 "
-    "and 003 (its time features are learnt on feeds captured at one moment) and keeps them "
-    "under its threshold: the seed target of issue 19 is not met",
-)
 def test_the_two_events_of_the_storyline_are_one_story(pipeline: Pipeline) -> None:
     """000 (March) and the 003 article (July) are two events of one story; nothing else is
     in a story with anything."""

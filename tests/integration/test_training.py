@@ -23,9 +23,9 @@ def test_the_shipped_model_is_what_the_data_gives(
     assert result.returncode == 0, result.stderr
     assert written.read_bytes() == SHIPPED_MODEL.read_bytes()
     model = EventModel.load(written)
-    # The join is not fitted yet; the story link is, on the judged pairs.
+    # The join is not fitted yet; the story link is, on the judged pairs and RPM2's themes.
     assert model.weights == UNFITTED_JOIN.weights and model.story is not None
-    assert model.story.trained_on == "judged pairs"
+    assert model.story.trained_on == "judged pairs, rpm2"
 
 
 def test_check_reports_a_file_that_differs(
