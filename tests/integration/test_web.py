@@ -98,10 +98,13 @@ def test_every_route_answers_with_the_security_headers(
 
 
 def test_digest_page_shows_the_seed_events(get: Callable[..., Answer]) -> None:
-    """Six events, the repeated headline once, its copy linked, a link to why."""
+    """Six events, the repeated headline once, its copy linked, a link to why, and the two
+    events of the storyline each linked from the other's card."""
     page = get("/").text
     assert page.count('class="event"') == 6
-    assert page.count(MAISON_BLANCHE.replace("'", "&#x27;")) == 2  # the title, the copy's tooltip
+    # Its title, its copy's tooltip, and the story link on the March event's card.
+    assert page.count(MAISON_BLANCHE.replace("'", "&#x27;")) == 3
+    assert page.count('<div class="story">Same story: 1 other event') == 2
     assert 'href="https://seeds.invalid/003/related/3-' in page
     assert "Why these are grouped" in page
     assert "6 of 6 events since 2026-11-21 08:00 UTC" in page
