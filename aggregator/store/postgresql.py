@@ -391,13 +391,18 @@ class PostgresStore(SqlStore):
         return int(size), 0
 
     @translating
-    def optimize(self) -> None:
-        """ANALYZE: refresh the statistics the query planner uses."""
+    def optimize(self) -> str:
+        """ANALYZE of the database: refresh the statistics the query planner uses."""
         self._execute("analyze")
+        (tables,) = self._execute(
+            "select count(*) from pg_stat_user_tables where schemaname = current_schema()"
+        ).fetchone()
+        return f"ANALYZE done: planner statistics of {tables} tables refreshed"
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Nothing to do: the server checkpoints its own write-ahead log."""
-        return 0, 0, 0
+    def checkpoint(self) -> str:
+        """Nothing to do: the server checkpoints its own write-ahead log (a client's
+        CHECKPOINT would only force one early), so nothing is run."""
+        return "nothing to do: the PostgreSQL server checkpoints its write-ahead log itself"
 
     @translating
     def check_writable(self) -> None:

@@ -217,12 +217,14 @@ class SqlStore(ABC):
         `words` in its title or text (accents and case ignored); None: no word."""
 
     @abstractmethod
-    def optimize(self) -> None:
-        """Refresh the statistics the engine's query planner uses."""
+    def optimize(self) -> str:
+        """Refresh the statistics the engine's query planner uses; what was done, in the
+        engine's own words (the maintenance log line)."""
 
     @abstractmethod
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Make the engine's journal durable in the main files: (busy, pages, done)."""
+    def checkpoint(self) -> str:
+        """Move the engine's journal into the main files where the engine leaves that to
+        its client; what was done, in the engine's own words (the maintenance log line)."""
 
     @abstractmethod
     def check_writable(self) -> None:
