@@ -137,12 +137,12 @@ def _pool(url: str, password: str | None) -> ConnectionPool:
         return pool
 
 
-def close_pools() -> None:
-    """Close every pool of this process (at exit, and in tests between servers)."""
+def close_pools(url: str | None = None) -> None:
+    """Close every pool of this process (at exit, and in tests between servers), or only
+    those of the database at `url` (a test done with its database)."""
     with _pools_lock:
-        for pool in _pools.values():
-            pool.close()
-        _pools.clear()
+        for key in [key for key in _pools if url is None or key[0] == url]:
+            _pools.pop(key).close()
 
 
 def connect_error(url: str, exc: BaseException) -> StoreError:

@@ -61,6 +61,13 @@ def dump(store: Any) -> dict[str, list[tuple[Any, ...]]]:
 _connections: dict[str, Any] = {}
 
 
+def forget(url: str) -> None:
+    """Close `at`'s connection to the database at `url`, if it has one."""
+    connection = _connections.pop(url, None)
+    if connection is not None:
+        connection.close()
+
+
 def at(location: str | Path, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
     """Run a read on `location`'s database on a connection of this helper's own; [] when
     the database or its schema is not there yet (the daemon has not created it)."""
