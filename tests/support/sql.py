@@ -61,6 +61,47 @@ def dump(store: Any) -> dict[str, list[tuple[Any, ...]]]:
 _connections: dict[str, Any] = {}
 
 
+def write_at(location: str | Path, sql: str, params: Params = ()) -> int:
+    """Run a write on `location`'s database on a connection of its own (committed at
+    once); the rows it changed, 0 when the database or its schema is not there yet."""
+    if not is_postgresql(location):
+        path = Path(location)
+        if not path.exists():
+            return 0
+        connection = sqlite3.connect(path, timeout=10)
+        try:
+            with connection:
+                return connection.execute(sql, params).rowcount
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return 0
+            raise
+        finally:
+            connection.close()
+    import psycopg
+
+    try:
+        return int(_postgresql(str(location)).execute(_translated(sql), params).rowcount)
+    except psycopg.errors.UndefinedTable:
+        return 0
+
+
+def _postgresql(url: str) -> Any:
+    """`at`'s own autocommit connection to the database at `url`, made when first asked."""
+    import psycopg
+
+    connection = _connections.get(url)
+    if connection is None or connection.closed or connection.broken:
+        connection = _connections[url] = psycopg.connect(url, autocommit=True)
+    return connection
+
+
+def _translated(sql: str) -> str:
+    from aggregator.store.postgresql import _psycopg_sql
+
+    return _psycopg_sql(sql)
+
+
 def forget(url: str) -> None:
     """Close `at`'s connection to the database at `url`, if it has one."""
     connection = _connections.pop(url, None)
@@ -86,13 +127,8 @@ def at(location: str | Path, sql: str, params: Params = ()) -> list[tuple[Any, .
             connection.close()
     import psycopg
 
-    from aggregator.store.postgresql import _psycopg_sql
-
-    url = str(location)
-    connection = _connections.get(url)
-    if connection is None or connection.closed or connection.broken:
-        connection = _connections[url] = psycopg.connect(url, autocommit=True)
     try:
-        return [tuple(row) for row in connection.execute(_psycopg_sql(sql), params).fetchall()]
+        cursor = _postgresql(str(location)).execute(_translated(sql), params)
+        return [tuple(row) for row in cursor.fetchall()]
     except psycopg.errors.UndefinedTable:
         return []
