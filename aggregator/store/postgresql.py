@@ -54,8 +54,9 @@ BASELINE_VERSION = 11
 IDLE_IN_TRANSACTION_MS = 15_000
 # pg_advisory_xact_lock key held while the schema is created or migrated.
 _SCHEMA_LOCK = 0x61676700
-# pg_advisory_xact_lock key of a fetch worker's claim: claims take turns, so per-host
-# counts are exact across workers.
+# pg_advisory_xact_lock key of a fetch worker's claim and of a sync of the feeds list:
+# claims take turns, so per-host counts are exact across workers, and processes starting
+# together insert the config's feeds once.
 _CLAIM_LOCK = 0x61676702
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|(?<![:\w])\?|(?<!:):([A-Za-z_]\w*)|%")
 

@@ -194,7 +194,8 @@ class SqlStore(ABC):
 
     @abstractmethod
     def _serialise_claims(self) -> None:
-        """Inside a claim's transaction: make claims of every process take turns."""
+        """Inside a claim's transaction, or a sync of the feeds list: make the claims and
+        syncs of every process take turns."""
 
     # `for update skip locked` where the engine has it: rows another claim holds are left.
     SKIP_LOCKED: ClassVar[str] = ""
@@ -361,9 +362,12 @@ class SqlStore(ABC):
         """Make the feeds table match the config; returns location -> feed id.
 
         Feeds removed from the config are disabled, never deleted: their entries stay.
+        Processes starting together on one database take turns (a second one would
+        otherwise insert the feeds the first has just inserted, and fail on their key).
         """
         ids: dict[str, int] = {}
         with self.transaction():
+            self._serialise_claims()
             known = {row["location"]: row for row in self._dicts("select * from feeds")}
             for spec in specs:
                 values = {
