@@ -1,4 +1,4 @@
-"""Maintenance jobs: retention, `PRAGMA optimize`, WAL checkpoint.
+"""Maintenance jobs: retention, planner statistics, the journal's checkpoint.
 
 Each job has an interval; when it last ran is stored in the database (`meta`), so a
 restarted daemon and a cron-driven `run --once` both run a job only when it is due, and
@@ -11,12 +11,16 @@ a daemon restarted often still prunes. The daemon schedules each job on its sche
   recognised as seen and not shown as new again (`Store.prune`). When the retention is
   shorter than the dedup window, the in-memory dedup indexes are rebuilt after a prune
   (otherwise what is pruned is already outside them).
-- **optimize** (daily): `PRAGMA optimize`, SQLite's advice for long-lived connections:
-  it refreshes the planner statistics of tables whose shape changed.
-- **checkpoint** (hourly): `PRAGMA wal_checkpoint(TRUNCATE)`. SQLite checkpoints on its
-  own after each ~4 MB of WAL, but only passively: while readers (digest, web page) keep
-  reading, the WAL file can only grow. A truncating checkpoint waits for them (up to the
-  busy timeout) and gives the space back.
+- **optimize** (daily): on SQLite `PRAGMA optimize`, SQLite's advice for long-lived
+  connections: it refreshes the planner statistics of tables whose shape changed. On
+  PostgreSQL `ANALYZE` of the database (autovacuum analyses too, on its own thresholds).
+- **checkpoint** (hourly): on SQLite `PRAGMA wal_checkpoint(TRUNCATE)`. SQLite checkpoints
+  on its own after each ~4 MB of WAL, but only passively: while readers (digest, web page)
+  keep reading, the WAL file can only grow. A truncating checkpoint waits for them (up to
+  the busy timeout) and gives the space back. On PostgreSQL nothing: the server
+  checkpoints its write-ahead log itself, and the log line says so.
+
+Each job's log line is the store's own account of what it did on its engine.
 """
 
 from __future__ import annotations
@@ -62,15 +66,13 @@ def prune(pipeline: Pipeline, now: datetime) -> str:
 
 
 def optimize(pipeline: Pipeline, now: datetime) -> str:
-    pipeline.store.optimize()
-    return "PRAGMA optimize done"
+    """Planner statistics: see the module docstring; the line says what the engine did."""
+    return pipeline.store.optimize()
 
 
 def checkpoint(pipeline: Pipeline, now: datetime) -> str:
-    busy, frames, copied = pipeline.store.checkpoint()
-    if busy:
-        return f"WAL checkpoint incomplete ({copied} of {frames} frames): readers held it"
-    return f"WAL checkpoint: {copied} frames copied, WAL truncated"
+    """The journal: see the module docstring; the line says what the engine did."""
+    return pipeline.store.checkpoint()
 
 
 JOBS: tuple[MaintenanceJob, ...] = (

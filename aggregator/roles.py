@@ -112,11 +112,18 @@ class FetchWorker(Pipeline):
 class GroupLeader(Pipeline):
     """A pipeline that groups what fetch workers staged and fetches nothing itself."""
 
+    # The in-memory window may hold what a failed update's transaction rolled back: it is
+    # rebuilt from the database before the next update is grouped.
+    _window_stale = False
+
     def run(
         self, *, all_feeds: bool = False, stop: threading.Event | None = None,
         budget: float | None = None,
     ) -> RunReport:  # fmt: skip
         started = time.monotonic()
+        if self._window_stale:
+            self.rebuild_window(self.clock())
+            self._window_stale = False
         self.trim_window(self.clock())
         report = RunReport()
         ends = None if budget is None else started + budget
@@ -145,12 +152,21 @@ class GroupLeader(Pipeline):
                       update.feed_id, exc)  # fmt: skip
             entries = ()
             spec = None
-        with self.store.transaction():
-            report = None
-            if spec is not None:
-                items = self._as_prepared(update.feed_id, entries)
-                report = self._store_entries(spec, update.feed_id, items, self.clock())
-            self.store.delete_staged(update.id)
+        try:
+            with self.store.transaction():
+                report = None
+                if spec is not None:
+                    items = self._as_prepared(update.feed_id, entries)
+                    report = self._store_entries(spec, update.feed_id, items, self.clock())
+                self.store.delete_staged(update.id)
+        except BaseException:
+            # `_store_entries` rebuilds the window when its own part rolls back, but from
+            # inside this transaction: on a lost connection that rebuild fails too, and
+            # the window would keep events the database never got (the next update then
+            # joins an entry to one, and fails on its foreign key). Rebuilt at the next
+            # pass, on a connection of its own.
+            self._window_stale = True
+            raise
         if report is not None:
             log.info(report.log_line())
         return report

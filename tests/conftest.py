@@ -79,9 +79,24 @@ def postgresql_server() -> Iterator[Server]:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A new, empty database of each backend: a SQLite path, a PostgreSQL URL."""
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of each backend: a SQLite path, a PostgreSQL URL (its
+    connections in this process closed after the test: a session of hundreds of tests
+    must stay under the server's max_connections)."""
     if request.param == "sqlite":
-        return str(tmp_path / "aggregator.db")
+        yield str(tmp_path / "aggregator.db")
+        return
     server: Server = request.getfixturevalue("postgresql_server")
-    return server.database()
+    url = server.database()
+    yield url
+    release(url)
+
+
+def release(url: str) -> None:
+    """Close this process's connections to the database at `url` (its pool, and the
+    connection `tests.support.sql.at` keeps)."""
+    from aggregator.store.postgresql import close_pools
+    from tests.support import sql
+
+    close_pools(url)
+    sql.forget(url)

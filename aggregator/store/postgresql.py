@@ -54,8 +54,9 @@ BASELINE_VERSION = 11
 IDLE_IN_TRANSACTION_MS = 15_000
 # pg_advisory_xact_lock key held while the schema is created or migrated.
 _SCHEMA_LOCK = 0x61676700
-# pg_advisory_xact_lock key of a fetch worker's claim: claims take turns, so per-host
-# counts are exact across workers.
+# pg_advisory_xact_lock key of a fetch worker's claim and of a sync of the feeds list:
+# claims take turns, so per-host counts are exact across workers, and processes starting
+# together insert the config's feeds once.
 _CLAIM_LOCK = 0x61676702
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|(?<![:\w])\?|(?<!:):([A-Za-z_]\w*)|%")
 
@@ -137,12 +138,12 @@ def _pool(url: str, password: str | None) -> ConnectionPool:
         return pool
 
 
-def close_pools() -> None:
-    """Close every pool of this process (at exit, and in tests between servers)."""
+def close_pools(url: str | None = None) -> None:
+    """Close every pool of this process (at exit, and in tests between servers), or only
+    those of the database at `url` (a test done with its database)."""
     with _pools_lock:
-        for pool in _pools.values():
-            pool.close()
-        _pools.clear()
+        for key in [key for key in _pools if url is None or key[0] == url]:
+            _pools.pop(key).close()
 
 
 def connect_error(url: str, exc: BaseException) -> StoreError:
@@ -391,13 +392,18 @@ class PostgresStore(SqlStore):
         return int(size), 0
 
     @translating
-    def optimize(self) -> None:
-        """ANALYZE: refresh the statistics the query planner uses."""
+    def optimize(self) -> str:
+        """ANALYZE of the database: refresh the statistics the query planner uses."""
         self._execute("analyze")
+        (tables,) = self._execute(
+            "select count(*) from pg_stat_user_tables where schemaname = current_schema()"
+        ).fetchone()
+        return f"ANALYZE done: planner statistics of {tables} tables refreshed"
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Nothing to do: the server checkpoints its own write-ahead log."""
-        return 0, 0, 0
+    def checkpoint(self) -> str:
+        """Nothing to do: the server checkpoints its own write-ahead log (a client's
+        CHECKPOINT would only force one early), so nothing is run."""
+        return "nothing to do: the PostgreSQL server checkpoints its write-ahead log itself"
 
     @translating
     def check_writable(self) -> None:

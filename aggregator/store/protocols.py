@@ -373,12 +373,14 @@ class Operations(Protocol):
 
     def tombstone_count(self) -> int: ...
 
-    def optimize(self) -> None:
-        """Refresh the statistics the engine's query planner uses."""
+    def optimize(self) -> str:
+        """Refresh the statistics the engine's query planner uses; what was done, in the
+        engine's own words (the maintenance log line)."""
         ...
 
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Make the engine's journal durable in the main files: (busy, pages, done)."""
+    def checkpoint(self) -> str:
+        """Move the engine's journal into the main files where the engine leaves that to
+        its client; what was done, in the engine's own words (the maintenance log line)."""
         ...
 
     def check_writable(self) -> None:

@@ -194,7 +194,8 @@ class SqlStore(ABC):
 
     @abstractmethod
     def _serialise_claims(self) -> None:
-        """Inside a claim's transaction: make claims of every process take turns."""
+        """Inside a claim's transaction, or a sync of the feeds list: make the claims and
+        syncs of every process take turns."""
 
     # `for update skip locked` where the engine has it: rows another claim holds are left.
     SKIP_LOCKED: ClassVar[str] = ""
@@ -217,12 +218,14 @@ class SqlStore(ABC):
         `words` in its title or text (accents and case ignored); None: no word."""
 
     @abstractmethod
-    def optimize(self) -> None:
-        """Refresh the statistics the engine's query planner uses."""
+    def optimize(self) -> str:
+        """Refresh the statistics the engine's query planner uses; what was done, in the
+        engine's own words (the maintenance log line)."""
 
     @abstractmethod
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Make the engine's journal durable in the main files: (busy, pages, done)."""
+    def checkpoint(self) -> str:
+        """Move the engine's journal into the main files where the engine leaves that to
+        its client; what was done, in the engine's own words (the maintenance log line)."""
 
     @abstractmethod
     def check_writable(self) -> None:
@@ -359,9 +362,12 @@ class SqlStore(ABC):
         """Make the feeds table match the config; returns location -> feed id.
 
         Feeds removed from the config are disabled, never deleted: their entries stay.
+        Processes starting together on one database take turns (a second one would
+        otherwise insert the feeds the first has just inserted, and fail on their key).
         """
         ids: dict[str, int] = {}
         with self.transaction():
+            self._serialise_claims()
             known = {row["location"]: row for row in self._dicts("select * from feeds")}
             for spec in specs:
                 values = {

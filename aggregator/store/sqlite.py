@@ -422,16 +422,23 @@ class SqliteStore(SqlStore):
         return _size(self.path), _size(self.path.with_name(self.path.name + "-wal"))
 
     @translating
-    def optimize(self) -> None:
+    def optimize(self) -> str:
         """`PRAGMA optimize`: let SQLite refresh the statistics its query planner uses."""
         self.db.execute("PRAGMA optimize")
+        return "PRAGMA optimize done"
 
     @translating
-    def checkpoint(self) -> tuple[int, int, int]:
-        """Copy the WAL into the database file and truncate it. Returns SQLite's (busy,
-        WAL frames, frames checkpointed); busy = 1 when a reader kept it from finishing."""
-        row = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        return int(row[0]), int(row[1]), int(row[2])
+    def checkpoint(self) -> str:
+        """`PRAGMA wal_checkpoint(TRUNCATE)`: copy the WAL into the database file and
+        truncate it, unless a reader kept it from finishing (then it is partly copied).
+        A passive checkpoint first counts the WAL's frames: a truncating one that
+        succeeds reports 0 of 0, the WAL being empty by then."""
+        conn = self.db.conn
+        _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        busy, left, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            return f"WAL checkpoint incomplete ({copied} of {left} frames): readers held it"
+        return f"WAL checkpoint: {max(int(frames), 0)} frames copied, WAL truncated"
 
     @translating
     def check_writable(self) -> None:

@@ -336,3 +336,41 @@ def test_a_worker_whose_lease_ran_out_writes_nothing(postgresql_server: Server) 
     finally:
         worker.close()
         store.close()
+
+
+def test_processes_starting_together_insert_the_feeds_list_once(
+    postgresql_server: Server,
+) -> None:
+    """Two stores sync the same new feeds at once (fetch workers started together on an
+    empty database): the second waits for the first's transaction, then finds its feeds,
+    where it failed on the feeds' unique location."""
+    import threading
+    from datetime import UTC, datetime
+
+    from aggregator.models import FeedSpec
+
+    url = postgresql_server.database()
+    first, second = open_store(url), open_store(url)
+    specs = [FeedSpec(name=f"f{n}", group="g", url=f"https://{n}.example/feed") for n in range(3)]
+    now = datetime(2026, 12, 8, tzinfo=UTC)
+    outcome: dict[str, object] = {}
+
+    def sync() -> None:
+        try:
+            outcome["ids"] = second.sync_feeds(specs, now)
+        except Exception as exc:  # reported below, not lost in the thread
+            outcome["error"] = exc
+
+    try:
+        with first.transaction():
+            ids = first.sync_feeds(specs, now)
+            racer = threading.Thread(target=sync)
+            racer.start()
+            racer.join(timeout=1)
+            assert racer.is_alive()  # its turn comes after this transaction
+        racer.join(timeout=30)
+        assert outcome == {"ids": ids}
+        assert sql.one(first, "select count(*) from feeds") == (3,)
+    finally:
+        first.close()
+        second.close()

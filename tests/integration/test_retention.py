@@ -1,4 +1,5 @@
-"""Retention: old events pruned whole, tombstones so pruned items are not new again."""
+"""Retention: old events pruned whole, tombstones so pruned items are not new again; on a
+SQLite file and on a real PostgreSQL server alike."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from aggregator.config import parse_config
 from aggregator.maintenance import prune
 from aggregator.pipeline import Pipeline
 from aggregator.store import Store, open_store, to_db_time
+from tests.support import sql
 from tests.support.clock import FixedClock
 from tests.support.daemon import Item, rss
 
@@ -43,13 +45,13 @@ def feeds(tmp_path: Path) -> Feeds:
 
 
 @pytest.fixture
-def pipeline(tmp_path: Path, feeds: Feeds, clock: FixedClock) -> Iterator[Pipeline]:
+def pipeline(database: str, tmp_path: Path, feeds: Feeds, clock: FixedClock) -> Iterator[Pipeline]:
     for name in ("a", "b", "c"):
         feeds.write(name, story(f"{name}-seed", 90 + ord(name)))
     text = "groups:\n  g:\n    feeds:\n" + "".join(
         f"      - {{name: {name}, path: {name}.rss}}\n" for name in ("a", "b", "c")
     )
-    store = open_store(tmp_path / "r.db")
+    store = open_store(database)
     made = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
     yield made
     made.close()
@@ -57,14 +59,15 @@ def pipeline(tmp_path: Path, feeds: Feeds, clock: FixedClock) -> Iterator[Pipeli
 
 
 def guids(store: Store) -> set[str]:
-    return {str(row[0]) for row in store.db.execute("select guid from entries")}
+    return {str(row[0]) for row in sql.rows(store, "select guid from entries")}
 
 
 def tombstone_expiry(store: Store, identity_like: str) -> str:
-    row = store.db.execute(
-        "select expires from tombstones where identity like ?", [f"%{identity_like}%"]
-    ).fetchone()
-    return str(row[0]) if row else ""
+    found = sql.rows(
+        store, "select expires from tombstones where identity like ?", [f"%{identity_like}%"]
+    )
+    assert len(found) <= 1, found
+    return str(found[0][0]) if found else ""
 
 
 def test_old_events_go_whole_and_pruned_items_are_not_new_again(
@@ -137,7 +140,7 @@ def test_short_headlines_leave_no_content_tombstone(
 
 
 def test_pruning_inside_the_dedup_window_rebuilds_the_indexes(
-    tmp_path: Path, feeds: Feeds, clock: FixedClock
+    database: str, tmp_path: Path, feeds: Feeds, clock: FixedClock
 ) -> None:
     """Retention shorter than the dedup window: after a prune, a near-copy of a pruned
     item starts a new event instead of joining the deleted one."""
@@ -146,11 +149,11 @@ def test_pruning_inside_the_dedup_window_rebuilds_the_indexes(
         "settings:\n  retention_days: 1\n  dedup_window: 5d\n"
         "groups:\n  g:\n    feeds:\n      - {name: a, path: a.rss}\n"
     )
-    store = open_store(tmp_path / "w.db")
+    store = open_store(database)
     pipeline = Pipeline(store=store, config=parse_config(text, tmp_path / "f.yaml"), clock=clock)
     try:
         pipeline.run(all_feeds=True)
-        (pruned_id,) = (int(row[0]) for row in store.db.execute("select id from entries"))
+        ((pruned_id,),) = sql.rows(store, "select id from entries")
         clock.advance(timedelta(days=2))
         prune(pipeline, clock())
         assert pruned_id not in pipeline.index

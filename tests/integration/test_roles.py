@@ -7,6 +7,7 @@ woken, stands down without writing."""
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import random
@@ -15,11 +16,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from aggregator.store import Store, open_store
+from aggregator.store import Store, from_db_time, open_store
 from tests.conftest import REPO
 from tests.support import sql
 from tests.support.http_server import LocalHTTPServer, Request, Response
@@ -31,13 +33,28 @@ ITEMS_PER_ROUND = 2
 LEASE_S = 4
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """One request of a feed: its monotonic span, its wall-clock start, and the lease the
+    feed was under when the request arrived (owner's pid, until when), read from the
+    database by the handler."""
+
+    started: float
+    ended: float
+    wall: float
+    owner_pid: int | None
+    lease_until: float | None
+
+
 class Feeds:
-    """60 RSS feeds whose items grow each round; every request recorded with its time."""
+    """60 RSS feeds whose items grow each round; every request recorded with its time and
+    the lease it was made under (once `url` names the database)."""
 
     def __init__(self, server: LocalHTTPServer) -> None:
         self.server = server
         self.round = 0
-        self.fetches: dict[int, list[tuple[float, float]]] = {n: [] for n in range(FEEDS)}
+        self.url: str | None = None
+        self.fetches: dict[int, list[Fetch]] = {n: [] for n in range(FEEDS)}
         for number in range(FEEDS):
             server.route(f"/feed/{number}.xml", self._handler(number))
 
@@ -45,9 +62,21 @@ class Feeds:
         last = self.round if upto is None else upto
         return [f"{number}-{r}-{i}" for r in range(last + 1) for i in range(ITEMS_PER_ROUND)]
 
+    def _lease(self, number: int) -> tuple[int | None, float | None]:
+        if self.url is None:
+            return None, None
+        found = sql.at(self.url, "select lease_owner, lease_until from feeds where name = ?",
+                       [f"f{number}"])  # fmt: skip
+        if not found or found[0][0] is None:
+            return None, None
+        owner, until = found[0]
+        moment = from_db_time(until)
+        return int(str(owner).rsplit(":", 1)[1]), moment.timestamp() if moment else None
+
     def _handler(self, number: int) -> Callable[[Request], Response]:
         def answer(request: Request) -> Response:
-            started = time.monotonic()
+            started, wall = time.monotonic(), time.time()
+            owner, until = self._lease(number)
             items = "".join(
                 f"<item><guid>{key}</guid><title>Story {key} of feed {number}: "
                 f"{'council budget vote' if key.endswith('0') else 'storm closes ports'}"
@@ -56,7 +85,7 @@ class Feeds:
                 for key in self.items(number)
             )
             time.sleep(0.05)  # long enough for two overlapping fetches to be seen
-            self.fetches[number].append((started, time.monotonic()))
+            self.fetches[number].append(Fetch(started, time.monotonic(), wall, owner, until))
             body = f'<rss version="2.0"><channel><title>F{number}</title>{items}</channel></rss>'
             return Response(body=body.encode(), headers={"Content-Type": "application/rss+xml"})
 
@@ -82,6 +111,7 @@ class Cluster:
         self.url, self.config, self.logs = url, config, logs
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.started = 0
+        self.killed: list[tuple[int, float]] = []  # (pid, wall-clock time of its kill -9)
 
     def start(self, name: str) -> None:
         role = "group" if name.startswith("group") else "fetch"
@@ -95,6 +125,7 @@ class Cluster:
 
     def kill(self, name: str) -> None:
         process = self.processes[name]
+        self.killed.append((process.pid, time.time()))
         process.send_signal(signal.SIGKILL)
         process.wait()
 
@@ -114,6 +145,7 @@ def cluster(postgresql_server: Server, tmp_path: Path) -> Iterator[tuple[Cluster
     url = postgresql_server.database()
     with LocalHTTPServer() as server:
         feeds = Feeds(server)
+        feeds.url = url
         config = tmp_path / "feeds.yaml"
         config.write_text(config_text(server), encoding="utf-8")
         made = Cluster(url, config, tmp_path)
@@ -154,13 +186,46 @@ def consistent(store: Store, feeds: Feeds) -> None:
 
 
 def no_overlapping_fetches(feeds: Feeds) -> None:
-    for number, spans in feeds.fetches.items():
-        ordered = sorted(spans)
-        for (_, end), (start, _) in itertools.pairwise(ordered):
-            assert start >= end, f"feed {number} fetched by two workers at once"
+    for number, fetches in feeds.fetches.items():
+        ordered = sorted(fetches, key=lambda fetch: fetch.started)
+        for earlier, later in itertools.pairwise(ordered):
+            assert later.started >= earlier.ended, f"feed {number} fetched by two workers at once"
 
 
-def force_due(store: Store) -> None:
+def no_fetch_twice_in_an_interval(
+    feeds: Feeds, due_at: list[float], killed: list[tuple[int, float]]
+) -> None:
+    """A feed is requested once per interval (from one `force_due` to the next: its next
+    fetch is then hours away). The one exception: when the worker holding the earlier
+    request's lease was killed after that request began and before the later one began,
+    and the later one began once that lease had run out (the dead worker never staged)."""
+    for number, fetches in feeds.fetches.items():
+        for fetch in fetches:
+            assert fetch.owner_pid is not None, f"feed {number} requested with no lease held"
+        ordered = sorted(fetches, key=lambda fetch: fetch.wall)
+        for earlier, later in itertools.pairwise(ordered):
+            if bisect.bisect(due_at, earlier.wall) != bisect.bisect(due_at, later.wall):
+                continue  # another interval: the feed was due again
+            assert earlier.lease_until is not None
+            excused = (
+                later.owner_pid != earlier.owner_pid
+                and later.wall >= earlier.lease_until
+                and any(
+                    pid == earlier.owner_pid and earlier.wall <= when <= later.wall
+                    for pid, when in killed
+                )
+            )
+            assert excused, (
+                f"feed {number} requested twice in one interval: at {earlier.wall:.3f} under the"
+                f" lease of pid {earlier.owner_pid} until {earlier.lease_until:.3f}, and at"
+                f" {later.wall:.3f} by pid {later.owner_pid}; kills: {killed}"
+            )
+
+
+def force_due(store: Store, due_at: list[float] | None = None) -> None:
+    """Every feed due now: a new interval begins (its time appended to `due_at`)."""
+    if due_at is not None:
+        due_at.append(time.time())
     sql.execute(store, "update feeds set next_due = null")
 
 
@@ -177,11 +242,12 @@ def test_workers_and_leaders_killed_at_random_lose_and_repeat_nothing(
         processes.start(name)
     store = open_store(url, create=False) if _wait_for_schema(url) else None
     assert store is not None
+    due_at: list[float] = []  # when each interval after the first began
     try:
         settled(store, feeds, timeout=180)
         for number in range(ROUNDS):
             feeds.round = number + 1
-            force_due(store)
+            force_due(store, due_at)
             time.sleep(rng.uniform(0.2, 2.5))
             victim = rng.choice(names)
             processes.kill(victim)
@@ -189,13 +255,19 @@ def test_workers_and_leaders_killed_at_random_lose_and_repeat_nothing(
             settled(store, feeds)
             consistent(store, feeds)
             no_overlapping_fetches(feeds)
-        force_due(store)
+            no_fetch_twice_in_an_interval(feeds, due_at, processes.killed)
+        force_due(store, due_at)
         counts = "select (select count(*) from entries), (select count(*) from events)"
         before = sql.one(store, counts)
-        time.sleep(6)  # a pass of every feed, nothing new in any
+        # A pass of every feed (each requested and its fetch committed), nothing new in any.
+        wait_for(lambda: all(any(fetch.wall >= due_at[-1] for fetch in fetches)
+                             for fetches in feeds.fetches.values()), 90)  # fmt: skip
+        wait_for(lambda: sql.one(store, "select count(*) from feeds where next_due is null")
+                 == (0,), 90)  # fmt: skip
         settled(store, feeds)
         assert sql.one(store, counts) == before
         consistent(store, feeds)
+        no_fetch_twice_in_an_interval(feeds, due_at, processes.killed)
     finally:
         store.close()
 
@@ -276,5 +348,70 @@ def test_a_stopped_or_cut_off_leader_is_replaced_and_stands_down(
         )  # fmt: skip
         leader = processes.processes["group-c"].pid
         assert f"running, pid {leader}" in shown.stdout, shown.stdout + shown.stderr
+    finally:
+        store.close()
+
+
+STAGED_ROUND = 8  # every feed lists 18 items: 1,080 entries staged for the leader
+
+
+def report_lines(logs: Path, number: int) -> list[str]:
+    """The leader's report lines (after each commit) of feed `number`, in every group log."""
+    return [
+        line
+        for log in sorted(logs.glob("group-*.log"))
+        for line in log.read_text(errors="replace").splitlines()
+        if f"feed='f{number}' status=" in line
+    ]
+
+
+def test_a_leader_whose_store_session_is_cut_while_applying_applies_each_update_once(
+    cluster: tuple[Cluster, Feeds, str], postgresql_server: Server
+) -> None:
+    """Fetch workers stage all 60 feeds (1,080 entries) before any leader runs; a leader
+    starts applying them (a standby waits), and every connection of its store
+    (application_name `aggregator <pid> store`, not its lock session) is ended by
+    pg_terminate_backend midway. No traceback; each staged update applied once: every
+    entry stored once, events consistent, nothing left staged, no feed reported twice."""
+    import psycopg
+
+    processes, feeds, url = cluster
+    feeds.round = STAGED_ROUND
+    processes.start("fetch-a")
+    processes.start("fetch-b")
+    assert _wait_for_schema(url)
+    store = open_store(url, create=False)
+    try:
+        wait_for(lambda: sql.one(store, "select count(*) from staged_updates") == (FEEDS,), 90)
+        for name in ("fetch-a", "fetch-b"):
+            processes.processes[name].send_signal(signal.SIGTERM)
+            assert processes.processes[name].wait(timeout=30) == 0
+        assert sql.one(store, "select count(*) from entries") == (0,)
+        processes.start("group-a")
+        leader = processes.processes["group-a"]
+        wait_for(lambda: leader_pid(url) == leader.pid, 60)
+        processes.start("group-b")
+        wait_for(lambda: sql.one(store, "select count(*) from entries")[0] >= 150, 90)
+        with psycopg.connect(postgresql_server.url(), autocommit=True) as admin:
+            ended = admin.execute(
+                "select pg_terminate_backend(pid) from pg_stat_activity"
+                " where application_name = %s",
+                [f"aggregator {leader.pid} store"],
+            ).fetchall()
+        (left,) = sql.one(store, "select count(*) from staged_updates")
+        assert ended and all(done for (done,) in ended)
+        assert 0 < left < FEEDS, "the store's session was not cut while applying"
+        settled(store, feeds)
+        consistent(store, feeds)  # every served entry stored once, whole events
+        assert sql.one(store, "select count(*) from entries") == (len(feeds.served()),)
+        assert sql.one(store, "select count(*) from staged_updates") == (0,)
+        items = len(feeds.items(0, STAGED_ROUND))
+        for number in range(FEEDS):
+            reported = report_lines(processes.logs, number)
+            assert len(reported) <= 1, reported  # applied (and committed) once at most
+            assert all(f"status=ok new={items} " in line for line in reported), reported
+        log = "\n".join(p.read_text(errors="replace") for p in processes.logs.glob("group-*"))
+        assert "Traceback" not in log
+        assert "lost the connection" in log or "reconnecting" in log  # the cut was seen
     finally:
         store.close()

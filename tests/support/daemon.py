@@ -1,8 +1,8 @@
 """Helpers for tests that run the real daemon: feeds to serve, a process, waiting, reading.
 
 The daemon runs as `python -m aggregator run ...` with its logs in a file (a pipe that
-nobody reads could fill up and block it); the database is read through a separate SQLite
-connection, as `aggregator digest` would.
+nobody reads could fill up and block it); the database (a SQLite file or a PostgreSQL
+URL) is read through a separate connection, as `aggregator digest` would.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 from tests.conftest import REPO
+from tests.support import sql
 
 # Bounds that detect a hang; none of them measures speed.
 HANG_SECONDS = 60.0
@@ -62,19 +62,10 @@ def wait_for(predicate: Callable[[], object], *, what: str, timeout: float = HAN
         time.sleep(0.05)
 
 
-def rows(db: Path, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run a read query on its own connection (the daemon may be writing)."""
-    if not db.exists():
-        return []
-    conn = sqlite3.connect(db, timeout=10)
-    try:
-        return list(conn.execute(sql, params))
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return []  # the daemon has not created its schema yet
-        raise
-    finally:
-        conn.close()
+def rows(db: Path | str, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run a read query on its own connection (the daemon may be writing): a SQLite path
+    or a PostgreSQL URL (`tests.support.sql.at`)."""
+    return sql.at(db, query, params)
 
 
 def write_config(path: Path, body: str) -> Path:
