@@ -24,6 +24,7 @@ from aggregator.models import Config, FeedState
 from aggregator.schedule import is_failing
 from aggregator.store import Heartbeat, Store
 from aggregator.store.records import Lease
+from aggregator.urls import is_database_url
 
 STATES = ("ok", "retrying", "failing", "new", "retired")
 # A heartbeat older than this many ticks means the daemon is stuck or gone.
@@ -149,8 +150,8 @@ def render_text(status: Status) -> str:
         f"feeds        {_feeds_line(status)}",
         f"items        {status.entries} entries in {status.events} events; "
         f"{status.tombstones} tombstones of pruned entries",
-        f"database     {status.database}: {_bytes(status.database_bytes)} "
-        f"(WAL {_bytes(status.wal_bytes)})",
+        f"database     {status.database}: {_bytes(status.database_bytes)}"
+        + ("" if is_database_url(status.database) else f" (WAL {_bytes(status.wal_bytes)})"),
         f"maintenance  {_maintenance_line(status)}",
     ]
     if status.leases or status.staged:

@@ -225,6 +225,9 @@ def test_status_names_the_server_and_the_writer(postgresql_server: Server) -> No
     assert done.returncode == 0, done.stderr
     assert "daemon       not running" in done.stdout
     assert display_url(url) in done.stdout and PASSWORD not in done.stdout
+    # The server's size, and no SQLite write-ahead file it does not have.
+    database = next(line for line in done.stdout.splitlines() if line.startswith("database"))
+    assert database.endswith(("B", "KiB", "MiB", "GiB")) and "WAL" not in database
 
 
 def test_migrate_moves_a_sqlite_database_into_postgresql_and_back(
